@@ -1,0 +1,1 @@
+"""Typed server-sent events for Django: the `echo` app and its toolkit, `echo.sse`."""

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+
+
+class EchoConfig(AppConfig):
+    name = "echo"
+    verbose_name = "Echo streams"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks as echo_checks
+
+        checks.register(echo_checks.check_daphne_first, checks.Tags.compatibility)
+        checks.register(echo_checks.check_middleware, checks.Tags.compatibility)
+        checks.register(echo_checks.check_settings)

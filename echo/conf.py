@@ -1,0 +1,51 @@
+"""The `ECHO` settings namespace, merged over defaults and read lazily.
+
+Nothing is read at import time: `app_settings` looks the setting up on first use and caches it
+until Django's `setting_changed` signal says otherwise, so `override_settings` works in tests.
+The same Pydantic model types the values and backs the `echo.E002` system check.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["EchoSettings", "app_settings", "load"]
+
+
+class EchoSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    # Seconds a stream may stay silent before a keep-alive comment; None turns pings off.
+    PING_INTERVAL: Annotated[float, Field(gt=0)] | None = 15.0
+    # Reconnection delay (ms) sent as `retry:` when a stream opens; None sends none.
+    RETRY: Annotated[int, Field(ge=0)] | None = None
+    # Longest `message` the echo streams accept.
+    MESSAGE_MAX_LENGTH: Annotated[int, Field(ge=1)] = 1000
+
+
+def load() -> EchoSettings:
+    """Validate `settings.ECHO`; raises `pydantic.ValidationError` when it is wrong."""
+    return EchoSettings.model_validate(getattr(settings, "ECHO", {}))
+
+
+_cached = functools.cache(load)
+
+
+class _LazySettings:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_cached(), name)
+
+
+app_settings: EchoSettings = _LazySettings()  # type: ignore[assignment]
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ECHO":
+        _cached.cache_clear()

@@ -1,0 +1,70 @@
+"""Wire encoding of one server-sent event (WHATWG HTML, "Server-sent events").
+
+Divergences from a plain "write what you are given" encoder, all deliberate:
+
+- A value that the parser would read differently is refused with `FieldError`, never cleaned:
+  CR or LF in `event` or `id` would start a new field, and NUL in `id` makes the parser drop it.
+- `data` is split on CRLF, CR and LF (the spec's three line endings, and only those: not
+  `str.splitlines`'s wider set) into one `data:` line each, so it round-trips exactly.
+- A comment with line breaks becomes several comment lines: comments are ignored by parsers, so
+  splitting them cannot change what a client sees.
+- Lines end with LF alone, which the spec allows; every field has a space after its colon so a
+  value that starts with a space survives the parser's removal of one leading space.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .exceptions import FieldError
+
+__all__ = ["ServerSentEvent"]
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_CR_LF = re.compile(r"[\r\n]")
+_CR_LF_NUL = re.compile(r"[\r\n\0]")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    data: str | None = None
+    event: str | None = None
+    id: str | int | None = None
+    retry: int | None = None
+    comment: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.data is not None and not isinstance(self.data, str):
+            raise FieldError(f"data must be a str, not {type(self.data).__name__}")
+        if self.event is not None:
+            if not isinstance(self.event, str):
+                raise FieldError(f"event must be a str, not {type(self.event).__name__}")
+            if _CR_LF.search(self.event):
+                raise FieldError(f"event must not contain CR or LF: {self.event!r}")
+        if self.id is not None:
+            if isinstance(self.id, bool) or not isinstance(self.id, (str, int)):
+                raise FieldError(f"id must be a str or an int, not {type(self.id).__name__}")
+            if isinstance(self.id, str) and _CR_LF_NUL.search(self.id):
+                raise FieldError(f"id must not contain CR, LF or NUL: {self.id!r}")
+        if self.retry is not None and (
+            isinstance(self.retry, bool) or not isinstance(self.retry, int) or self.retry < 0
+        ):
+            raise FieldError(f"retry must be a non-negative int, not {self.retry!r}")
+        if self.comment is not None and not isinstance(self.comment, str):
+            raise FieldError(f"comment must be a str, not {type(self.comment).__name__}")
+
+    def encode(self) -> bytes:
+        lines: list[str] = []
+        if self.comment is not None:
+            lines.extend(f": {line}" for line in _LINE_BREAK.split(self.comment))
+        if self.id is not None:
+            lines.append(f"id: {self.id}")
+        if self.event is not None:
+            lines.append(f"event: {self.event}")
+        if self.data is not None:
+            lines.extend(f"data: {line}" for line in _LINE_BREAK.split(self.data))
+        if self.retry is not None:
+            lines.append(f"retry: {self.retry}")
+        lines.append("\n")
+        return "\n".join(lines).encode("utf-8")

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "echo"
+
+urlpatterns = [
+    path("sse", views.sse, name="sse"),
+    path("sse2", views.sse2, name="sse2"),
+    path("sse3", views.sse3, name="sse3"),
+]

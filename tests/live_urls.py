@@ -1,0 +1,61 @@
+"""The project's URLs plus `/_probe/...` views that let tests look inside a live server process.
+
+Only `tests.settings` routes here; the project itself never serves these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+
+from echo.sse import EventStreamResponse, ServerSentEvent, merge
+
+# token -> names of the probe sources whose `finally` has run
+_finished: dict[str, list[str]] = {}
+
+
+async def stats(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        {
+            "tasks": len(asyncio.all_tasks()),
+            "threads": threading.active_count(),
+            "fds": len(os.listdir("/proc/self/fd")),
+            "pid": os.getpid(),
+        }
+    )
+
+
+async def _source(token: str, name: str, interval: float) -> AsyncIterator[ServerSentEvent]:
+    try:
+        n = 0
+        while True:
+            await asyncio.sleep(interval)
+            yield ServerSentEvent(id=n, event=name, data=name)
+            n += 1
+    finally:
+        _finished.setdefault(token, []).append(name)
+
+
+async def merged(request: HttpRequest) -> EventStreamResponse:
+    """Two merged sources that record their `finally` under `?token=`."""
+    token = request.GET["token"]
+    _finished.pop(token, None)
+    interval = float(request.GET.get("interval", "0.05"))
+    return EventStreamResponse(merge(_source(token, "a", interval), _source(token, "b", interval * 1.5)))
+
+
+async def finished(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"finished": sorted(_finished.get(request.GET["token"], []))})
+
+
+urlpatterns = [
+    path("_probe/stats", stats),
+    path("_probe/merged", merged),
+    path("_probe/finished", finished),
+    path("", include("sse_project.urls")),
+]

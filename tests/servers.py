@@ -1,0 +1,150 @@
+"""Real server processes for tests: Daphne (or runserver) on a free loopback port.
+
+Each server gets its own SQLite file, migrated before it starts, and is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `condition` until it returns something truthy, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(db_path: Path, settings: str = "tests.settings", **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "ECHO_SQLITE_PATH": str(db_path),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    env.pop("PYTHONDEVMODE", None)  # the server's own warnings are not the test's to fail on
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def threads(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                httpx.get(f"{self.url}/_probe/stats", timeout=1.0)
+            except httpx.TransportError:
+                return False
+            return True
+
+        wait_for(answers, timeout=timeout, what=f"server on port {self.port}")
+
+
+@contextmanager
+def running(
+    command: Sequence[str], tmp_path: Path, *, host: str, port: int, env: dict[str, str]
+) -> Iterator[Server]:
+    log_path = tmp_path / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(list(command), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(process, host, port, log_path, env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def daphne_command(host: str, port: int, app: str = "sse_project.asgi:application") -> list[str]:
+    endpoint = f"tcp:port={port}:interface={host.replace(':', chr(92) + ':')}:backlog=4096"
+    return [sys.executable, "-m", "daphne", "-e", endpoint, app]
+
+
+@contextmanager
+def daphne(tmp_path: Path, *, host: str = "127.0.0.1", **extra_env: str) -> Iterator[Server]:
+    env = server_env(tmp_path / "db.sqlite3", **extra_env)
+    migrate(env)
+    port = free_port(host)
+    with running(daphne_command(host, port), tmp_path, host=host, port=port, env=env) as server:
+        yield server
+
+
+@contextmanager
+def runserver(tmp_path: Path, **extra_env: str) -> Iterator[Server]:
+    env = server_env(tmp_path / "db.sqlite3", **extra_env)
+    migrate(env)
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    with running(command, tmp_path, host="127.0.0.1", port=port, env=env) as server:
+        yield server
