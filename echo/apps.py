@@ -15,3 +15,11 @@ class EchoConfig(AppConfig):
         checks.register(echo_checks.check_daphne_first, checks.Tags.compatibility)
         checks.register(echo_checks.check_middleware, checks.Tags.compatibility)
         checks.register(echo_checks.check_settings)
+
+        from .conf import app_settings
+        from .sessions import recorder
+        from .sse import lifecycle
+
+        # Reading the setting here is fine: ready() runs after settings are configured.
+        if app_settings.RECORD_SESSIONS:
+            lifecycle.add_observer(recorder)

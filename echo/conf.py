@@ -27,6 +27,15 @@ class EchoSettings(BaseModel):
     RETRY: Annotated[int, Field(ge=0)] | None = None
     # Longest `message` the echo streams accept.
     MESSAGE_MAX_LENGTH: Annotated[int, Field(ge=1)] = 1000
+    # Reconnection hint (ms) on the final event of a stream ended by an operator or a shutdown.
+    FINAL_RETRY: Annotated[int, Field(ge=0)] = 3000
+    # On SIGTERM, end streams with a final event before the server stops (at most this many seconds).
+    GRACEFUL_SHUTDOWN: bool = True
+    SHUTDOWN_GRACE: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # Record every stream as a StreamSession row (a view can opt out with `record=False`).
+    RECORD_SESSIONS: bool = True
+    # Seconds between progress writes of a live session's counters (never a write per event).
+    SESSION_PROGRESS_INTERVAL: Annotated[float, Field(gt=0)] = 5.0
 
 
 def load() -> EchoSettings:

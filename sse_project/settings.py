@@ -89,9 +89,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 ECHO: dict[str, object] = {}
 
+# The bus that carries "terminate these sessions" between processes: in memory for the embedded
+# single-process default, Redis when REDIS_URL is set (every Daphne process sees every message).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CHANNEL_LAYERS = {
+    "default": (
+        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"echo": {"handlers": ["console"], "level": os.environ.get("ECHO_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "echo": {
+            "handlers": ["console"],
+            "level": os.environ.get("ECHO_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        }
+    },
 }

@@ -3,7 +3,8 @@
 Keep-alive without disturbing the stream: the source runs in a task of its own (the *pump*) that
 hands items over through a one-slot queue, so the response can wait for the next item with a
 deadline and write a `:` comment when the deadline passes, without cancelling the source
-mid-step. When no ping is wanted the source is iterated directly, with no extra task.
+mid-step. The same queue lets `end_stream()` (an operator's terminate, a graceful shutdown) wake
+the response to send a final event and end the body cleanly.
 
 Closing is deterministic: Django's ASGI handler consumes `aiter(response)` under `aclosing()`, and
 this class's `__aiter__` closes the pump and the source in its `finally`, so a client that goes
@@ -19,10 +20,12 @@ from typing import Any, Final, TypeAlias
 
 from django.http import HttpRequest, StreamingHttpResponse
 
+from . import lifecycle, shutdown
 from ._utils import aclose
 from .event import ServerSentEvent
 from .events import BaseEvent
 from .exceptions import StreamTypeError
+from .lifecycle import EndReason
 
 __all__ = ["DEFAULT", "EventStreamResponse", "StreamItem"]
 
@@ -45,13 +48,13 @@ class _Default(enum.Enum):
 DEFAULT: Final = _Default.DEFAULT
 
 
-def encode_item(item: object) -> bytes:
+def to_event(item: object) -> ServerSentEvent:
     if isinstance(item, ServerSentEvent):
-        return item.encode()
+        return item
     if isinstance(item, BaseEvent):
-        return item.to_sse().encode()
+        return item.to_sse()
     if isinstance(item, str):
-        return ServerSentEvent(data=item).encode()
+        return ServerSentEvent(data=item)
     raise StreamTypeError(
         f"an event stream yields ServerSentEvent, BaseEvent or str, not {type(item).__name__}"
     )
@@ -61,8 +64,10 @@ class EventStreamResponse(StreamingHttpResponse):
     """Stream `stream` to the client as `text/event-stream`.
 
     `ping` (seconds) and `retry` (milliseconds) default to the `ECHO` settings; `None` turns
-    either off. Bind the request (`request=` or `EchoMiddleware`) so that a HEAD request is
-    answered with headers alone, without starting the stream.
+    either off. Bind the request (`request=` or `EventStreamMiddleware`) so that a HEAD request is
+    answered with headers alone, without starting the stream, and so that observers (the session
+    recorder) know who is listening. `name` names the stream for observers; by default it is named
+    after the event types it sends. `record=False` keeps observers out of this stream.
     """
 
     def __init__(
@@ -74,6 +79,8 @@ class EventStreamResponse(StreamingHttpResponse):
         headers: Mapping[str, str] | None = None,
         status: int = 200,
         request: HttpRequest | None = None,
+        name: str | None = None,
+        record: bool = True,
     ) -> None:
         if not isinstance(stream, AsyncIterable):
             kind = "a sync iterable" if isinstance(stream, Iterable) else type(stream).__name__
@@ -88,18 +95,39 @@ class EventStreamResponse(StreamingHttpResponse):
         if self.retry is not None:
             ServerSentEvent(retry=self.retry)  # validates now rather than mid-stream
         self.source = stream
+        self.record = record
         self.request: HttpRequest | None = None
+        self.info = lifecycle.StreamInfo(name=name or "", named_by_view=bool(name))
+        self._ending: tuple[EndReason, ServerSentEvent | None] | None = None
+        self._pump: _Pump | None = None
         super().__init__(self._encoded(), status=status, headers={**_HEADERS, **(headers or {})})
         if request is not None:
             self.bind(request)
 
     def bind(self, request: HttpRequest) -> None:
-        """Tie the response to its request; done by `EchoMiddleware` when the view did not."""
+        """Tie the response to its request; done by `EventStreamMiddleware` when the view did not."""
         if self.request is not None:
             return
         self.request = request
+        info = self.info
+        info.path = request.path
+        info.query = request.META.get("QUERY_STRING", "")
+        info.client = request.META.get("REMOTE_ADDR") or None
+        info.user_agent = request.META.get("HTTP_USER_AGENT", "")
         if request.method == "HEAD":
             self.streaming_content = _empty()
+
+    def end_stream(self, reason: EndReason, final: ServerSentEvent | None = None) -> None:
+        """Finish the stream from outside: send `final` (if any) and end the response cleanly."""
+        if self._ending is None:
+            self._ending = (reason, final)
+            if self._pump is not None:
+                self._pump.wake()
+
+    def close(self) -> None:
+        # Django calls this once the last byte has been handed to the server.
+        lifecycle.unregister(self)
+        super().close()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         parts: AsyncIterator[bytes] = self._iterator  # type: ignore[attr-defined]
@@ -110,25 +138,62 @@ class EventStreamResponse(StreamingHttpResponse):
             await aclose(parts)
 
     async def _encoded(self) -> AsyncIterator[bytes]:
-        if self.retry is not None:
-            yield ServerSentEvent(retry=self.retry).encode()
-        if not self.ping:
-            source = aiter(self.source)
-            try:
-                async for item in source:
-                    yield encode_item(item)
-            finally:
-                await aclose(source)
-            return
-        pump = _Pump(self.source)
+        info = self.info
+        watched = self.record and bool(lifecycle.observers())
+        lifecycle.register(self)
+        shutdown.install()
+        if shutdown.in_progress():
+            self.end_stream(EndReason.SERVER_SHUTDOWN, shutdown.final_event())
+        if watched:
+            for observer in lifecycle.observers():
+                await observer.stream_opened(info, self.request)
+        reason = EndReason.CLIENT_DISCONNECTED
+        error = ""
+        pump = self._pump = _Pump(self.source)
         try:
+            if self.retry is not None:
+                chunk = ServerSentEvent(retry=self.retry).encode()
+                info.bytes_sent += len(chunk)
+                yield chunk
             while True:
+                if self._ending is not None:
+                    reason, final = self._ending
+                    if final is not None:
+                        chunk = final.encode()
+                        info.bytes_sent += len(chunk)
+                        yield chunk
+                    return
                 item = await pump.next(self.ping)
                 if item is _END:
+                    reason = EndReason.COMPLETED
                     return
-                yield PING if item is _IDLE else encode_item(item)
+                if item is _WAKE:
+                    continue
+                if item is _IDLE:
+                    info.bytes_sent += len(PING)
+                    yield PING
+                    continue
+                event = to_event(item)
+                chunk = event.encode()
+                info.events_sent += 1
+                info.bytes_sent += len(chunk)
+                if event.id is not None:
+                    info.last_event_id = str(event.id)
+                info.saw_event(event.event)
+                yield chunk
+        except Exception as exc:
+            reason, error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"
+            raise
         finally:
-            await pump.aclose()
+            if reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress():
+                reason = EndReason.SERVER_SHUTDOWN
+            info.end(reason, error)
+            try:
+                await pump.aclose()
+            finally:
+                if watched:
+                    for observer in lifecycle.observers():
+                        observer.stream_closed(info)
 
 
 async def _empty() -> AsyncIterator[bytes]:
@@ -139,10 +204,12 @@ async def _empty() -> AsyncIterator[bytes]:
 class _Marker(enum.Enum):
     END = enum.auto()
     IDLE = enum.auto()
+    WAKE = enum.auto()
 
 
 _END: Final = _Marker.END
 _IDLE: Final = _Marker.IDLE
+_WAKE: Final = _Marker.WAKE
 
 
 class _Failure:
@@ -171,16 +238,23 @@ class _Pump:
         finally:
             await aclose(iterator)
 
-    async def next(self, idle_after: float) -> Any:
-        """The next item, `_END` when the source ran out, or `_IDLE` after `idle_after` seconds."""
+    def wake(self) -> None:
+        """Make a waiting `next()` return `_WAKE` now (a full queue wakes it anyway)."""
         if self._queue.empty():
+            self._queue.put_nowait(_WAKE)
+
+    async def next(self, idle_after: float | None) -> Any:
+        """The next item; `_END` when the source ran out; `_IDLE` after `idle_after` seconds."""
+        if not self._queue.empty():
+            item = self._queue.get_nowait()
+        elif idle_after:
             try:
                 async with asyncio.timeout(idle_after):
                     item = await self._queue.get()
             except TimeoutError:
                 return _IDLE
         else:
-            item = self._queue.get_nowait()
+            item = await self._queue.get()
         if isinstance(item, _Failure):
             raise item.error
         return item

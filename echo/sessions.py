@@ -1,0 +1,207 @@
+"""Recording every stream as a `StreamSession` row, without the stream ever waiting on the database.
+
+The recorder is a `StreamObserver`: the response calls it on the event loop when a stream opens
+and ends, and it only puts a snapshot on a queue. One writer thread per process drains that queue
+in batches (one transaction per batch: inserts, then end updates; an open and its end in the same
+batch become a single insert) and, every `SESSION_PROGRESS_INTERVAL` seconds, writes the counters
+of live streams that moved and touches `last_seen_at` of the rest, which is how
+`close_stale_sessions` tells a live row from one whose process died.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Literal
+
+from django.db import OperationalError, close_old_connections, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .conf import app_settings
+from .sse.lifecycle import StreamInfo
+
+__all__ = ["SessionRecorder", "recorder"]
+
+logger = logging.getLogger("echo.sessions")
+
+_Op = tuple[Literal["open", "close"], StreamInfo] | tuple[Literal["flush"], threading.Event]
+_BATCH = 500
+_ATTEMPTS = 5
+
+
+def server_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class SessionRecorder:
+    def __init__(self) -> None:
+        self._ops: queue.SimpleQueue[_Op] = queue.SimpleQueue()
+        self._live: dict[uuid.UUID, StreamInfo] = {}
+        self._written: dict[uuid.UUID, tuple[int, int, str]] = {}
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.server = server_id()
+
+    # -- called on the event loop ---------------------------------------------------------------
+
+    async def stream_opened(self, info: StreamInfo, request: HttpRequest | None) -> None:
+        if request is not None and hasattr(request, "auser"):
+            user = await request.auser()
+            info.user_id = user.pk if user.is_authenticated else None
+        self._live[info.id] = info
+        self._start()
+        self._ops.put(("open", dataclasses.replace(info)))
+        from . import bus
+
+        bus.ensure_listener()
+
+    def stream_closed(self, info: StreamInfo) -> None:
+        self._live.pop(info.id, None)
+        self._ops.put(("close", dataclasses.replace(info)))
+
+    # -- anywhere --------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is written; False if `timeout` ran out first."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._ops.put(("flush", done))
+        return done.wait(timeout)
+
+    # -- the writer thread -----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="echo-session-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        next_progress = time.monotonic() + app_settings.SESSION_PROGRESS_INTERVAL
+        while True:
+            batch: list[_Op] = []
+            try:
+                batch.append(self._ops.get(timeout=max(0.0, next_progress - time.monotonic())))
+                while len(batch) < _BATCH:
+                    batch.append(self._ops.get_nowait())
+            except queue.Empty:
+                pass
+            flushes = [op[1] for op in batch if op[0] == "flush"]
+            changes = [op for op in batch if op[0] != "flush"]
+            try:
+                if changes:
+                    self._retrying(self._write_changes, changes)
+                if time.monotonic() >= next_progress:
+                    next_progress = time.monotonic() + app_settings.SESSION_PROGRESS_INTERVAL
+                    self._retrying(self._write_progress)
+            except Exception:
+                logger.exception("Could not record stream sessions; %d change(s) dropped", len(changes))
+            finally:
+                close_old_connections()
+                for done in flushes:
+                    done.set()
+
+    def _retrying(self, write: Any, *args: Any) -> None:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                write(*args)
+                return
+            except OperationalError:
+                if attempt == _ATTEMPTS:
+                    raise
+                logger.warning("Session write failed (attempt %d), retrying", attempt, exc_info=True)
+                time.sleep(0.1 * attempt)
+
+    def _write_changes(self, changes: list[Any]) -> None:
+        from .models import StreamSession
+
+        creates: dict[uuid.UUID, StreamInfo] = {}
+        ends: dict[uuid.UUID, StreamInfo] = {}
+        for kind, info in changes:
+            if kind == "open" or info.id in creates:
+                creates[info.id] = info
+            else:
+                ends[info.id] = info
+        with transaction.atomic():
+            StreamSession.objects.bulk_create([self._row(info) for info in creates.values()])
+            for info in ends.values():
+                StreamSession.objects.filter(pk=info.id).update(**self._ended_fields(info))
+        for info in creates.values():
+            if info.ended_at is None:
+                self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
+        for info in [*creates.values(), *ends.values()]:
+            if info.ended_at is not None:
+                self._written.pop(info.id, None)
+
+    def _write_progress(self) -> None:
+        from .models import StreamSession
+
+        now = timezone.now()
+        moved: list[StreamInfo] = []
+        still: list[uuid.UUID] = []
+        for info in list(self._live.values()):
+            written = self._written.get(info.id)
+            if written is None:
+                continue  # its insert is still queued
+            if written != (info.events_sent, info.bytes_sent, info.name):
+                moved.append(dataclasses.replace(info))
+            else:
+                still.append(info.id)
+        if not moved and not still:
+            return
+        live = StreamSession.objects.filter(ended_at__isnull=True)
+        with transaction.atomic():
+            for info in moved:
+                live.filter(pk=info.id).update(
+                    stream=info.name,
+                    events_sent=info.events_sent,
+                    bytes_sent=info.bytes_sent,
+                    last_event_id=info.last_event_id,
+                    last_seen_at=now,
+                )
+            for start in range(0, len(still), _BATCH):
+                live.filter(pk__in=still[start : start + _BATCH]).update(last_seen_at=now)
+        for info in moved:
+            if info.id in self._written:
+                self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
+
+    def _row(self, info: StreamInfo) -> Any:
+        from .models import StreamSession
+
+        return StreamSession(
+            id=info.id,
+            path=info.path[:2000],
+            query=info.query,
+            client=info.client,
+            user_agent=info.user_agent,
+            user_id=info.user_id,
+            server=self.server,
+            started_at=info.started_at,
+            last_seen_at=info.ended_at or info.started_at,
+            **self._ended_fields(info),
+        )
+
+    @staticmethod
+    def _ended_fields(info: StreamInfo) -> dict[str, Any]:
+        return {
+            "stream": info.name[:200],
+            "ended_at": info.ended_at,
+            "events_sent": info.events_sent,
+            "bytes_sent": info.bytes_sent,
+            "last_event_id": info.last_event_id[:200],
+            "end_reason": info.end_reason.value if info.end_reason else "",
+            "error": info.error,
+        }
+
+
+recorder = SessionRecorder()
