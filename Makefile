@@ -29,6 +29,8 @@ migrate: install
 
 run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ - try: curl -N 'http://$(HOST):$(PORT)/sse2?message=hello'"
+	@echo "Stream sessions are in the admin at http://$(HOST):$(PORT)/admin/ - create a user with"
+	@echo "  make superuser    (or: $(BIN)/python manage.py createsuperuser)"
 	$(BIN)/daphne -e '$(ENDPOINT)' sse_project.asgi:application
 
 lint: install-dev
@@ -42,6 +44,9 @@ pytest: install-dev
 	PYTHONDEVMODE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: migrate lint typecheck pytest
+
+superuser: migrate
+	$(BIN)/python manage.py createsuperuser
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

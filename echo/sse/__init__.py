@@ -6,6 +6,7 @@ Imports only Django, Pydantic and asyncio; the `echo` app builds on it, never th
 from .event import ServerSentEvent
 from .events import BaseEvent, event_name_for
 from .exceptions import EventStreamError, FieldError, StreamTypeError
+from .lifecycle import EndReason, StreamInfo, StreamObserver, add_observer, live_streams, remove_observer
 from .merge import merge
 from .middleware import EventStreamMiddleware
 from .response import EventStreamResponse, StreamItem
@@ -13,14 +14,20 @@ from .source import event_source
 
 __all__ = [
     "BaseEvent",
+    "EndReason",
     "EventStreamError",
     "EventStreamMiddleware",
     "EventStreamResponse",
     "FieldError",
     "ServerSentEvent",
+    "StreamInfo",
     "StreamItem",
+    "StreamObserver",
     "StreamTypeError",
+    "add_observer",
     "event_name_for",
     "event_source",
+    "live_streams",
     "merge",
+    "remove_observer",
 ]
