@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from django.http import QueryDict
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .conf import app_settings
 
 __all__ = ["EchoQuery", "QueryError"]
+
+_PLAIN_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class QueryError(ValueError):
@@ -26,6 +29,21 @@ class EchoQuery(BaseModel):
     message: Annotated[str, Field(min_length=1)]
     interval: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 1.0
     limit: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+    @field_validator("interval", "limit", mode="before")
+    @classmethod
+    def _plain_number(cls, value: object) -> object:
+        # Pydantic's lax parsing takes `1_000`, ` 1` and `1.0` for an int; a URL should not.
+        if isinstance(value, str) and not _PLAIN_NUMBER.fullmatch(value):
+            raise ValueError("must be a plain decimal number such as 5 or 0.5")
+        return value
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _whole(cls, value: object) -> object:
+        if isinstance(value, str) and "." in value:
+            raise ValueError("must be a whole number")
+        return value
 
     @field_validator("message")
     @classmethod
@@ -47,8 +65,11 @@ class EchoQuery(BaseModel):
         try:
             parsed = cls.model_validate(values)
         except ValidationError as exc:
+            duplicated = {error["parameter"] for error in errors}
             errors.extend(
-                {"parameter": str(error["loc"][0]), "detail": error["msg"]} for error in exc.errors()
+                {"parameter": str(error["loc"][0]), "detail": error["msg"]}
+                for error in exc.errors()
+                if str(error["loc"][0]) not in duplicated
             )
         if errors:
             raise QueryError(errors)

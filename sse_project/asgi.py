@@ -1,9 +1,13 @@
-"""ASGI entry point: `daphne sse_project.asgi:application` (what `make run` serves)."""
+"""ASGI entry point: `daphne sse_project.asgi:application` (what `make run` serves).
+
+`echo.sse.asgi.get_asgi_application` is Django's handler with one change: an open stream does not
+hold an OS thread (see that module).
+"""
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sse_project.settings")
+
+from echo.sse.asgi import get_asgi_application
 
 application = get_asgi_application()
