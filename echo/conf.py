@@ -36,6 +36,11 @@ class EchoSettings(BaseModel):
     RECORD_SESSIONS: bool = True
     # Seconds between progress writes of a live session's counters (never a write per event).
     SESSION_PROGRESS_INTERVAL: Annotated[float, Field(gt=0)] = 5.0
+    # Broadcast events a subscriber may fall behind before it catches up from storage.
+    BROADCAST_BUFFER: Annotated[int, Field(ge=1)] = 1000
+    # Seconds between looks at storage for events published by processes this one cannot hear
+    # (no Redis); None turns the poll off.
+    BROADCAST_POLL_INTERVAL: Annotated[float, Field(gt=0)] | None = 1.0
 
 
 def load() -> EchoSettings:

@@ -5,6 +5,9 @@ from . import views
 app_name = "echo"
 
 urlpatterns = [
+    path("", views.live_page, name="live"),
+    path("events/<str:channels>/", views.events, name="events"),
+    path("events/<str:channel>/publish", views.publish_message, name="publish"),
     path("sse", views.sse, name="sse"),
     path("sse2", views.sse2, name="sse2"),
     path("sse3", views.sse3, name="sse3"),

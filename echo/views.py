@@ -6,14 +6,21 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
+from django.template.response import TemplateResponse
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from pydantic import ValidationError
 
 from . import streams
+from .access import valid_channel
+from .broadcast import apublish
+from .messages import ChatMessage, MessagePayload
 from .query import EchoQuery, QueryError
 from .sse import EventStreamResponse
+from .subscribe import LastEventIdError, channel_events, parse_last_event_id
 
-__all__ = ["json_error", "sse", "sse2", "sse3"]
+__all__ = ["events", "json_error", "live_page", "publish_message", "sse", "sse2", "sse3"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -68,3 +75,96 @@ async def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
 async def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     stream = streams.echo_and_reverse(query.message, query.interval)
     return EventStreamResponse(streams.take(stream, query.limit))
+
+
+# -- broadcast ---------------------------------------------------------------------------------
+
+
+def _method_not_allowed(request: HttpRequest, allowed: tuple[str, ...]) -> JsonResponse:
+    response = json_error(
+        405, "method_not_allowed", f"{request.method} is not allowed here.", allowed=list(allowed)
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def _channel_names(raw: str) -> list[str] | JsonResponse:
+    names = list(dict.fromkeys(raw.split(",")))
+    bad = [name for name in names if not valid_channel(name)]
+    if bad:
+        return json_error(
+            400,
+            "invalid_channel",
+            "Channel names are 1 to 100 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+            channels=bad,
+        )
+    return names
+
+
+async def _forbidden_channels(request: HttpRequest, names: list[str]) -> list[str]:
+    from django_eventstream.utils import get_channelmanager
+
+    user = await request.auser()
+    manager = get_channelmanager()
+    reader = user if user.is_authenticated else None
+    return [name for name in names if not manager.can_read_channel(reader, name)]
+
+
+@csrf_exempt
+async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
+    """`GET /events/<channel>[,<channel>...]/`: live broadcast events, resumable by Last-Event-ID."""
+    if request.method not in _ALLOWED:
+        return _method_not_allowed(request, _ALLOWED)
+    names = _channel_names(channels)
+    if isinstance(names, JsonResponse):
+        return names
+    denied = await _forbidden_channels(request, names)
+    if denied:
+        return json_error(
+            403, "forbidden", f"Permission denied to channels: {', '.join(denied)}", channels=denied
+        )
+    raw_last = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId", "")
+    try:
+        last_ids = parse_last_event_id(raw_last, names)
+    except LastEventIdError as exc:
+        return json_error(400, "invalid_last_event_id", str(exc))
+    grip = getattr(request, "grip", None)
+    if grip is not None and grip.proxied:
+        return await sync_to_async(_grip_response)(request, names)
+    return EventStreamResponse(channel_events(names, last_ids))
+
+
+def _grip_response(request: HttpRequest, names: list[str]) -> HttpResponseBase:
+    # Behind Pushpin: django-eventstream answers with the events to replay and the GRIP
+    # instructions that tell Pushpin to hold the connection open on these channels.
+    from django_eventstream.eventrequest import EventRequest
+    from django_eventstream.eventstream import get_events
+
+    event_request = EventRequest(request, view_kwargs={"channels": names})
+    response: HttpResponseBase = get_events(event_request).to_grip_response(request)
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+async def publish_message(request: HttpRequest, channel: str) -> HttpResponseBase:
+    """`POST /events/<channel>/publish` with a form field `text`: publish a `chat_message`."""
+    if request.method != "POST":
+        return _method_not_allowed(request, ("POST",))
+    if not valid_channel(channel):
+        return json_error(400, "invalid_channel", f"Invalid channel name: {channel!r}.")
+    if await _forbidden_channels(request, [channel]):
+        return json_error(403, "forbidden", f"Permission denied to channel: {channel}")
+    try:
+        payload = MessagePayload(text=request.POST.get("text", ""))
+    except ValidationError as exc:
+        return json_error(400, "invalid_parameter", exc.errors()[0]["msg"], parameter="text")
+    event_id = await apublish(channel, ChatMessage.create(payload))
+    return JsonResponse({"channel": channel, "id": event_id, "event": ChatMessage.event_name})
+
+
+@ensure_csrf_cookie
+async def live_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /`: /sse3 and a broadcast channel, live in the browser, with a form to publish."""
+    if request.method not in _ALLOWED:
+        return _method_not_allowed(request, _ALLOWED)
+    return TemplateResponse(request, "echo/live.html", {"channel": "demo"})

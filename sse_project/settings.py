@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_eventstream",
     "echo",
 ]
 
@@ -88,6 +89,16 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 ECHO: dict[str, object] = {}
+
+# Broadcast channels: django-eventstream stores events (ids and replay) in the database and asks
+# echo's channel manager who may read what.
+EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.access.ChannelManager"
+
+# Pushpin (GRIP) in front: set GRIP_URL to its publish endpoint, e.g. http://127.0.0.1:5561.
+GRIP_URL = os.environ.get("GRIP_URL", "")
+if GRIP_URL:
+    MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
 
 # The bus that carries "terminate these sessions" between processes: in memory for the embedded
 # single-process default, Redis when REDIS_URL is set (every Daphne process sees every message).

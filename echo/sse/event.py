@@ -15,7 +15,7 @@ Divergences from a plain "write what you are given" encoder, all deliberate:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .exceptions import FieldError
 
@@ -43,6 +43,8 @@ class ServerSentEvent:
     id: str | int | None = None
     retry: int | None = None
     comment: str | None = None
+    # The encoded bytes, kept so that an event sent to many clients is encoded once.
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.data is not None:
@@ -64,6 +66,12 @@ class ServerSentEvent:
             _check_text("comment", self.comment)
 
     def encode(self) -> bytes:
+        if self._encoded is None:
+            object.__setattr__(self, "_encoded", self._encode())
+        assert self._encoded is not None
+        return self._encoded
+
+    def _encode(self) -> bytes:
         lines: list[str] = []
         if self.comment is not None:
             lines.extend(f": {line}" for line in _LINE_BREAK.split(self.comment))

@@ -1,0 +1,103 @@
+"""The stream a broadcast subscriber reads: resume from its last ids, then live events.
+
+Ids use django-eventstream's format, `channel:id` joined with commas for several channels, so
+its clients and its `Last-Event-ID` parsing work unchanged. The first event, `stream-open`,
+already carries an id: a client that reconnects at once resumes from where it joined.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from urllib.parse import quote
+
+from django_eventstream.storage import EventDoesNotExist
+
+from .broadcast import Published
+from .hub import Overflow, hub, read_stored
+from .sse import ServerSentEvent
+
+__all__ = ["LastEventIdError", "channel_events", "parse_last_event_id"]
+
+
+class LastEventIdError(ValueError):
+    pass
+
+
+def parse_last_event_id(raw: str, channels: Sequence[str]) -> dict[str, int]:
+    """`news:5,alerts:2` (or a bare `5` when there is one channel) -> positions by channel."""
+    raw = raw.strip()
+    if not raw:
+        return {}
+    if raw.isdigit() and len(channels) == 1:
+        return {channels[0]: int(raw)}
+    positions: dict[str, int] = {}
+    for part in raw.split(","):
+        name, sep, number = part.rpartition(":")
+        if not sep or not number.isdigit() or not name:
+            raise LastEventIdError(f"cannot read Last-Event-ID {raw!r}: expected channel:id[,channel:id]")
+        positions[name] = int(number)
+    return {name: number for name, number in positions.items() if name in channels}
+
+
+def _make_id(cursor: dict[str, int | None]) -> str | None:
+    parts = [f"{quote(name)}:{number}" for name, number in cursor.items() if number is not None]
+    return ",".join(parts) or None
+
+
+def _event(item: Published, cursor: dict[str, int | None]) -> ServerSentEvent:
+    if len(cursor) == 1:
+        return item.single_channel_event()
+    return ServerSentEvent(data=item.data, event=item.event, id=_make_id(cursor))
+
+
+async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> AsyncIterator[ServerSentEvent]:
+    sub = await hub.subscribe(channels)
+    try:
+        cursor: dict[str, int | None] = {name: last_ids.get(name, sub.positions[name]) for name in channels}
+        yield ServerSentEvent(event="stream-open", data="", id=_make_id(cursor))
+        for name in channels:
+            async for event in _catch_up(name, cursor, sub.positions[name]):
+                yield event
+        while True:
+            try:
+                item = await sub.get()
+            except Overflow as overflow:
+                if any(position is None for position in overflow.positions.values()):
+                    yield ServerSentEvent(
+                        event="stream-error",
+                        data=json.dumps({"condition": "overflow", "text": "fell too far behind; reconnect"}),
+                    )
+                    return
+                for name in channels:
+                    async for event in _catch_up(name, cursor, overflow.positions[name]):
+                        yield event
+                continue
+            seen = cursor.get(item.channel)
+            if item.id is not None and seen is not None and item.id <= seen:
+                continue  # already sent while catching up
+            if item.id is not None:
+                cursor[item.channel] = item.id
+            yield _event(item, cursor)
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _catch_up(
+    name: str, cursor: dict[str, int | None], upto: int | None
+) -> AsyncIterator[ServerSentEvent]:
+    after = cursor[name]
+    if after is None or upto is None or after >= upto:
+        return
+    try:
+        missed = await read_stored(name, after, upto)
+    except EventDoesNotExist:
+        cursor[name] = upto
+        yield ServerSentEvent(
+            event="stream-reset", data=json.dumps({"channels": [name]}), id=_make_id(cursor)
+        )
+        return
+    for item in missed:
+        cursor[name] = item.id
+        yield _event(item, cursor)
+    cursor[name] = upto
