@@ -29,6 +29,8 @@ class EchoQuery(BaseModel):
     message: Annotated[str, Field(min_length=1)]
     interval: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 1.0
     limit: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    # /sse3 only: composite ids that name a position of the merged stream, so it can be resumed.
+    resumable: bool = False
 
     @field_validator("interval", "limit", mode="before")
     @classmethod

@@ -8,7 +8,9 @@ after it. `interval=0` never sleeps: it only yields to the event loop between ev
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -22,9 +24,11 @@ __all__ = [
     "Echo",
     "EchoPayload",
     "ReverseEcho",
+    "composite_ids",
     "echo",
     "echo_and_reverse",
     "echo_untyped",
+    "parse_composite_id",
     "reverse_echo",
     "take",
     "ticks",
@@ -57,11 +61,11 @@ async def ticks(interval: float, *, delay: float = 0.0) -> AsyncIterator[int]:
         yield n
 
 
-async def echo_untyped(message: str, interval: float) -> AsyncIterator[ServerSentEvent]:
+async def echo_untyped(message: str, interval: float, first_id: int = 0) -> AsyncIterator[ServerSentEvent]:
     """`/sse`: the article's untyped stream, a dict's repr with a float timestamp as data."""
     async for n in ticks(interval):
         data = {"message": message, "created_at": time.time()}
-        yield ServerSentEvent(id=n, event="echo", data=str(data))
+        yield ServerSentEvent(id=first_id + n, event="echo", data=str(data))
 
 
 @event_source
@@ -77,8 +81,47 @@ async def reverse_echo(message: str, interval: float) -> AsyncIterator[ReverseEc
         yield ReverseEcho.create(EchoPayload(message=message[::-1]))
 
 
-def echo_and_reverse(message: str, interval: float) -> AsyncIterator[ServerSentEvent]:
-    return merge(echo(message, interval), reverse_echo(message, interval))
+def echo_and_reverse(
+    message: str, interval: float, resume_from: dict[str, int] | None = None
+) -> AsyncIterator[ServerSentEvent]:
+    """`/sse3`. With `resume_from` (a composite id read back), each source goes on after its id."""
+    if resume_from is None:
+        return merge(echo(message, interval), reverse_echo(message, interval))
+    return composite_ids(
+        merge(
+            echo.resume(resume_from.get(Echo.event_name, -1) + 1, message, interval),
+            reverse_echo.resume(resume_from.get(ReverseEcho.event_name, -1) + 1, message, interval),
+        ),
+        resume_from,
+    )
+
+
+COMPOSITE_ID = re.compile(r"[a-z_]+:[0-9]+(,[a-z_]+:[0-9]+)*")
+
+
+def parse_composite_id(raw: str) -> dict[str, int]:
+    """`echo:3,reverse_echo:2` -> {"echo": 3, "reverse_echo": 2}; ValueError for anything else."""
+    if not COMPOSITE_ID.fullmatch(raw):
+        raise ValueError(f"not a composite id: {raw!r}")
+    return {name: int(number) for name, _, number in (part.partition(":") for part in raw.split(","))}
+
+
+async def composite_ids(
+    stream: AsyncIterator[ServerSentEvent], positions: dict[str, int] | None = None
+) -> AsyncIterator[ServerSentEvent]:
+    """Give each event of a merged stream an id that says where *every* source is.
+
+    The article's /sse3 numbers each source from 0, so `id: 1` names two events and a client
+    cannot resume from it. `echo:2,reverse_echo:1` names one position of the merged stream.
+    """
+    seen = dict(positions or {})
+    try:
+        async for event in stream:
+            if event.event is not None and event.id is not None:
+                seen[event.event] = int(event.id)
+            yield dataclasses.replace(event, id=",".join(f"{name}:{number}" for name, number in seen.items()))
+    finally:
+        await aclose(stream)
 
 
 async def take(stream: AsyncIterator[ServerSentEvent], limit: int | None) -> AsyncIterator[ServerSentEvent]:

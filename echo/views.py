@@ -61,19 +61,68 @@ def _echo_endpoint(
     return wrapper
 
 
+def _last_event_id(request: HttpRequest) -> str:
+    return (request.headers.get("Last-Event-ID") or request.GET.get("lastEventId", "")).strip()
+
+
+class _BadLastEventId(ValueError):
+    pass
+
+
+def _next_id(request: HttpRequest) -> int:
+    """The id to number from: one after a numeric Last-Event-ID, else 0."""
+    raw = _last_event_id(request)
+    if not raw:
+        return 0
+    if not raw.isdigit() or len(raw) > 18:
+        raise _BadLastEventId(f"Last-Event-ID {raw!r} is not an id this stream sent (a whole number).")
+    return int(raw) + 1
+
+
+def _resumable(view: Callable[[HttpRequest, EchoQuery], Awaitable[HttpResponseBase]]) -> Any:
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+        try:
+            return await view(request, query)
+        except _BadLastEventId as exc:
+            return json_error(400, "invalid_last_event_id", str(exc))
+
+    return wrapper
+
+
 @_echo_endpoint
+@_resumable
 async def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
-    return EventStreamResponse(streams.take(streams.echo_untyped(query.message, query.interval), query.limit))
+    stream = streams.echo_untyped(query.message, query.interval, first_id=_next_id(request))
+    return EventStreamResponse(streams.take(stream, query.limit))
 
 
 @_echo_endpoint
+@_resumable
 async def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
-    return EventStreamResponse(streams.take(streams.echo(query.message, query.interval), query.limit))
+    stream = streams.echo.resume(_next_id(request), query.message, query.interval)
+    return EventStreamResponse(streams.take(stream, query.limit))
 
 
 @_echo_endpoint
+@_resumable
 async def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
-    stream = streams.echo_and_reverse(query.message, query.interval)
+    """Plain per-source ids, as the article shows, unless the client asks to be able to resume.
+
+    `?resumable=1`, or a composite Last-Event-ID (`echo:2,reverse_echo:1`) from an earlier
+    resumable stream, gives composite ids. A plain numeric Last-Event-ID cannot say which source
+    it belongs to, so it is ignored and the stream starts over, as the article's server does.
+    """
+    raw = _last_event_id(request)
+    resume_from: dict[str, int] | None = {} if query.resumable else None
+    if raw and not raw.isdigit():
+        try:
+            resume_from = streams.parse_composite_id(raw)
+        except ValueError:
+            raise _BadLastEventId(
+                f"Last-Event-ID {raw!r} is not an id of this stream (e.g. echo:2,reverse_echo:1)."
+            ) from None
+    stream = streams.echo_and_reverse(query.message, query.interval, resume_from)
     return EventStreamResponse(streams.take(stream, query.limit))
 
 

@@ -10,11 +10,12 @@ from .lifecycle import EndReason, StreamInfo, StreamObserver, add_observer, live
 from .merge import merge
 from .middleware import EventStreamMiddleware
 from .response import EventStreamResponse, StreamItem
-from .source import event_source
+from .source import EventSource, event_source
 
 __all__ = [
     "BaseEvent",
     "EndReason",
+    "EventSource",
     "EventStreamError",
     "EventStreamMiddleware",
     "EventStreamResponse",
