@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Twisted endpoint strings escape colons, so an IPv6 HOST such as ::1 works too.
 ENDPOINT := tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=4096
 
-.PHONY: run test lint typecheck pytest migrate superuser install install-dev clean
+.PHONY: run test lint typecheck pytest migrate superuser install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test: migrate lint typecheck pytest
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
+
+bench: install
+	$(BIN)/pip install -r bench/requirements.txt
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -155,6 +155,10 @@ class EventStreamResponse(StreamingHttpResponse):
                 chunk = ServerSentEvent(retry=self.retry).encode()
                 info.bytes_sent += len(chunk)
                 yield chunk
+            else:
+                # An empty body part makes Daphne write the status line and headers now, so the
+                # client's `open` does not wait for the first event.
+                yield b""
             while True:
                 if self._ending is not None:
                     reason, final = self._ending

@@ -1,0 +1,205 @@
+"""The two servers under test, started as real processes on a free loopback port.
+
+`project`: this repo under Daphne, started exactly as `make run` does (Twisted endpoint with
+backlog 4096, DEBUG off, its own migrated SQLite file). `reference`: `bench/reference_app.py` under
+plain uvicorn, pinned to the stdlib asyncio loop and the h11 parser (no uvloop, no httptools).
+Each server runs pinned to one core; `Server` reads its CPU time, RSS and thread count from /proc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+    for name in ("PYTHONDEVMODE", "PYTHONASYNCIODEBUG", "PYTHONTRACEMALLOC", "PYTHONWARNINGS"):
+        env.pop(name, None)  # debug modes would slow one server more than the other
+    return env
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    name: str
+    label: str
+    command: Callable[[int], list[str]]
+    env: Callable[[Path], dict[str, str]]
+    prepare: Callable[[Path], None]
+
+
+def _project_env(workdir: Path) -> dict[str, str]:
+    return clean_env(
+        DJANGO_SETTINGS_MODULE="sse_project.settings",
+        ECHO_SQLITE_PATH=str(workdir / "project.sqlite3"),
+        DJANGO_DEBUG="0",
+    )
+
+
+def _project_prepare(workdir: Path) -> None:
+    if (workdir / "project.sqlite3").exists():
+        return
+    subprocess.run(
+        [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=_project_env(workdir),
+        check=True,
+        timeout=120,
+    )
+
+
+def _project_command(port: int) -> list[str]:
+    endpoint = f"tcp:port={port}:interface={HOST}:backlog=4096"
+    return [str(BIN / "daphne"), "-e", endpoint, "sse_project.asgi:application"]
+
+
+def _reference_command(port: int) -> list[str]:
+    return [
+        str(BIN / "uvicorn"),
+        "--app-dir",
+        str(BENCH),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--backlog",
+        "4096",
+        "--loop",
+        "asyncio",
+        "--http",
+        "h11",
+        "--log-level",
+        "warning",
+        "reference_app:app",
+    ]
+
+
+PROJECT = ServerKind(
+    name="project",
+    label="Daphne + Django (project)",
+    command=_project_command,
+    env=_project_env,
+    prepare=_project_prepare,
+)
+REFERENCE = ServerKind(
+    name="reference",
+    label="uvicorn + FastAPI + sse-starlette",
+    command=_reference_command,
+    env=lambda workdir: clean_env(),
+    prepare=lambda workdir: None,
+)
+KINDS = {kind.name: kind for kind in (PROJECT, REFERENCE)}
+
+
+@dataclass
+class Server:
+    kind: ServerKind
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    host: str = HOST
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (all its threads) so far."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+    def _status(self, name: str) -> str:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key == name:
+                return value.strip()
+        raise KeyError(name)
+
+    def rss_kb(self) -> int:
+        return int(self._status("VmRSS").split()[0])
+
+    def threads(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def cpus_allowed(self) -> str:
+        return self._status("Cpus_allowed_list")
+
+    def log_tail(self, size: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-size:]
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"{self.kind.name} server exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Poll until the port accepts connections, failing if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=1.0):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind.name} server not listening after {timeout}s")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def running(kind: ServerKind, workdir: Path, *, cpu: int | None) -> Iterator[Server]:
+    """Start `kind` on a free port (pinned to `cpu` when given), yield it once listening, stop it by pid."""
+    kind.prepare(workdir)
+    port = free_port()
+    log_path = workdir / f"{kind.name}-{port}.log"
+
+    def pin() -> None:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})  # before exec, so every thread the server starts inherits it
+
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            kind.command(port),
+            cwd=ROOT,
+            env=kind.env(workdir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=pin,
+        )
+    server = Server(kind, process, port, log_path)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,61 @@
+"""The benchmark's reference server: the article's typed `/sse2` on FastAPI + sse-starlette.
+
+Serve it with `uvicorn --app-dir bench reference_app:app`. Same contract as the project's
+`/sse2`: `GET /sse2?message=..&interval=..&limit=..` streams events named `echo` with ids 0, 1,
+2, ... and data `{"message": .., "created_at": ISO}`, the first one interval after the request.
+
+Written the way sse-starlette's users write it: an `EventSourceResponse` over an async
+generator of `ServerSentEvent`s, with a Pydantic payload model. Two choices copy the project so
+that the benchmark compares servers rather than schedules: events follow an absolute schedule
+(start + (n + 1) * interval), and `interval=0` never sleeps, only yields to the event loop.
+Everything else, pings (every 15 s) and CRLF line endings included, is sse-starlette's default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import FastAPI, Query
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+app = FastAPI(title="sse-starlette reference for the echo benchmark")
+
+
+class EchoPayload(BaseModel):
+    message: str
+    created_at: datetime = Field(default_factory=datetime.now)
+
+
+async def ticks(interval: float) -> AsyncIterator[int]:
+    """0, 1, 2, ... the n-th at `(n + 1) * interval` seconds from now; no sleep for 0."""
+    if interval == 0:
+        for n in itertools.count():
+            await asyncio.sleep(0)
+            yield n
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n in itertools.count():
+        await asyncio.sleep(max(0.0, start + (n + 1) * interval - loop.time()))
+        yield n
+
+
+async def echo(message: str, interval: float, limit: int | None) -> AsyncIterator[ServerSentEvent]:
+    async for n in ticks(interval):
+        payload = EchoPayload(message=message)
+        yield ServerSentEvent(id=str(n), event="echo", data=payload.model_dump_json())
+        if n + 1 == limit:
+            return
+
+
+@app.get("/sse2")
+async def sse2(
+    message: Annotated[str, Query(min_length=1, max_length=1000)],
+    interval: Annotated[float, Query(ge=0, le=3600, allow_inf_nan=False)] = 1.0,
+    limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> EventSourceResponse:
+    return EventSourceResponse(echo(message, interval, limit))
