@@ -32,7 +32,9 @@ _TERMINATE = "echo.terminate"
 # channels_redis forgets group members after a day; rejoining hourly keeps the membership fresh.
 _REJOIN_EVERY = 3600.0
 
-_listener: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+_listener: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Event]] = {}
+# How long a process's first recorded stream waits for the listener to join the group.
+_JOIN_WAIT = 2.0
 
 
 def terminated_event() -> ServerSentEvent:
@@ -68,20 +70,36 @@ def terminate_sessions(ids: Iterable[uuid.UUID | str]) -> None:
     async_to_sync(aterminate_sessions)(list(ids))
 
 
-def ensure_listener() -> None:
-    """Start this process's listener on the running loop, once."""
+async def ensure_listener() -> None:
+    """Start this process's listener on the running loop, once, and wait until it has joined.
+
+    Waiting matters for the first stream only: its session row becomes visible to operators
+    right after this, and a terminate sent before the process had joined would go unheard.
+    """
     loop = asyncio.get_running_loop()
-    task = _listener.get(loop)
-    if task is None or task.done():
-        _listener[loop] = loop.create_task(_listen(), name="echo-bus-listener")
+    entry = _listener.get(loop)
+    if entry is None or entry[0].done():
+        joined = asyncio.Event()
+        entry = _listener[loop] = (loop.create_task(_listen(joined), name="echo-bus-listener"), joined)
+    task, joined = entry
+    if not joined.is_set():
+        done, _ = await asyncio.wait(
+            {task, asyncio.ensure_future(joined.wait())},
+            timeout=_JOIN_WAIT,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not joined.is_set():
+            logger.warning("The session control listener has not joined %s yet", GROUP)
 
 
-async def _listen() -> None:
+async def _listen(joined: asyncio.Event) -> None:
     layer: Any = get_channel_layer()
     if layer is None:
+        joined.set()
         return
     channel = await layer.new_channel("echo-bus.")
     await layer.group_add(GROUP, channel)
+    joined.set()
     try:
         while True:
             try:

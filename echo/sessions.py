@@ -55,12 +55,12 @@ class SessionRecorder:
         if request is not None and hasattr(request, "auser"):
             user = await request.auser()
             info.user_id = user.pk if user.is_authenticated else None
+        from . import bus
+
+        await bus.ensure_listener()  # before the row exists, so a terminate for it is heard
         self._live[info.id] = info
         self._start()
         self._ops.put(("open", dataclasses.replace(info)))
-        from . import bus
-
-        bus.ensure_listener()
 
     def stream_closed(self, info: StreamInfo) -> None:
         self._live.pop(info.id, None)

@@ -53,8 +53,20 @@ async def finished(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"finished": sorted(_finished.get(request.GET["token"], []))})
 
 
+async def _burst_then_wait(n: int) -> AsyncIterator[ServerSentEvent]:
+    for i in range(n):
+        yield ServerSentEvent(id=i, event="burst", data=str(i))
+    await asyncio.Event().wait()  # until the client goes away (or the stream is ended)
+
+
+async def burst(request: HttpRequest) -> EventStreamResponse:
+    """`?n=K` events at once, then nothing until the stream ends: the server's count is exactly K."""
+    return EventStreamResponse(_burst_then_wait(int(request.GET["n"])))
+
+
 urlpatterns = [
     path("_probe/stats", stats),
+    path("_probe/burst", burst),
     path("_probe/merged", merged),
     path("_probe/finished", finished),
     path("", include("sse_project.urls")),

@@ -1,0 +1,79 @@
+"""Real backing services for live tests: a redis-server of the test's own, stopped by its pid.
+
+A missing binary skips the test, unless `ECHO_REQUIRE_SERVICES=1` says the run must not skip
+(CI images that are supposed to have the service), in which case it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .servers import Server, free_port, wait_for
+
+REDIS_MISSING = "redis-server is not installed (apt-get install redis-server)"
+
+
+def require(binary: str, reason: str) -> str:
+    """The binary's path; skip (or fail, with ECHO_REQUIRE_SERVICES=1) when it is not installed."""
+    found = shutil.which(binary)
+    if found is None:
+        if os.environ.get("ECHO_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_server(tmp_path: Path) -> Iterator[str]:
+    """A redis-server on a free loopback port, no persistence; yields its `redis://` URL."""
+    binary = require("redis-server", REDIS_MISSING)
+    port = free_port()
+    workdir = tmp_path / f"redis-{port}"
+    workdir.mkdir()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command += ["--dir", str(workdir)]
+    with (workdir / "redis.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"redis-server exited with {process.returncode}")
+            return _answers_ping(port)
+
+        wait_for(ready, timeout=10.0, what=f"redis-server on port {port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def session_rows(server: Server, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """`echo_streamsession` rows of the server's SQLite file, read directly (no Django involved)."""
+    with closing(sqlite3.connect(server.env["ECHO_SQLITE_PATH"], timeout=10)) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(f"SELECT * FROM echo_streamsession WHERE {where}", params).fetchall()
+    return [dict(row) for row in rows]

@@ -1,0 +1,5 @@
+"""Test settings with progress written every 0.2 s, for live tests that watch a row move."""
+
+from tests.settings import *  # noqa: F403
+
+ECHO = {"SESSION_PROGRESS_INTERVAL": 0.2}
