@@ -83,11 +83,11 @@ async def ensure_listener() -> None:
         entry = _listener[loop] = (loop.create_task(_listen(joined), name="echo-bus-listener"), joined)
     task, joined = entry
     if not joined.is_set():
-        done, _ = await asyncio.wait(
-            {task, asyncio.ensure_future(joined.wait())},
-            timeout=_JOIN_WAIT,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        waiter = asyncio.ensure_future(joined.wait())
+        try:
+            await asyncio.wait({task, waiter}, timeout=_JOIN_WAIT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
         if not joined.is_set():
             logger.warning("The session control listener has not joined %s yet", GROUP)
 
