@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path
@@ -70,6 +71,9 @@ class StreamSessionAdmin(_ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: StreamSession | None = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: StreamSession | None = None) -> bool:
+        return False
+
     def has_terminate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("echo.terminate_streamsession")
 
@@ -101,6 +105,8 @@ class StreamSessionAdmin(_ModelAdmin):
         return [live, *super().get_urls()]
 
     def live_view(self, request: HttpRequest) -> JsonResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         counts = live_counts()
         return JsonResponse({"live": counts, "total": sum(counts.values())})
 

@@ -31,7 +31,7 @@ __all__ = ["SessionRecorder", "recorder"]
 
 logger = logging.getLogger("echo.sessions")
 
-_Op = tuple[Literal["open", "close"], StreamInfo] | tuple[Literal["flush"], threading.Event]
+_Op = tuple[Literal["open", "close"], StreamInfo] | tuple[Literal["flush", "stop"], threading.Event]
 _BATCH = 500
 _ATTEMPTS = 5
 
@@ -76,6 +76,19 @@ class SessionRecorder:
         self._ops.put(("flush", done))
         return done.wait(timeout)
 
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued, then end the writer thread (a later stream starts a new one)."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self._ops.put(("stop", threading.Event()))  # after everything queued before it
+        thread.join(timeout)
+        stopped = not thread.is_alive()
+        if stopped:
+            with self._start_lock:
+                self._thread = None
+        return stopped
+
     # -- the writer thread -----------------------------------------------------------------------
 
     def _start(self) -> None:
@@ -96,8 +109,8 @@ class SessionRecorder:
                     batch.append(self._ops.get_nowait())
             except queue.Empty:
                 pass
-            flushes = [op[1] for op in batch if op[0] == "flush"]
-            changes = [op for op in batch if op[0] != "flush"]
+            flushes = [op[1] for op in batch if op[0] in ("flush", "stop")]
+            changes = [op for op in batch if op[0] in ("open", "close")]
             try:
                 if changes:
                     self._retrying(self._write_changes, changes)
@@ -107,9 +120,14 @@ class SessionRecorder:
             except Exception:
                 logger.exception("Could not record stream sessions; %d change(s) dropped", len(changes))
             finally:
-                close_old_connections()
+                try:
+                    close_old_connections()
+                except Exception:
+                    logger.exception("Could not close the session writer's database connection")
                 for done in flushes:
                     done.set()
+            if any(op[0] == "stop" for op in batch):
+                return
 
     def _retrying(self, write: Any, *args: Any) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
@@ -187,7 +205,6 @@ class SessionRecorder:
             user_id=info.user_id,
             server=self.server,
             started_at=info.started_at,
-            last_seen_at=info.ended_at or info.started_at,
             **self._ended_fields(info),
         )
 
@@ -200,6 +217,7 @@ class SessionRecorder:
             "bytes_sent": info.bytes_sent,
             "last_event_id": info.last_event_id[:200],
             "end_reason": info.end_reason.value if info.end_reason else "",
+            "last_seen_at": info.ended_at or info.started_at,
             "error": info.error,
         }
 

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         live = StreamSession.objects.filter(ended_at__isnull=True)
         host = socket.gethostname()
         dead_here: list[str] = []
-        for server in live.values_list("server", flat=True).distinct():
+        for server in live.order_by().values_list("server", flat=True).distinct():
             name, _, pid = server.rpartition(":")
             if name == host and pid.isdigit() and not _pid_alive(int(pid)):
                 dead_here.append(server)

@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Only say how many would go.")
 
     def handle(self, *args: Any, older_than: Any, dry_run: bool, **options: Any) -> None:
+        if isinstance(older_than, str):  # call_command(older_than="7d") skips argparse's type
+            older_than = parse_duration(older_than)
         cutoff = timezone.now() - older_than
         old = StreamSession.objects.filter(ended_at__lt=cutoff)
         when = f"ended before {cutoff:%Y-%m-%d %H:%M:%S} UTC"
