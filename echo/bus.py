@@ -31,6 +31,7 @@ GROUP = "echo.sessions"
 _TERMINATE = "echo.terminate"
 # channels_redis forgets group members after a day; rejoining hourly keeps the membership fresh.
 _REJOIN_EVERY = 3600.0
+_RETRY_AFTER = 1.0
 
 _listener: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Event]] = {}
 # How long a process's first recorded stream waits for the listener to join the group.
@@ -108,12 +109,15 @@ async def _listen(joined: asyncio.Event) -> None:
             except TimeoutError:
                 await layer.group_add(GROUP, channel)
                 continue
+            except Exception:
+                # A broken connection to the layer's backend must not end the listener for good.
+                logger.exception("The session control listener lost its layer; retrying")
+                await asyncio.sleep(_RETRY_AFTER)
+                await layer.group_add(GROUP, channel)
+                continue
             if message.get("type") == _TERMINATE:
                 ended = end_local(message.get("ids", []))
                 logger.info("Terminated %d session(s) served here", ended)
-    except Exception:
-        logger.exception("The session control listener stopped")
-        raise
     finally:
         try:
             await asyncio.shield(layer.group_discard(GROUP, channel))
