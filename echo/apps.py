@@ -16,7 +16,12 @@ class EchoConfig(AppConfig):
         checks.register(echo_checks.check_middleware, checks.Tags.compatibility)
         checks.register(echo_checks.check_settings)
 
+        from .broadcast import register_event_type
         from .conf import app_settings
+        from .messages import ChatMessage
+        from .streams import Echo, ReverseEcho
+
+        register_event_type(ChatMessage, Echo, ReverseEcho)
         from .sessions import recorder
         from .sse import lifecycle
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from .access import valid_channel
 from .sse import BaseEvent, ServerSentEvent
 
-__all__ = ["Published", "apublish", "event_types", "publish"]
+__all__ = ["Published", "apublish", "event_types", "publish", "register_event_type"]
 
 logger = logging.getLogger("echo.broadcast")
 
@@ -55,16 +55,23 @@ class Published:
         return self._sse
 
 
+_event_types: dict[str, type[BaseEvent[Any]]] = {}
+
+
+def register_event_type(*classes: type[BaseEvent[Any]]) -> None:
+    """Make event types known to `manage.py publish` (call it from an `AppConfig.ready()`)."""
+    for cls in classes:
+        known = _event_types.get(cls.event_name)
+        if known is not None and known is not cls:
+            raise ValueError(
+                f"event name {cls.event_name!r} is taken by {known.__module__}.{known.__qualname__}"
+            )
+        _event_types[cls.event_name] = cls
+
+
 def event_types() -> dict[str, type[BaseEvent[Any]]]:
-    """Every `BaseEvent` subclass defined so far, by event name."""
-    found: dict[str, type[BaseEvent[Any]]] = {}
-    pending: list[type[BaseEvent[Any]]] = list(BaseEvent.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        if cls.__pydantic_generic_metadata__["origin"] is None and "[" not in cls.__name__:
-            found.setdefault(cls.event_name, cls)
-    return found
+    """The registered event types, by event name."""
+    return dict(_event_types)
 
 
 def publish(channel: str, event: BaseEvent[Any]) -> int | None:

@@ -6,15 +6,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pydantic import ValidationError
 
-from echo import messages, streams  # noqa: F401 - defines the event types `publish` knows
 from echo.access import valid_channel
 from echo.broadcast import event_types, publish
 
 
 class Command(BaseCommand):
     help = (
-        "Publish a typed event to a broadcast channel. EVENT is an event name (e.g. chat_message) "
-        "and JSON its payload, validated against the event's payload model."
+        "Publish a typed event to a broadcast channel. EVENT is the name of an event type registered "
+        "with echo.broadcast.register_event_type (chat_message, echo, reverse_echo here), and JSON its "
+        "payload, validated against the event's payload model."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
