@@ -1,16 +1,19 @@
-"""An ASGI handler that serves long-lived streams without an OS thread each.
+"""An ASGI handler that serves long-lived streams without an OS thread, or extra tasks, each.
 
 Django's `ASGIHandler` wraps each request in one `ThreadSensitiveContext`. The first sync piece of
 the request (a `request_started` receiver, a sync middleware) starts a worker thread for that
 context, and the thread lives until the context exits: after the response body is finished. For
-an event stream that is one idle OS thread per open connection, for hours.
+an event stream that is one idle OS thread per open connection, for hours. Django also runs the
+response in a task of its own beside a task that waits for the disconnect.
 
 `ASGIHandler` here runs the same Django machinery (signals, middleware, the view, the response's
 `close()`) but ends the request's thread-sensitive context as soon as the view has returned a
-streaming response. The body is then streamed from the event loop alone; sync work a stream
-still needs (Django's `response.close()` and its `request_finished` receivers, a
-`sync_to_async` call inside the stream) runs on asgiref's shared executor. Non-streaming
-responses are handled exactly as Django handles them.
+streaming response, so the body is streamed from the event loop alone; sync work a stream still
+needs (`response.close()` and its `request_finished` receivers, a `sync_to_async` call in the
+stream) runs on asgiref's shared executor. The response is sent from the request's own task; a
+small watcher task cancels it when the client goes away. An `EventStreamResponse` is also given
+the raw `send`, so keep-alive comments need no task per stream (see `echo.sse.response`).
+Non-streaming responses are handled as Django handles them.
 
 Use it in `asgi.py` in place of `django.core.asgi.get_asgi_application()`.
 """
@@ -18,6 +21,7 @@ Use it in `asgi.py` in place of `django.core.asgi.get_asgi_application()`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -40,18 +44,45 @@ class _Disconnected(Exception):
     pass
 
 
-async def _unless_disconnected(work: Awaitable[T], disconnect: asyncio.Task[None]) -> T:
-    """Run `work` until it finishes or the client goes away (then cancel it; raise `_Disconnected`)."""
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.wait({task, disconnect}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
-    if task.cancelled():
-        raise _Disconnected
-    return task.result()
+class _DisconnectWatcher:
+    """Cancels the request's task when the client goes away, while `guard()` is running."""
+
+    def __init__(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
+        self.gone = False
+        self._guarding = False
+        self._owner = asyncio.current_task()
+        self._task = asyncio.create_task(self._watch(handler, receive))
+
+    async def _watch(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
+        with contextlib.suppress(RequestAborted):
+            await handler.listen_for_disconnect(receive)
+        self.gone = True
+        if self._guarding and self._owner is not None:
+            self._owner.cancel()
+
+    async def guard(self, work: Awaitable[T]) -> T:
+        """Await `work` in this task; raise `_Disconnected` if the client left meanwhile."""
+        if self.gone:
+            if asyncio.iscoroutine(work):
+                work.close()
+            raise _Disconnected
+        self._guarding = True
+        try:
+            return await work
+        except asyncio.CancelledError:
+            task = self._owner
+            # Ours if the watcher fired and nobody else asked this task to stop.
+            if self.gone and task is not None and task.uncancel() == 0:
+                raise _Disconnected from None
+            raise
+        finally:
+            self._guarding = False
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.wait({self._task})
+        if not self._task.cancelled():
+            self._task.exception()  # retrieved: a protocol error here ends the request anyway
 
 
 class ASGIHandler(django_asgi.ASGIHandler):
@@ -66,31 +97,31 @@ class ASGIHandler(django_asgi.ASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(django_asgi.get_script_prefix(scope))
-        disconnect = asyncio.create_task(self._wait_for_disconnect(receive))
+        watcher = _DisconnectWatcher(self, receive)
         response: HttpResponseBase | None = None
         try:
             async with ThreadSensitiveContext():
-                response = await _unless_disconnected(self._respond(scope, body_file), disconnect)
+                response = await watcher.guard(self._respond(scope, body_file))
                 if not response.streaming:
-                    await self._send_and_close(response, send, disconnect)
+                    await self._send_and_close(response, send, watcher)
                     return
             # The request's worker thread is released here; only the body remains to be sent.
-            await self._send_and_close(response, send, disconnect)
+            attach = getattr(response, "attach_sender", None)
+            if attach is not None:
+                attach(send)
+            await self._send_and_close(response, send, watcher)
         except _Disconnected:
             if response is None:
                 await signals.request_finished.asend(sender=self.__class__)
         finally:
-            disconnect.cancel()
-            await asyncio.wait({disconnect})
-            if not disconnect.cancelled():
-                disconnect.exception()  # retrieved; a protocol error here ends the request anyway
+            await watcher.stop()
             body_file.close()
 
     async def _send_and_close(
-        self, response: HttpResponseBase, send: Any, disconnect: asyncio.Task[None]
+        self, response: HttpResponseBase, send: Any, watcher: _DisconnectWatcher
     ) -> None:
         try:
-            await _unless_disconnected(self.send_response(response, send), disconnect)
+            await watcher.guard(self.send_response(response, send))
         finally:
             await sync_to_async(response.close)()
 
@@ -102,12 +133,6 @@ class ASGIHandler(django_asgi.ASGIHandler):
             return error_response
         response: HttpResponseBase = await self.run_get_response(request)
         return response
-
-    async def _wait_for_disconnect(self, receive: Any) -> None:
-        try:
-            await self.listen_for_disconnect(receive)
-        except RequestAborted:
-            return
 
 
 def get_asgi_application() -> ASGIHandler:

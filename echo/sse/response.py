@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -100,6 +101,13 @@ class EventStreamResponse(StreamingHttpResponse):
         self.info = lifecycle.StreamInfo(name=name or "", named_by_view=bool(name))
         self._ending: tuple[EndReason, ServerSentEvent | None] | None = None
         self._pump: _Pump | None = None
+        # Direct mode (under echo.sse.asgi.ASGIHandler): the raw ASGI send, for pings.
+        self._send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._waiting = False
+        self._interrupted = False
+        self._last_write = 0.0
+        self._ping_task: asyncio.Task[None] | None = None
         super().__init__(self._encoded(), status=status, headers={**_HEADERS, **(headers or {})})
         if request is not None:
             self.bind(request)
@@ -117,12 +125,22 @@ class EventStreamResponse(StreamingHttpResponse):
         if request.method == "HEAD":
             self.streaming_content = _empty()
 
+    def attach_sender(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Called by `echo.sse.asgi.ASGIHandler`: stream without a pump task (see the module doc)."""
+        self._send = send
+
     def end_stream(self, reason: EndReason, final: ServerSentEvent | None = None) -> None:
         """Finish the stream from outside: send `final` (if any) and end the response cleanly."""
-        if self._ending is None:
-            self._ending = (reason, final)
-            if self._pump is not None:
-                self._pump.wake()
+        if self._ending is not None:
+            return
+        self._ending = (reason, final)
+        if self._pump is not None:
+            self._pump.wake()
+        elif self._waiting and self._task is not None:
+            # The stream is waiting on its source: stop the source (its `finally` runs) so the
+            # final event can go out now rather than after the source's next item.
+            self._interrupted = True
+            self._task.cancel()
 
     def close(self) -> None:
         # Django calls this once the last byte has been handed to the server.
@@ -147,9 +165,16 @@ class EventStreamResponse(StreamingHttpResponse):
         if watched:
             for observer in lifecycle.observers():
                 await observer.stream_opened(info, self.request)
+        self._release_request()
         reason = EndReason.CLIENT_DISCONNECTED
         error = ""
-        pump = self._pump = _Pump(self.source)
+        direct = self._send is not None
+        source = aiter(self.source)
+        if direct:
+            self._task = asyncio.current_task()
+            _pinger.add(self)
+        else:
+            self._pump = _Pump(source)
         try:
             if self.retry is not None:
                 chunk = ServerSentEvent(retry=self.retry).encode()
@@ -167,7 +192,11 @@ class EventStreamResponse(StreamingHttpResponse):
                         info.bytes_sent += len(chunk)
                         yield chunk
                     return
-                item = await pump.next(self.ping)
+                if direct:
+                    item = await self._next_direct(source)
+                else:
+                    assert self._pump is not None
+                    item = await self._pump.next(self.ping)
                 if item is _END:
                     reason = EndReason.COMPLETED
                     return
@@ -185,6 +214,7 @@ class EventStreamResponse(StreamingHttpResponse):
                     info.last_event_id = str(event.id)
                 info.saw_event(event.event)
                 yield chunk
+                self._last_write = _monotonic()
         except Exception as exc:
             reason, error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"
             raise
@@ -193,11 +223,103 @@ class EventStreamResponse(StreamingHttpResponse):
                 reason = EndReason.SERVER_SHUTDOWN
             info.end(reason, error)
             try:
-                await pump.aclose()
+                if self._pump is not None:
+                    await self._pump.aclose()
+                else:
+                    _pinger.discard(self)
+                    await aclose(source)
             finally:
                 if watched:
                     for observer in lifecycle.observers():
                         observer.stream_closed(info)
+
+    async def _next_direct(self, source: AsyncIterator[Any]) -> Any:
+        self._waiting = True
+        try:
+            return await anext(source)
+        except StopAsyncIteration:
+            return _END
+        except asyncio.CancelledError:
+            task = self._task
+            if self._interrupted and task is not None:
+                self._interrupted = False
+                if task.uncancel() == 0:  # only `end_stream` asked: go on to the final event
+                    return _WAKE
+            raise
+        finally:
+            self._waiting = False
+
+    def _release_request(self) -> None:
+        # The stream may run for hours; what it needs of the request is in `info` by now, so
+        # let the request (META, session, resolver match...) go instead of keeping it alive.
+        request, self.request = self.request, None
+        if request is None:
+            return
+        closers = self._resource_closers  # type: ignore[attr-defined]
+        for closer in list(closers):
+            if getattr(closer, "__self__", None) is request:
+                closers.remove(closer)
+                closer()
+
+    def _idle_for(self, now: float) -> bool:
+        return bool(
+            self.ping and self._waiting and self._ping_task is None and now - self._last_write >= self.ping
+        )
+
+    def _start_ping(self) -> None:
+        self._ping_task = asyncio.get_running_loop().create_task(self._send_ping())
+
+    async def _send_ping(self) -> None:
+        assert self._send is not None
+        try:
+            await self._send({"type": "http.response.body", "body": PING, "more_body": True})
+            self.info.bytes_sent += len(PING)
+        except Exception:  # noqa: BLE001 - the response ended meanwhile; nothing to keep alive
+            pass
+        finally:
+            self._last_write = _monotonic()
+            self._ping_task = None
+
+
+class _Pinger:
+    """One task per process that sends keep-alive comments for streams idle too long.
+
+    In direct mode a stream waits on its source in the request's own task, so a ping cannot come
+    from that task; instead of a timer or a task per stream, this sweeper looks at every direct
+    stream a few times per ping interval.
+    """
+
+    def __init__(self) -> None:
+        self._streams: set[EventStreamResponse] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, response: EventStreamResponse) -> None:
+        response._last_write = _monotonic()
+        self._streams.add(response)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._sweep())
+
+    def discard(self, response: EventStreamResponse) -> None:
+        self._streams.discard(response)
+        if response._ping_task is not None:
+            response._ping_task.cancel()
+
+    async def _sweep(self) -> None:
+        while self._streams:
+            pings = [r.ping for r in self._streams if r.ping]
+            await asyncio.sleep(min([_SWEEP_MAX, *(p / 4 for p in pings)]))
+            now = _monotonic()
+            for response in list(self._streams):
+                if response._idle_for(now):
+                    response._start_ping()
+
+
+_SWEEP_MAX = 1.0
+_pinger = _Pinger()
+
+
+def _monotonic() -> float:
+    return time.monotonic()
 
 
 async def _empty() -> AsyncIterator[bytes]:
