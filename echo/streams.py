@@ -38,6 +38,8 @@ __all__ = [
 # With interval=0, events between two visits to the event loop: the server writes them out in one
 # go (Twisted joins what is written before it next polls the socket), not one syscall each.
 _BURST = 64
+# reverse_echo n is due when echo n+1 is; this much later, so the two never swap.
+_TIE_BREAK = 1e-4
 
 
 class EchoPayload(BaseModel):
@@ -53,18 +55,34 @@ class ReverseEcho(BaseEvent[EchoPayload]):
     pass
 
 
-async def ticks(interval: float, *, delay: float = 0.0) -> AsyncIterator[int]:
-    """0, 1, 2, ... the n-th at `delay + (n + 1) * interval` seconds from now."""
+async def ticks(interval: float, *, delay: float = 0.0, start: float | None = None) -> AsyncIterator[int]:
+    """0, 1, 2, ... the n-th at `start + delay + (n + 1) * interval` (loop time; start: now)."""
     if interval == 0:
         for n in itertools.count():
             if n % _BURST == 0:
                 await asyncio.sleep(0)  # let the loop (other clients, disconnects) run now and then
             yield n
     loop = asyncio.get_running_loop()
-    start = loop.time() + delay
+    origin = (loop.time() if start is None else start) + delay
     for n in itertools.count():
-        await asyncio.sleep(max(0.0, start + (n + 1) * interval - loop.time()))
+        await _sleep_until(loop, origin + (n + 1) * interval)
         yield n
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    # An absolute deadline (call_at), not `sleep(when - now)`: two sources that share a start
+    # wake in the order of their deadlines, whatever the time spent between computing them.
+    waiter = loop.create_future()
+    handle = loop.call_at(when, _wake, waiter)
+    try:
+        await waiter
+    finally:
+        handle.cancel()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def echo_untyped(message: str, interval: float, first_id: int = 0) -> AsyncIterator[ServerSentEvent]:
@@ -75,28 +93,35 @@ async def echo_untyped(message: str, interval: float, first_id: int = 0) -> Asyn
 
 
 @event_source
-async def echo(message: str, interval: float) -> AsyncIterator[Echo]:
-    async for _ in ticks(interval):
+async def echo(message: str, interval: float, start: float | None = None) -> AsyncIterator[Echo]:
+    async for _ in ticks(interval, start=start):
         yield Echo.create(EchoPayload(message=message))
 
 
 @event_source
-async def reverse_echo(message: str, interval: float) -> AsyncIterator[ReverseEcho]:
-    """Starts one interval after `echo`, as in the article."""
-    async for _ in ticks(interval, delay=interval):
+async def reverse_echo(
+    message: str, interval: float, start: float | None = None
+) -> AsyncIterator[ReverseEcho]:
+    """Starts one interval after `echo`, as in the article; on a tie with `echo`, just after it."""
+    async for _ in ticks(interval, delay=interval + _TIE_BREAK if interval else 0.0, start=start):
         yield ReverseEcho.create(EchoPayload(message=message[::-1]))
 
 
 def echo_and_reverse(
     message: str, interval: float, resume_from: dict[str, int] | None = None
 ) -> AsyncIterator[ServerSentEvent]:
-    """`/sse3`. With `resume_from` (a composite id read back), each source goes on after its id."""
+    """`/sse3`. With `resume_from` (a composite id read back), each source goes on after its id.
+
+    Both sources count from one start, so `echo` n+1 and `reverse_echo` n (due together) always
+    come in the article's order.
+    """
+    start = asyncio.get_running_loop().time()
     if resume_from is None:
-        return merge(echo(message, interval), reverse_echo(message, interval))
+        return merge(echo(message, interval, start), reverse_echo(message, interval, start))
     return composite_ids(
         merge(
-            echo.resume(resume_from.get(Echo.event_name, -1) + 1, message, interval),
-            reverse_echo.resume(resume_from.get(ReverseEcho.event_name, -1) + 1, message, interval),
+            echo.resume(resume_from.get(Echo.event_name, -1) + 1, message, interval, start),
+            reverse_echo.resume(resume_from.get(ReverseEcho.event_name, -1) + 1, message, interval, start),
         ),
         resume_from,
     )

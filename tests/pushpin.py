@@ -156,6 +156,15 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _holds(url: str) -> bool:
+    """True once pushpin answers a GRIP stream request with 200 (the handler is connected)."""
+    try:
+        with httpx.stream("GET", url, timeout=2.0) as response:
+            return response.status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def reserve_ports() -> tuple[int, int]:
     """Two distinct free loopback ports: (http, publish)."""
     http_port = free_port()
@@ -167,7 +176,12 @@ def reserve_ports() -> tuple[int, int]:
 
 @contextmanager
 def pushpin(
-    tmp_path: Path, *, origin_port: int, http_port: int | None = None, publish_port: int | None = None
+    tmp_path: Path,
+    *,
+    origin_port: int,
+    http_port: int | None = None,
+    publish_port: int | None = None,
+    origin_serves_streams: bool = True,
 ) -> Iterator[Pushpin]:
     """Run pushpin in front of `127.0.0.1:<origin_port>`; stop every process of its session at the end."""
     binary = require_pushpin()
@@ -190,8 +204,14 @@ def pushpin(
             if process.poll() is not None:
                 raise AssertionError(f"pushpin exited with {process.returncode}:\n{server.log()}")
             # A listening port is not enough: condure accepts before the proxy and handler are
-            # connected, and closes such a connection without an answer.
-            return _answers(f"{server.url}/") and _answers(f"{server.grip_url}/")
+            # connected, and closes such a connection without an answer. And until the handler
+            # has joined, a GRIP hold answers 500 "Accept service unavailable": so the last
+            # check is a real held stream.
+            return (
+                _answers(f"{server.url}/")
+                and _answers(f"{server.grip_url}/")
+                and (not origin_serves_streams or _holds(f"{server.url}/events/pushpin-ready/"))
+            )
 
         wait_for(ready, timeout=20.0, what=f"pushpin on ports {http_port} and {publish_port}")
         yield server

@@ -9,7 +9,7 @@ closing the sources, so no source outlives the merge and no exception goes unret
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import TypeVar
 
 from ._utils import aclose
@@ -19,7 +19,7 @@ __all__ = ["merge"]
 T = TypeVar("T")
 
 
-async def merge(*streams: AsyncIterable[T]) -> AsyncIterator[T]:
+async def merge(*streams: AsyncIterable[T]) -> AsyncGenerator[T, None]:
     iterators = [aiter(stream) for stream in streams]
     ready: asyncio.Queue[asyncio.Task[T]] = asyncio.Queue()
     steps: dict[asyncio.Task[T], AsyncIterator[T]] = {}

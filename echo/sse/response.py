@@ -16,7 +16,15 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from typing import Any, Final, TypeAlias
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -147,7 +155,7 @@ class EventStreamResponse(StreamingHttpResponse):
         lifecycle.unregister(self)
         super().close()
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         parts: AsyncIterator[bytes] = self._iterator  # type: ignore[attr-defined]
         try:
             async for part in parts:

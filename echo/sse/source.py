@@ -18,6 +18,9 @@ P = ParamSpec("P")
 class EventSource(Generic[P]):
     """A decorated generator function: call it for ids from 0, or `resume(first_id, ...)`."""
 
+    __name__: str
+    __qualname__: str
+
     def __init__(self, func: Callable[P, AsyncIterator[BaseEvent[Any]]]) -> None:
         self._func = func
         functools.update_wrapper(self, func)
