@@ -27,6 +27,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django_eventstream.storage import EventDoesNotExist
 
 from .broadcast import RELAY_CHANNEL, Published
 from .conf import app_settings
@@ -257,9 +258,14 @@ class Hub:
                     assert item.id is not None
                     if item.id > state.last:
                         state.held.setdefault(item.id, item)
-                if state.last + 1 not in state.held:
+                # Deliveries may have filled the gap while storage was read: release first, and
+                # skip only what is still missing of the range that was read.
+                self._drain(name, state)
+                if state.last < upto and state.last + 1 not in state.held:
                     logger.warning("Events %d..%d of %s are not in storage", state.last + 1, upto, name)
                     state.last = upto
+                    for stale in [number for number in state.held if number <= upto]:
+                        del state.held[stale]
             self._drain(name, state)
 
     def _fan_out(self, name: str, state: _Channel, item: Published) -> None:
@@ -297,12 +303,22 @@ class Hub:
                     continue
                 try:
                     current = await current_id(name)
+                    if current is None or current <= state.last or state.held:
+                        continue
+                    items = await read_stored(name, state.last, current)
+                except EventDoesNotExist:
+                    # Our last event is gone from storage (trimmed): what followed it cannot be
+                    # told apart from what is new, so move on from the current position.
+                    logger.warning(
+                        "Channel %s: event %s is no longer stored; skipping to %s", name, state.last, current
+                    )
+                    state.last = current
+                    continue
                 except Exception:
                     logger.exception("Could not poll channel %s", name)
                     continue
-                if current is not None and current > state.last and not state.held:
-                    for item in await read_stored(name, state.last, current):
-                        self.deliver(item)
+                for item in items:
+                    self.deliver(item)
 
     async def _relay_listen(self) -> None:
         import redis.asyncio as aredis

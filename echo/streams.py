@@ -134,7 +134,11 @@ def parse_composite_id(raw: str) -> dict[str, int]:
     """`echo:3,reverse_echo:2` -> {"echo": 3, "reverse_echo": 2}; ValueError for anything else."""
     if not COMPOSITE_ID.fullmatch(raw):
         raise ValueError(f"not a composite id: {raw!r}")
-    return {name: int(number) for name, _, number in (part.partition(":") for part in raw.split(","))}
+    positions = {name: int(number) for name, _, number in (part.partition(":") for part in raw.split(","))}
+    unknown = set(positions) - {Echo.event_name, ReverseEcho.event_name}
+    if unknown:
+        raise ValueError(f"not a composite id of /sse3: unknown source {sorted(unknown)}")
+    return positions
 
 
 async def composite_ids(

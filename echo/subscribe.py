@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from django_eventstream.storage import EventDoesNotExist
 
+from .access import valid_channel
 from .broadcast import Published
 from .hub import Overflow, hub, read_stored
 from .sse import ServerSentEvent
@@ -34,7 +35,7 @@ def parse_last_event_id(raw: str, channels: Sequence[str]) -> dict[str, int]:
     positions: dict[str, int] = {}
     for part in raw.split(","):
         name, sep, number = part.rpartition(":")
-        if not sep or not number.isdigit() or not name:
+        if not sep or not number.isdigit() or not valid_channel(name):
             raise LastEventIdError(f"cannot read Last-Event-ID {raw!r}: expected channel:id[,channel:id]")
         positions[name] = int(number)
     return {name: number for name, number in positions.items() if name in channels}
@@ -55,7 +56,20 @@ async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> A
     sub = await hub.subscribe(channels)
     try:
         cursor: dict[str, int | None] = {name: last_ids.get(name, sub.positions[name]) for name in channels}
+        # An id the channel never reached (its storage was reset, say) would hide every event up
+        # to it: start such a channel from where it is now, and say so.
+        ahead = [
+            name
+            for name in channels
+            if cursor[name] is not None and (sub.positions[name] or 0) < cursor[name]  # type: ignore[operator]
+        ]
+        for name in ahead:
+            cursor[name] = sub.positions[name]
         yield ServerSentEvent(event="stream-open", data="", id=_make_id(cursor))
+        if ahead:
+            yield ServerSentEvent(
+                event="stream-reset", data=json.dumps({"channels": ahead}), id=_make_id(cursor)
+            )
         for name in channels:
             async for event in _catch_up(name, cursor, sub.positions[name]):
                 yield event

@@ -20,7 +20,7 @@ from .query import EchoQuery, QueryError
 from .sse import EventStreamResponse
 from .subscribe import LastEventIdError, channel_events, parse_last_event_id
 
-__all__ = ["events", "json_error", "live_page", "publish_message", "sse", "sse2", "sse3"]
+__all__ = ["csrf_failure", "events", "json_error", "live_page", "publish_message", "sse", "sse2", "sse3"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -217,3 +217,8 @@ async def live_page(request: HttpRequest) -> HttpResponseBase:
     if request.method not in _ALLOWED:
         return _method_not_allowed(request, _ALLOWED)
     return TemplateResponse(request, "echo/live.html", {"channel": "demo"})
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """`CSRF_FAILURE_VIEW` for JSON clients: a refused POST says why, as JSON."""
+    return json_error(403, "csrf_failed", f"CSRF verification failed: {reason}")

@@ -40,6 +40,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "sse_project.urls"
+# Refused POSTs (the live page's publish form) get a JSON 403 rather than Django's HTML page.
+CSRF_FAILURE_VIEW = "echo.views.csrf_failure"
 
 TEMPLATES = [
     {

@@ -1,0 +1,5 @@
+"""Test settings with a broadcast buffer of 5, for live tests that make a subscriber fall behind."""
+
+from tests.settings import *  # noqa: F403
+
+ECHO = {"BROADCAST_BUFFER": 5}
