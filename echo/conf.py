@@ -36,6 +36,9 @@ class EchoSettings(BaseModel):
     RECORD_SESSIONS: bool = True
     # Seconds between progress writes of a live session's counters (never a write per event).
     SESSION_PROGRESS_INTERVAL: Annotated[float, Field(gt=0)] = 5.0
+    # Threads kept by echo.sse.asgi.ASGIHandler for the sync parts of requests (middleware,
+    # signals, sync_to_async): borrowed per request instead of one started per request.
+    SYNC_THREADS: Annotated[int, Field(ge=1, le=1024)] = 16
     # Broadcast events a subscriber may fall behind before it catches up from storage.
     BROADCAST_BUFFER: Annotated[int, Field(ge=1)] = 1000
     # Seconds between looks at storage for events published by processes this one cannot hear

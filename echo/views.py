@@ -18,6 +18,7 @@ from .broadcast import apublish
 from .messages import ChatMessage, MessagePayload
 from .query import EchoQuery, QueryError
 from .sse import EventStreamResponse
+from .sse.asgi import stream_view
 from .subscribe import LastEventIdError, channel_events, parse_last_event_id
 
 __all__ = ["csrf_failure", "events", "json_error", "live_page", "publish_message", "sse", "sse2", "sse3"]
@@ -37,6 +38,7 @@ def _echo_endpoint(
     CSRF-exempt because these views change nothing: a POST gets the JSON 405, not an HTML 403.
     """
 
+    @stream_view
     @csrf_exempt
     @functools.wraps(view)
     async def wrapper(request: HttpRequest) -> HttpResponseBase:
@@ -159,6 +161,7 @@ async def _forbidden_channels(request: HttpRequest, names: list[str]) -> list[st
     return [name for name in names if not manager.can_read_channel(reader, name)]
 
 
+@stream_view
 @csrf_exempt
 async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
     """`GET /events/<channel>[,<channel>...]/`: live broadcast events, resumable by Last-Event-ID."""

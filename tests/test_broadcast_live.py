@@ -487,7 +487,9 @@ def test_fifty_open_streams_hold_no_thread_each(fresh_daphne: Server) -> None:
     received = asyncio.run(main())
 
     assert [text_of(event) for event in received] == ["to all fifty"] * 50  # all fifty were live
-    assert threads["50 open"] < 15, threads
+    # Bounded by the threads the handler keeps for requests' sync parts (ECHO["SYNC_THREADS"],
+    # 16 by default) plus a few of the server's own; never one per open stream.
+    assert threads["50 open"] < 16 + 10, threads
     check_log(server, start)
 
 

@@ -8,7 +8,8 @@ response in a task of its own beside a task that waits for the disconnect.
 
 `ASGIHandler` here runs the same Django machinery (signals, middleware, the view, the response's
 `close()`) but ends the request's thread-sensitive context as soon as the view has returned a
-streaming response, so the body is streamed from the event loop alone; sync work a stream still
+streaming response, so the body is streamed from the event loop alone (and the thread a request
+borrows for its sync parts is a kept one, see `_ExecutorPool`); sync work a stream still
 needs (`response.close()` and its `request_finished` receivers, a `sync_to_async` call in the
 stream) runs on asgiref's shared executor. The response is sent from the request's own task; a
 small watcher task cancels it when the client goes away. An `EventStreamResponse` is also given
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import django
@@ -30,12 +32,14 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers import asgi as django_asgi
+from django.core.handlers import base
 from django.http import HttpResponseBase
-from django.urls import set_script_prefix
+from django.urls import Resolver404, get_resolver, set_script_prefix
 
-__all__ = ["ASGIHandler", "get_asgi_application"]
+__all__ = ["ASGIHandler", "get_asgi_application", "stream_view"]
 
 T = TypeVar("T")
+V = TypeVar("V", bound=Callable[..., Any])
 
 _Scope = dict[str, Any]
 
@@ -85,7 +89,71 @@ class _DisconnectWatcher:
             self._task.exception()  # retrieved: a protocol error here ends the request anyway
 
 
+class _ExecutorPool:
+    """Kept single-thread executors, lent to requests for their sync parts.
+
+    asgiref's default `ThreadSensitiveContext` starts a thread per request and a second one to
+    join it at the end. A context given an executor uses it and leaves it running, so requests
+    here borrow one of at most `size` kept threads: the least busy one. Two requests may share a
+    thread past `size` concurrent request phases; thread-sensitive code still runs one call at a
+    time, on one thread, as Django requires.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executors: list[ThreadPoolExecutor] = []
+        self._leases: list[int] = []
+
+    def lease(self) -> int:
+        if len(self._executors) < self.size and 0 not in self._leases:
+            self._executors.append(
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"echo-sync-{len(self._executors)}")
+            )
+            self._leases.append(0)
+        index = min(range(len(self._leases)), key=self._leases.__getitem__)
+        self._leases[index] += 1
+        return index
+
+    def executor(self, index: int) -> ThreadPoolExecutor:
+        return self._executors[index]
+
+    def release(self, index: int) -> None:
+        self._leases[index] -= 1
+
+
+@contextlib.asynccontextmanager
+async def _request_context(pool: _ExecutorPool) -> AsyncIterator[None]:
+    index = pool.lease()
+    try:
+        async with ThreadSensitiveContext(executor=pool.executor(index)):
+            yield
+    finally:
+        pool.release(index)
+
+
+def stream_view(view: V) -> V:
+    """Mark a view as a stream view: `ASGIHandler` runs its request phase in one thread hop.
+
+    Django runs each sync-capable middleware of an async request through its own
+    `sync_to_async` call: a dozen trips between the event loop and a worker thread before the
+    view runs. For a view marked here, the handler instead runs Django's sync handler chain
+    (`request_started`, every middleware, `request_finished` on close) in one borrowed thread,
+    and Django bridges to the async view itself. The view should return its response promptly
+    (a stream view does: the streaming happens afterwards, on the event loop).
+    """
+    view.echo_stream_view = True  # type: ignore[attr-defined]
+    return view
+
+
 class ASGIHandler(django_asgi.ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        from echo.conf import app_settings
+
+        self._pool = _ExecutorPool(app_settings.SYNC_THREADS)
+        self._sync_handler = base.BaseHandler()
+        self._sync_handler.load_middleware(is_async=False)
+
     async def __call__(self, scope: _Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
@@ -100,7 +168,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
         watcher = _DisconnectWatcher(self, receive)
         response: HttpResponseBase | None = None
         try:
-            async with ThreadSensitiveContext():
+            async with _request_context(self._pool):
                 response = await watcher.guard(self._respond(scope, body_file))
                 if not response.streaming:
                     await self._send_and_close(response, send, watcher)
@@ -126,13 +194,39 @@ class ASGIHandler(django_asgi.ASGIHandler):
             await sync_to_async(response.close)()
 
     async def _respond(self, scope: _Scope, body_file: Any) -> HttpResponseBase:
+        if _is_stream_view(scope):
+            response: HttpResponseBase = await sync_to_async(self._respond_in_thread)(scope, body_file)
+            return response
         await signals.request_started.asend(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             assert error_response is not None
             return error_response
-        response: HttpResponseBase = await self.run_get_response(request)
+        response = await self.run_get_response(request)
         return response
+
+    def _respond_in_thread(self, scope: _Scope, body_file: Any) -> HttpResponseBase:
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None
+            return error_response
+        response: HttpResponseBase = self._sync_handler.get_response(request)
+        response._handler_class = self.__class__  # type: ignore[attr-defined]
+        return response
+
+
+def _is_stream_view(scope: _Scope) -> bool:
+    # Only an optimisation: a path this cannot match takes Django's usual route.
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return False
+    return bool(getattr(match.func, "echo_stream_view", False))
 
 
 def get_asgi_application() -> ASGIHandler:
