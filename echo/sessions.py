@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from django.db import OperationalError, close_old_connections, transaction
+from django.db import OperationalError, close_old_connections, connections, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ logger = logging.getLogger("echo.sessions")
 
 _Op = tuple[Literal["open", "close"], StreamInfo] | tuple[Literal["flush", "stop"], threading.Event]
 _BATCH = 500
+_PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")
 _ATTEMPTS = 5
 
 
@@ -179,14 +180,32 @@ class SessionRecorder:
             return
         live = StreamSession.objects.filter(ended_at__isnull=True)
         with transaction.atomic():
-            for info in moved:
-                live.filter(pk=info.id).update(
-                    stream=info.name,
-                    events_sent=info.events_sent,
-                    bytes_sent=info.bytes_sent,
-                    last_event_id=info.last_event_id,
-                    last_seen_at=now,
+            if moved:
+                # One statement run for many rows (executemany), not one ORM update each: with
+                # thousands of live streams this thread must not hold the GIL for long.
+                connection = connections[StreamSession.objects.db]
+                meta: Any = StreamSession._meta
+                quote = connection.ops.quote_name
+                column = {name: quote(_column(meta, name)) for name in (*_PROGRESS_FIELDS, "id", "ended_at")}
+                assignments = ", ".join(f"{column[name]} = %s" for name in _PROGRESS_FIELDS)
+                sql = (
+                    f"UPDATE {quote(meta.db_table)} SET {assignments} "
+                    f"WHERE {column['id']} = %s AND {column['ended_at']} IS NULL"
                 )
+                seen = meta.get_field("last_seen_at").get_db_prep_value(now, connection)
+                rows = [
+                    (
+                        info.name[:200],
+                        info.events_sent,
+                        info.bytes_sent,
+                        info.last_event_id[:200],
+                        seen,
+                        meta.pk.get_db_prep_value(info.id, connection),
+                    )
+                    for info in moved
+                ]
+                with connection.cursor() as cursor:
+                    cursor.executemany(sql, rows)
             for start in range(0, len(still), _BATCH):
                 live.filter(pk__in=still[start : start + _BATCH]).update(last_seen_at=now)
         for info in moved:
@@ -220,6 +239,11 @@ class SessionRecorder:
             "last_seen_at": info.ended_at or info.started_at,
             "error": info.error,
         }
+
+
+def _column(meta: Any, name: str) -> str:
+    column: str = meta.get_field(name).column
+    return column
 
 
 recorder = SessionRecorder()
