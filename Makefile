@@ -53,4 +53,32 @@ bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-django6 .mypy_cache .pytest_cache .ruff_cache
+
+# The same checks on Django 6.x (Python 3.12+), in a venv of their own, against a database of
+# their own: migrations, makemigrations --check, mypy (echo/) and the whole pytest suite.
+# PYTHON312 is the first of `python3.12` (if it runs: a pyenv shim may exist and refuse) or
+# pyenv's newest 3.12.x; set it to use another interpreter.
+VENV6 ?= .venv-django6
+BIN6 := $(VENV6)/bin
+PYTHON312 ?= $(shell if python3.12 --version >/dev/null 2>&1; then command -v python3.12; \
+	else ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1; fi)
+
+.PHONY: test-django6
+
+$(BIN6)/python:
+	@test -n "$(PYTHON312)" || { echo "No Python 3.12 found: make test-django6 PYTHON312=/path/to/python3.12"; exit 1; }
+	$(PYTHON312) -m venv $(VENV6)
+	echo '*' > $(VENV6)/.gitignore  # as Python 3.13+ venvs do: git ignores the venv
+	$(BIN6)/python -m pip install --upgrade pip
+
+$(VENV6)/.installed: requirements-django6.txt | $(BIN6)/python
+	$(BIN6)/pip install -r requirements-django6.txt
+	touch $@
+
+test-django6: $(VENV6)/.installed
+	@$(BIN6)/python -c 'import sys, django; print("Python", sys.version.split()[0], "Django", django.get_version())'
+	ECHO_SQLITE_PATH=$(abspath $(VENV6))/db.sqlite3 $(BIN6)/python manage.py migrate --noinput
+	ECHO_SQLITE_PATH=$(abspath $(VENV6))/db.sqlite3 $(BIN6)/python manage.py makemigrations --check --dry-run
+	$(BIN6)/mypy --cache-dir $(VENV6)/.mypy_cache echo
+	PYTHONDEVMODE=1 $(BIN6)/python -m pytest $(PYTEST_ARGS)

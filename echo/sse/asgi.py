@@ -220,7 +220,8 @@ def _is_stream_view(scope: _Scope) -> bool:
     # Only an optimisation: a path this cannot match takes Django's usual route.
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
+    root = root.rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
         path = path[len(root) :] or "/"
     try:
         match = get_resolver().resolve(path)
