@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,3 +21,13 @@ def fresh_daphne(tmp_path: Path) -> Iterator[Server]:
     """A Daphne process of the test's own, for tests that count its threads or stop it."""
     with daphne(tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+def server(live_server_process: Server) -> Iterator[Server]:
+    """The shared Daphne, checked after the test for server errors the client could not see."""
+    start = len(live_server_process.log())
+    yield live_server_process
+    new_log = live_server_process.log()[start:]
+    assert "Traceback" not in new_log, new_log
+    assert not re.search(r'" 5\d\d ', new_log), new_log

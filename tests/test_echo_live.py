@@ -10,7 +10,6 @@ import ast
 import json
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -33,16 +32,6 @@ ISO_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?")
 # Quotes, backslash, URL metacharacters, non-ASCII, every SSE line ending and the line breaks
 # that only `str.splitlines` knows (NEL, LINE SEPARATOR): all must come back as they went.
 AWKWARD_MESSAGE = "say \"hi\" 'there' \\ & = ? # % +\nline two\r\nthree\rfour \x85 \u2028 é 中文 🎉"
-
-
-@pytest.fixture
-def server(live_server_process: Server) -> Iterator[Server]:
-    """The shared Daphne, checked after the test for server errors the client could not see."""
-    start = len(live_server_process.log())
-    yield live_server_process
-    new_log = live_server_process.log()[start:]
-    assert "Traceback" not in new_log, new_log
-    assert not re.search(r'" 5\d\d ', new_log), new_log
 
 
 def read_stream(server: Server, path: str, params: Any) -> tuple[httpx.Response, list[ServerSentEvent]]:

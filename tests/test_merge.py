@@ -6,15 +6,16 @@ Order is driven by `asyncio.Event` gates the test opens one at a time, never by 
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
 from echo.sse import merge as _merge
+
+from .loops import run
 
 T = TypeVar("T")
 
@@ -24,21 +25,6 @@ def merge(*streams: AsyncIterable[T]) -> AsyncGenerator[T, None]:
     merged = _merge(*streams)
     assert isinstance(merged, AsyncGenerator)
     return merged
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run`, failing the test if the loop saw an error nobody handled (a task exception
-    never retrieved, an async generator finalised by the loop with an error, ...)."""
-    unhandled: list[dict[str, Any]] = []
-
-    async def checked() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: unhandled.append(context))
-        return await main
-
-    result = asyncio.run(checked())
-    gc.collect()  # a task that dies unretrieved reports it when collected
-    assert unhandled == []
-    return result
 
 
 async def gated(name: str, gates: list[asyncio.Event], closed: list[str]) -> AsyncIterator[str]:

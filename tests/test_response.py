@@ -7,8 +7,7 @@ tests. Each response is closed at the end, as Django closes it, so none stays re
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -20,23 +19,11 @@ from pydantic import BaseModel
 
 from echo.sse import BaseEvent, EventStreamResponse, ServerSentEvent, StreamItem, StreamTypeError
 
+from .loops import run
+
 T = TypeVar("T")
 
 PING = b": ping\n\n"
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run`, failing the test if the loop saw an error nobody handled."""
-    unhandled: list[dict[str, Any]] = []
-
-    async def checked() -> T:
-        asyncio.get_running_loop().set_exception_handler(lambda loop, context: unhandled.append(context))
-        return await main
-
-    result = asyncio.run(checked())
-    gc.collect()  # a task that dies unretrieved reports it when collected
-    assert unhandled == []
-    return result
 
 
 @pytest.fixture

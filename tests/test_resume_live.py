@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,16 +21,6 @@ from .servers import Server
 pytestmark = pytest.mark.live
 
 FAST = {"message": "hello", "interval": 0}
-
-
-@pytest.fixture
-def server(live_server_process: Server) -> Iterator[Server]:
-    """The shared Daphne, checked after the test for server errors the client could not see."""
-    start = len(live_server_process.log())
-    yield live_server_process
-    new_log = live_server_process.log()[start:]
-    assert "Traceback" not in new_log, new_log
-    assert not re.search(r'" 5\d\d ', new_log), new_log
 
 
 def read(
