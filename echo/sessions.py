@@ -142,7 +142,6 @@ class SessionRecorder:
                 time.sleep(0.1 * attempt)
 
     def _write_changes(self, changes: list[Any]) -> None:
-        from .models import StreamSession
 
         creates: dict[uuid.UUID, StreamInfo] = {}
         ends: dict[uuid.UUID, StreamInfo] = {}
@@ -152,9 +151,14 @@ class SessionRecorder:
             else:
                 ends[info.id] = info
         with transaction.atomic():
-            StreamSession.objects.bulk_create([self._row(info) for info in creates.values()])
-            for info in ends.values():
-                StreamSession.objects.filter(pk=info.id).update(**self._ended_fields(info))
+            if creates:
+                _insert_many([self._row(info) for info in creates.values()])
+            if ends:
+                ended = [self._ended_fields(info) for info in ends.values()]
+                _update_many(
+                    list(ended[0]),
+                    [(list(row.values()), info.id) for row, info in zip(ended, ends.values(), strict=True)],
+                )
         for info in creates.values():
             if info.ended_at is None:
                 self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
@@ -181,51 +185,41 @@ class SessionRecorder:
         live = StreamSession.objects.filter(ended_at__isnull=True)
         with transaction.atomic():
             if moved:
-                # One statement run for many rows (executemany), not one ORM update each: with
-                # thousands of live streams this thread must not hold the GIL for long.
-                connection = connections[StreamSession.objects.db]
-                meta: Any = StreamSession._meta
-                quote = connection.ops.quote_name
-                column = {name: quote(_column(meta, name)) for name in (*_PROGRESS_FIELDS, "id", "ended_at")}
-                assignments = ", ".join(f"{column[name]} = %s" for name in _PROGRESS_FIELDS)
-                sql = (
-                    f"UPDATE {quote(meta.db_table)} SET {assignments} "
-                    f"WHERE {column['id']} = %s AND {column['ended_at']} IS NULL"
+                _update_many(
+                    list(_PROGRESS_FIELDS),
+                    [
+                        (
+                            [
+                                info.name[:200],
+                                info.events_sent,
+                                info.bytes_sent,
+                                info.last_event_id[:200],
+                                now,
+                            ],
+                            info.id,
+                        )
+                        for info in moved
+                    ],
+                    only_live=True,
                 )
-                seen = meta.get_field("last_seen_at").get_db_prep_value(now, connection)
-                rows = [
-                    (
-                        info.name[:200],
-                        info.events_sent,
-                        info.bytes_sent,
-                        info.last_event_id[:200],
-                        seen,
-                        meta.pk.get_db_prep_value(info.id, connection),
-                    )
-                    for info in moved
-                ]
-                with connection.cursor() as cursor:
-                    cursor.executemany(sql, rows)
             for start in range(0, len(still), _BATCH):
                 live.filter(pk__in=still[start : start + _BATCH]).update(last_seen_at=now)
         for info in moved:
             if info.id in self._written:
                 self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
 
-    def _row(self, info: StreamInfo) -> Any:
-        from .models import StreamSession
-
-        return StreamSession(
-            id=info.id,
-            path=info.path[:2000],
-            query=info.query,
-            client=info.client,
-            user_agent=info.user_agent,
-            user_id=info.user_id,
-            server=self.server,
-            started_at=info.started_at,
+    def _row(self, info: StreamInfo) -> dict[str, Any]:
+        return {
+            "id": info.id,
+            "path": info.path[:2000],
+            "query": info.query,
+            "client": info.client,
+            "user_agent": info.user_agent,
+            "user": info.user_id,
+            "server": self.server,
+            "started_at": info.started_at,
             **self._ended_fields(info),
-        )
+        }
 
     @staticmethod
     def _ended_fields(info: StreamInfo) -> dict[str, Any]:
@@ -241,9 +235,47 @@ class SessionRecorder:
         }
 
 
-def _column(meta: Any, name: str) -> str:
-    column: str = meta.get_field(name).column
-    return column
+def _insert_many(rows: list[dict[str, Any]]) -> None:
+    """One `INSERT` run for many rows (executemany): cheaper than the ORM's per-object work."""
+    from .models import StreamSession
+
+    connection = connections[StreamSession.objects.db]
+    meta: Any = StreamSession._meta
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in rows[0]]
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join("%s" for _ in fields)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"
+    params = [
+        [field.get_db_prep_save(value, connection) for field, value in zip(fields, row.values(), strict=True)]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _update_many(
+    fields: list[str], rows: list[tuple[list[Any], uuid.UUID]], *, only_live: bool = False
+) -> None:
+    """`UPDATE ... SET fields WHERE id = ...` for many rows as one executemany, not one ORM update
+    each: with thousands of streams the writer thread must not hold the GIL for long."""
+    from .models import StreamSession
+
+    connection = connections[StreamSession.objects.db]
+    meta: Any = StreamSession._meta
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    if only_live:
+        sql += f" AND {quote(meta.get_field('ended_at').column)} IS NULL"
+    prepare = [meta.get_field(name).get_db_prep_value for name in fields]
+    params = [
+        [to_db(value, connection) for to_db, value in zip(prepare, values, strict=True)]
+        + [meta.pk.get_db_prep_value(pk, connection)]
+        for values, pk in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 recorder = SessionRecorder()
