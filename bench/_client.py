@@ -13,7 +13,7 @@ import resource
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 T = TypeVar("T")
@@ -220,3 +220,197 @@ async def gather_bounded(
             return await factory()
 
     return list(await asyncio.gather(*(one(factory) for factory in factories), return_exceptions=True))
+
+
+# -- the Protocol client, for thousands of streams in one process ------------------------------
+#
+# StreamReader costs a task, a buffer and a few awaits per read; with 10,000 streams that would make
+# the client the bottleneck. `SSEConnection` does the same work (head, chunked decoding, splitting
+# into event blocks) synchronously in `data_received`, stamps each read with one clock reading and
+# hands the complete blocks to `on_blocks`, which subclasses override.
+
+LOCAL_HOSTS = tuple(f"127.0.0.{n}" for n in range(2, 52))  # client source addresses, 50 of them
+
+
+class SourceAddresses:
+    """Round-robin over loopback source addresses, so that 10k connections (and the TIME_WAIT
+    sockets churn leaves behind) never run out of ephemeral ports on one address."""
+
+    def __init__(self, hosts: tuple[str, ...] = LOCAL_HOSTS) -> None:
+        self._hosts = hosts
+        self._next = 0
+
+    def __call__(self) -> str:
+        host = self._hosts[self._next % len(self._hosts)]
+        self._next += 1
+        return host
+
+
+def build_request(host: str, port: int, path: str, params: dict[str, object] | None = None) -> bytes:
+    target = f"{path}?{urlencode(params)}" if params else path
+    return (
+        f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+    ).encode("ascii")
+
+
+def fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Fail `future` unless it is done; nobody may be awaiting it, so mark the error retrieved."""
+    if not future.done():
+        future.set_exception(error)
+        future.exception()
+
+
+class SSEConnection(asyncio.Protocol):
+    """One GET for an event stream; `on_blocks(blocks, now)` gets every complete event block."""
+
+    def __init__(self, request: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        self.request = request
+        self.transport: asyncio.Transport | None = None
+        self.sent_at = 0.0
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.head: asyncio.Future[None] = loop.create_future()  # 200 event-stream head read
+        self.closed: asyncio.Future[None] = loop.create_future()  # connection lost
+        self.blocks = 0  # event blocks (comments included) received
+        self.reads = 0
+        self.eof = False
+        self._raw = bytearray()
+        self._dechunker: _Dechunker | None = None
+        self._text = b""
+        self._separator: bytes | None = None
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+        self.sent_at = time.perf_counter()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.reads += 1
+        if not self.head.done():
+            self._raw += data
+            end = self._raw.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            data = bytes(self._raw[end + 4 :])
+            head = bytes(self._raw[:end]).decode("latin-1")
+            self._raw.clear()
+            if not self._parse_head(head, data):
+                return
+        if self._dechunker is not None:
+            data = self._dechunker.feed(data)
+            if self._dechunker.done:
+                self.eof = True
+        if data:
+            self._split(data, now)
+        if self.eof:
+            self.close()  # the server ended the body: nothing more will come on this connection
+
+    def _split(self, data: bytes, now: float) -> None:
+        text = self._text + data if self._text else data
+        if self._separator is None:
+            if b"\n" not in text:
+                self._text = text
+                return
+            self._separator = b"\r\n\r\n" if b"\r\n" in text else b"\n\n"
+        parts = text.split(self._separator)
+        self._text = parts.pop()
+        if parts:
+            self.blocks += len(parts)
+            self.on_blocks(parts, now)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        fail(self.head, exc or StreamError("connection closed before the response head"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- for subclasses and callers
+    def on_blocks(self, blocks: list[bytes], now: float) -> None:
+        """Called with the complete event blocks of one socket read and the time it arrived."""
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _parse_head(self, head: str, rest: bytes) -> bool:
+        status_line, *header_lines = head.split("\r\n")
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.status = int(status_line.split()[1])
+        if self.status != 200 or not self.headers.get("content-type", "").startswith("text/event-stream"):
+            fail(
+                self.head,
+                StreamError(f"{status_line!r} {self.headers.get('content-type')!r}: {rest[:300]!r}"),
+            )
+            self.close()
+            return False
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            self._dechunker = _Dechunker()
+        self.head.set_result(None)
+        return True
+
+
+def block_fields(block: bytes) -> dict[bytes, bytes]:
+    """Fields of one event block as bytes (last value wins; enough for id, event and one-line data)."""
+    fields: dict[bytes, bytes] = {}
+    for line in block.splitlines():
+        if line and not line.startswith(b":"):
+            name, _, value = line.partition(b":")
+            fields[name] = value[1:] if value.startswith(b" ") else value
+    return fields
+
+
+C = TypeVar("C", bound=SSEConnection)
+
+
+async def connect_sse(
+    factory: Callable[[bytes], C],
+    host: str,
+    port: int,
+    path: str,
+    params: dict[str, object] | None = None,
+    *,
+    local_host: str | None = None,
+) -> C:
+    """Open a connection (from `local_host` when given) and send the GET; the head comes later."""
+    loop = asyncio.get_running_loop()
+    request = build_request(host, port, path, params)
+    _, protocol = await loop.create_connection(
+        lambda: factory(request),
+        host,
+        port,
+        local_addr=(local_host, 0) if local_host else None,
+    )
+    return protocol
+
+
+async def http_call(
+    host: str, port: int, method: str, target: str, timeout: float = 120
+) -> tuple[int, bytes]:
+    """One request with `Connection: close`; returns the status and the body (read to EOF)."""
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(
+                f"{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n".encode("ascii")
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            body = await reader.read()
+        finally:
+            writer.close()
+    status = int(head.split(b" ", 2)[1])
+    if b"chunked" in head.lower():
+        dechunker = _Dechunker()
+        body = dechunker.feed(body)
+    return status, body

@@ -1,40 +1,57 @@
-"""The benchmark scenarios: each is an async trial run against one freshly started server.
+"""The benchmark's scenarios: what each measures, on which servers, and the issue's targets.
 
-A trial gets a listening `Server` and the scenario's parameters, warms the server up (which
-also checks that it honours the `/sse2` contract) and returns a flat dict of numbers. `run.py`
-starts a new server for every trial, alternates the two servers and takes medians, so adding a
-scenario means writing one trial function and registering a `Scenario` in `SCENARIOS`.
+A scenario is a trial function (`_trials.py`) run against each of its variants: a variant names a
+server kind (`_servers.KINDS`) and options merged into the trial's parameters. Most scenarios
+compare the project with the reference; fan-out compares two endpoints of the project, the
+recording scenario the project with session recording on and off. `run.py` runs every variant
+of a scenario in turn (the order flipping each run) and takes medians; a `Target` reads those
+medians and says PASS or MISS. Adding a scenario means writing one trial function and
+registering a `Scenario` here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from _client import EventStream, PendingStream, cpu_seconds, gather_bounded, open_stream, send_request
-from _servers import Server
+import _trials
+from _trials import Params, Trial
 
-PATH = "/sse2"
-MESSAGE = "hello"
-
-Params = dict[str, Any]
-Trial = Callable[[Server, Params], Awaitable[dict[str, float]]]
-
-
-class ContractError(AssertionError):
-    """The server's `/sse2` stream differs from the contract both servers must honour."""
+Summaries = dict[str, dict[str, Any]]  # variant name -> summary (see _report.summarize)
 
 
 @dataclass(frozen=True)
 class Metric:
+    """A row of a scenario's table. A key with `{step}` is one value per step (capacity)."""
+
     key: str
     label: str
     fmt: str = ",.0f"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    server: str  # a key of _servers.KINDS
+    options: Params = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    measured: str
+    passed: bool | None  # None: not measured
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    group: str
+    requirement: str
+    goal: str
+    evaluate: Callable[[Summaries, Params], Verdict]
 
 
 @dataclass(frozen=True)
@@ -45,161 +62,199 @@ class Scenario:
     trial: Trial
     params: Callable[[bool], Params]  # quick -> parameters
     metrics: tuple[Metric, ...]
+    variants: tuple[Variant, ...]
+    targets: tuple[Target, ...] = ()
+    runs: int | None = None  # runs per variant when not the command line's (a one-off check)
+    default: bool = True  # part of a run that names no scenario
 
 
-def _check_echo(fields: dict[str, str] | None, index: int) -> None:
-    if fields is None:
-        raise ContractError(f"stream ended before event {index}")
-    if fields.get("id") != str(index) or fields.get("event") != "echo":
-        raise ContractError(f"event {index} has id/event {fields.get('id')!r}/{fields.get('event')!r}")
-    data = json.loads(fields.get("data", "null"))
-    if not isinstance(data, dict) or set(data) != {"message", "created_at"} or data["message"] != MESSAGE:
-        raise ContractError(f"event {index} has data {fields.get('data')!r}")
-    datetime.fromisoformat(data["created_at"])
+PROJECT = Variant("project", "Daphne + Django (project)", "project")
+REFERENCE = Variant("reference", "uvicorn + FastAPI + sse-starlette", "reference")
+VERSUS_REFERENCE = (PROJECT, REFERENCE)
 
 
-async def check_contract(server: Server) -> None:
-    """ids 0, 1, 2 named `echo` with the JSON payload; `limit` ends the stream; the first event comes
-    one interval after the request and the next one interval later."""
-    stream = await open_stream(
-        server.host, server.port, PATH, {"message": MESSAGE, "interval": 0, "limit": 3}
-    )
-    try:
-        async with asyncio.timeout(10):
-            for index in range(3):
-                _check_echo(await stream.next_event(), index)
-            if await stream.next_event() is not None:
-                raise ContractError("stream went on after `limit` events")
-    finally:
-        stream.close()
-
-    interval, slack = 0.1, 0.01
-    stream = await open_stream(
-        server.host, server.port, PATH, {"message": MESSAGE, "interval": interval, "limit": 2}
-    )
-    try:
-        async with asyncio.timeout(10):
-            for index in range(2):
-                _check_echo(await stream.next_event(), index)
-                elapsed = time.perf_counter() - stream.sent_at
-                if elapsed < (index + 1) * interval - slack:
-                    raise ContractError(f"event {index} came {elapsed:.3f}s after the request")
-    finally:
-        stream.close()
+# -- reading the medians -------------------------------------------------------------------------
 
 
-async def _drain(server: Server, params: Params) -> tuple[int, int]:
-    """Read a stream to its end: (events, socket reads)."""
-    stream = await open_stream(server.host, server.port, PATH, params)
-    try:
-        return await stream.count_to_end(), stream.reads
-    finally:
-        stream.close()
+def stat(summaries: Summaries, variant: str, key: str, which: str = "median") -> float | None:
+    value = summaries.get(variant, {}).get(key)
+    if not value or value[which] is None or math.isnan(value[which]):
+        return None
+    return float(value[which])
 
 
-async def settle(server: Server, *, quiet: float = 0.5, timeout: float = 10.0) -> None:
-    """Poll until the server's thread count has not changed for `quiet` seconds (or `timeout` passed).
-
-    Under Daphne each request's thread-sensitive executor thread exits a little after the request.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last, since = server.threads(), loop.time()
-    while loop.time() < deadline:
-        await asyncio.sleep(0.05)
-        now = server.threads()
-        if now != last:
-            last, since = now, loop.time()
-        elif loop.time() - since >= quiet:
-            return
+def top_step(params: Params) -> int:
+    return int(max(params["steps"]))
 
 
-async def warm_up(server: Server) -> None:
-    """Check the contract, then run one long and a few concurrent short streams so that imports,
-    caches and pools are in place before anything is measured; then let the threads settle."""
-    async with asyncio.timeout(60):
-        await check_contract(server)
-        await _drain(server, {"message": MESSAGE, "interval": 0, "limit": 2000})
-        await asyncio.gather(
-            *(_drain(server, {"message": MESSAGE, "interval": 0, "limit": 100}) for _ in range(20))
-        )
-        await settle(server)
+def ratio_target(
+    group: str,
+    requirement: str,
+    key: str,
+    goal: float,
+    num: str = "project",
+    den: str = "reference",
+    *,
+    cost_key: str | None = None,
+) -> Target:
+    """num / den of the medians of a higher-is-better metric must be >= goal. `cost_key` (server
+    CPU per unit of work) is shown beside it: on a shared machine it is steadier than a rate."""
+
+    def evaluate(summaries: Summaries, params: Params) -> Verdict:
+        a, b = stat(summaries, num, key), stat(summaries, den, key)
+        if a is None or b is None or b == 0:
+            return Verdict("n/a", None)
+        context = f"{num} {a:,.0f}, {den} {b:,.0f}"
+        if cost_key is not None:
+            ca, cb = stat(summaries, num, cost_key), stat(summaries, den, cost_key)
+            if ca and cb:
+                context += f"; server CPU per unit of work, {num} / {den}: {ca / cb:.2f}"
+        return Verdict(f"{a / b:.2f}x", a / b >= goal, context)
+
+    return Target(group, requirement, f">= {goal:g}x", evaluate)
 
 
-async def single_stream_throughput(server: Server, params: Params) -> dict[str, float]:
-    await warm_up(server)
-    events = params["events"]
-    server_cpu0, client_cpu0, start = server.cpu_seconds(), cpu_seconds(), time.perf_counter()
-    async with asyncio.timeout(params["timeout"]):
-        count, reads = await _drain(server, {"message": MESSAGE, "interval": 0, "limit": events})
-    seconds = time.perf_counter() - start
-    server_cpu, client_cpu = server.cpu_seconds() - server_cpu0, cpu_seconds() - client_cpu0
-    if count != events:
-        raise ContractError(f"got {count} events for limit={events}")
-    return {
-        "events": count,
-        "seconds": seconds,
-        "events_per_s": count / seconds,
-        "server_cpu_s": server_cpu,
-        "server_cpu_per_10k": server_cpu / count * 10_000,
-        "server_cpu_pct": 100 * server_cpu / seconds,
-        "client_cpu_pct": 100 * client_cpu / seconds,
-        "events_per_read": count / reads,
-        "server_threads": server.threads(),
-    }
+def limit_target(
+    group: str,
+    requirement: str,
+    key: Callable[[Params], str],
+    goal: float,
+    variant: str,
+    *,
+    which: str = "median",
+    fmt: str = ",.1f",
+    compare_with: str | None = None,
+) -> Target:
+    """The variant's value (median, or max over runs) must be <= goal."""
+
+    def evaluate(summaries: Summaries, params: Params) -> Verdict:
+        value = stat(summaries, variant, key(params), which)
+        if value is None:
+            return Verdict("n/a", None)
+        context = ""
+        if compare_with is not None:
+            other = stat(summaries, compare_with, key(params), which)
+            context = f"{compare_with}: {'n/a' if other is None else format(other, fmt)}"
+        return Verdict(format(value, fmt), value <= goal, context)
+
+    return Target(group, requirement, f"<= {goal:{fmt}}", evaluate)
 
 
-async def idle_streams(server: Server, params: Params) -> dict[str, float]:
-    """Open `streams` streams at `interval`, wait until each has its event 0, then read RSS and threads."""
-    await warm_up(server)
-    count, interval = params["streams"], params["interval"]
-    rss0, threads0 = server.rss_kb(), server.threads()
-    query = {"message": MESSAGE, "interval": interval}
-    pending: list[PendingStream] = []
-    streams: list[EventStream] = []
+def cost_target(group: str, requirement: str, key: str, goal_pct: float) -> Target:
+    """Recording's cost: 1 - on / off of a higher-is-better metric, in percent."""
 
-    async def connect() -> PendingStream:
-        opened = await send_request(server.host, server.port, PATH, query)
-        pending.append(opened)
-        return opened
+    def evaluate(summaries: Summaries, params: Params) -> Verdict:
+        on, off = stat(summaries, "on", key), stat(summaries, "off", key)
+        if on is None or off is None or off == 0:
+            return Verdict("n/a", None)
+        cost = 100 * (1 - on / off)
+        return Verdict(f"{cost:+.1f} %", cost <= goal_pct, f"on {on:,.0f}, off {off:,.0f}")
 
-    async def first_event(opened: PendingStream) -> None:
-        stream = await opened.response()
-        streams.append(stream)
-        _check_echo(await stream.next_event(), 0)
+    return Target(group, requirement, f"<= {goal_pct:g} %", evaluate)
 
-    start, client_cpu0 = time.perf_counter(), cpu_seconds()
-    try:
-        async with asyncio.timeout(interval + params["timeout"]):
-            connects = await gather_bounded([connect] * count, concurrency=100)
-            connected_s = time.perf_counter() - start
-            waits = await gather_bounded([lambda o=o: first_event(o) for o in pending], concurrency=count)
-        ready_s = time.perf_counter() - start
-        failures = [r for r in (*connects, *waits) if isinstance(r, BaseException)]
-        if failures:
-            raise ContractError(f"{len(failures)} of {count} streams failed, first: {failures[0]!r}")
-        server.check_alive()
-        rss1, threads1 = server.rss_kb(), server.threads()
-        client_cpu = cpu_seconds() - client_cpu0
-    finally:
-        for opened in pending:
-            opened.writer.close()
-    return {
-        "streams": count,
-        "interval": interval,
-        "baseline_rss_mb": rss0 / 1024,
-        "loaded_rss_mb": rss1 / 1024,
-        "rss_per_stream_kb": (rss1 - rss0) / count,
-        "threads_baseline": threads0,
-        "threads_loaded": threads1,
-        "threads_added": threads1 - threads0,
-        "threads_per_stream": (threads1 - threads0) / count,
-        "connect_s": connected_s,
-        "all_first_event_s": ready_s,
-        "start_all_s": ready_s - interval,
-        "client_cpu_s": client_cpu,
-    }
 
+def works_target(group: str, requirement: str, variant: str) -> Target:
+    def evaluate(summaries: Summaries, params: Params) -> Verdict:
+        summary = summaries.get(variant, {})
+        runs, errors = summary.get("runs", 0), summary.get("errors", 0)
+        if not runs and not errors:
+            return Verdict("n/a", None)
+        return Verdict(f"{runs} ok, {errors} failed", runs > 0 and errors == 0)
+
+    return Target(group, requirement, "works", evaluate)
+
+
+def _all_opened(summaries: Summaries, params: Params) -> Verdict:
+    step = top_step(params)
+    opened = stat(summaries, "project", f"opened_{step}", "min")
+    if opened is None:
+        return Verdict("n/a", None)
+    other = stat(summaries, "reference", f"opened_{step}", "min")
+    context = f"reference: {'n/a' if other is None else f'{other:,.0f}'}"
+    return Verdict(f"{opened:,.0f} of {step:,}", opened >= step, context)
+
+
+# -- the scenarios ---------------------------------------------------------------------------------
+
+THROUGHPUT_METRICS = (
+    Metric("events_per_s", "events/s"),
+    Metric("server_cpu_per_10k", "server CPU s per 10k events", ".3f"),
+    Metric("server_cpu_pct", "server CPU, % of its core"),
+    Metric("client_cpu_pct", "client CPU, % of its core"),
+    Metric("events_per_read", "events per client socket read", ".1f"),
+    Metric("seconds", "wall time, s", ".2f"),
+)
+
+CAPACITY_METRICS = (
+    Metric("p99_ms_{step}", "p99 lateness, ms", ",.1f"),
+    Metric("p50_ms_{step}", "p50 lateness, ms", ",.1f"),
+    Metric("max_ms_{step}", "max lateness, ms", ",.0f"),
+    Metric("server_p99_ms_{step}", "p99 lateness by the payload's created_at (server side), ms", ",.1f"),
+    Metric("client_lag_p99_ms_{step}", "client event-loop lag in the window, p99, ms", ",.1f"),
+    Metric("client_lag_max_ms_{step}", "client event-loop lag in the window, max, ms", ",.1f"),
+    Metric("events_{step}", "events due in the window, received"),
+    Metric("missing_{step}", "events due in the window, missing"),
+    Metric("rss_kb_per_stream_{step}", "server RSS per stream, KB", ".1f"),
+    Metric("threads_{step}", "server OS threads in the window"),
+    Metric("threads_peak_opening_{step}", "server OS threads, peak while opening (transient)"),
+    Metric("server_cpu_pct_{step}", "server CPU in the window, % of its core"),
+    Metric("client_cpu_pct_{step}", "client CPU in the window, % of its core"),
+    Metric("opened_{step}", "streams open (with event 0) at this step"),
+    Metric("open_s_{step}", "time to open this step's streams (to their event 0), s", ".1f"),
+    Metric("open_rate_{step}", "streams opened per second at this step"),
+    Metric("server_cpu_ms_per_event_{step}", "server CPU ms per event in the window", ".3f"),
+    Metric("first_delay_p99_ms_{step}", "p99 first-event delay after the request - interval, ms", ",.0f"),
+)
+
+CHURN_METRICS = (
+    Metric("cycles_per_s", "connects/s (connect, event 0, close)"),
+    Metric("cycle_p50_ms", "p50 cycle time, ms", ".1f"),
+    Metric("cycle_p99_ms", "p99 cycle time, ms", ".1f"),
+    Metric("server_cpu_ms_per_cycle", "server CPU ms per cycle (during the run)", ".2f"),
+    Metric("server_cpu_ms_per_cycle_total", "server CPU ms per cycle (until the server is quiet)", ".2f"),
+    Metric("server_cpu_pct", "server CPU, % of its core"),
+    Metric("client_cpu_pct", "client CPU, % of its core"),
+    Metric("sessions_recorded", "StreamSession rows written"),
+)
+
+FANOUT_METRICS = (
+    Metric("deliveries_per_s", "deliveries/s (burst)"),
+    Metric("server_cpu_ms_per_delivery", "server CPU ms per delivery (whole trial)", ".3f"),
+    Metric("burst_s", "burst: first publish to last delivery, s", ".2f"),
+    Metric("burst_publish_s", "burst: time to publish, s", ".2f"),
+    Metric("burst_p50_ms", "burst: p50 publish-to-receive, ms", ",.0f"),
+    Metric("burst_p99_ms", "burst: p99 publish-to-receive, ms", ",.0f"),
+    Metric("paced_p50_ms", "paced: p50 publish-to-receive, ms", ",.1f"),
+    Metric("paced_p99_ms", "paced: p99 publish-to-receive, ms", ",.1f"),
+    Metric("paced_max_ms", "paced: max publish-to-receive, ms", ",.1f"),
+    Metric("duplicates", "duplicate deliveries"),
+    Metric("subscribe_s", "time to subscribe everyone, s", ".2f"),
+    Metric("threads_baseline", "server threads before subscribing"),
+    Metric("threads_subscribed", "server threads, everyone subscribed"),
+    Metric("threads_peak_connecting", "server threads, peak while subscribers connect (transient)"),
+    Metric("threads_peak_publishing", "server threads, peak while publishing"),
+    Metric("threads_added", "OS threads added (subscribed or publishing, over the baseline)"),
+    Metric("threads_per_subscriber", "OS threads added per subscriber", ".3f"),
+    Metric("rss_kb_per_subscriber", "server RSS per subscriber, KB", ".1f"),
+    Metric("server_cpu_pct", "server CPU, % of its core"),
+    Metric("client_cpu_pct", "client CPU, % of its core"),
+)
+
+RECORDING_METRICS = (
+    Metric("events_per_s", "single stream: events/s"),
+    Metric("server_cpu_per_10k", "single stream: server CPU s per 10k events", ".3f"),
+    Metric("cycles_per_s", "churn: connects/s"),
+    Metric("cycle_p99_ms", "churn: p99 cycle time, ms", ".1f"),
+    Metric("server_cpu_ms_per_cycle_total", "churn: server CPU ms per cycle (until quiet)", ".2f"),
+    Metric("sessions_recorded", "churn: StreamSession rows written"),
+)
+
+_GROUP_1 = "1. Throughput"
+_GROUP_2 = "2. Capacity"
+_GROUP_3 = "3. Churn"
+_GROUP_4 = "4. Fan-out"
+_GROUP_5 = "5. Session recording cost"
+_GROUP_6 = "6. Compatibility"
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
@@ -213,16 +268,258 @@ SCENARIOS: dict[str, Scenario] = {
                 "stime of the server process over the same span (/proc/<pid>/stat). The server should use "
                 "~100 % of its core (less: something else ran there), the client well under 100 % of its own."
             ),
-            trial=single_stream_throughput,
-            params=lambda quick: {"events": 5_000 if quick else 100_000, "timeout": 120},
-            metrics=(
-                Metric("events_per_s", "events/s"),
-                Metric("server_cpu_per_10k", "server CPU s per 10k events", ".3f"),
-                Metric("server_cpu_pct", "server CPU, % of its core"),
-                Metric("client_cpu_pct", "client CPU, % of its core"),
-                Metric("events_per_read", "events per client socket read", ".1f"),
-                Metric("seconds", "wall time, s", ".2f"),
+            trial=_trials.single_stream_throughput,
+            params=lambda quick: {"events": 5_000 if quick else 50_000, "timeout": 120},
+            metrics=THROUGHPUT_METRICS,
+            variants=VERSUS_REFERENCE,
+            targets=(
+                ratio_target(
+                    _GROUP_1,
+                    "one stream `/sse2?interval=0`: events/s, project / reference",
+                    "events_per_s",
+                    1.5,
+                    cost_key="server_cpu_per_10k",
+                ),
             ),
+        ),
+        Scenario(
+            name="throughput20",
+            title="20 concurrent streams: throughput",
+            how=(
+                "20 streams `/sse2?message=hello&interval=0&limit=N/20` opened at once by the asyncio "
+                "Protocol client, each read to its end. events/s = N / wall time from the first connect to "
+                "the end of the last stream; CPU as for `throughput`."
+            ),
+            trial=_trials.concurrent_throughput,
+            params=lambda quick: {"streams": 20, "events": 5_000 if quick else 50_000, "timeout": 120},
+            metrics=THROUGHPUT_METRICS,
+            variants=VERSUS_REFERENCE,
+            targets=(
+                ratio_target(
+                    _GROUP_1,
+                    "20 concurrent streams: events/s, project / reference",
+                    "events_per_s",
+                    1.5,
+                    cost_key="server_cpu_per_10k",
+                ),
+            ),
+        ),
+        Scenario(
+            name="capacity",
+            title="Capacity: many concurrent streams at interval=1, lateness",
+            how=(
+                "One trial per server ramps up through the steps. At each step it opens streams "
+                "`/sse2?message=hello&interval=1` (at most `in_flight` waiting for their response head; "
+                "client sockets bound to 127.0.0.2..127.0.0.51 in turn) until the step's count is open and "
+                "every new stream has its event 0. If fewer than `min_open_rate` streams/s start over "
+                "`rate_window` s (or `open_timeout` s pass), the server cannot take more streams while "
+                "serving the ones it has: the step is **stalled**, measured with the streams it did open "
+                "(the rest count as missing every event of the window) and the ramp ends. Then it waits "
+                "`settle` s, measures a `window`-second window and waits `grace` s more. Every event "
+                "due in the window (a stream's schedule is start + (n+1)*interval) must arrive by the end "
+                "of the grace, else it is `missing`. **Lateness** = arrival - (start + (n+1)*interval), "
+                "where a stream's `start` is derived from its own events: the smallest arrival - "
+                "(n+1)*interval over all its events, i.e. the schedule its least delayed event set. "
+                "Lateness is thus how far an event fell behind that stream's best case (a server falling "
+                "behind, or stalls), not the one-off cost of starting the stream in a connection storm, "
+                "which is the `first-event delay` row (event 0 arrival - request sent - interval). The "
+                "same estimate applied to the payload's `created_at` gives the server-side share. RSS per "
+                "stream = (RSS at the step - RSS after warm-up) / open streams. The client is one asyncio "
+                "process reading with Protocols, pinned to core 1, cyclic GC off during the trial; its "
+                "CPU share and event-loop lag in the window show whether it kept up."
+            ),
+            trial=_trials.capacity,
+            params=lambda quick: {
+                "steps": [100, 300] if quick else [1000, 2000, 5000, 10000],
+                "interval": 1,
+                "window": 1.5 if quick else 3,
+                "settle": 0.5,
+                "grace": 1.2,
+                "in_flight": 100,
+                "min_open_rate": 50,
+                "rate_window": 5,
+                "open_timeout": 30 if quick else 60,
+            },
+            metrics=CAPACITY_METRICS,
+            variants=VERSUS_REFERENCE,
+            targets=(
+                Target(_GROUP_2, "streams open at the largest step (min over runs)", "all", _all_opened),
+                limit_target(
+                    _GROUP_2,
+                    "events due in the window that never came (max over runs)",
+                    lambda p: f"missing_{top_step(p)}",
+                    0,
+                    "project",
+                    which="max",
+                    fmt=",.0f",
+                    compare_with="reference",
+                ),
+                limit_target(
+                    _GROUP_2,
+                    "p99 lateness, ms",
+                    lambda p: f"p99_ms_{top_step(p)}",
+                    50,
+                    "project",
+                    compare_with="reference",
+                ),
+                limit_target(
+                    _GROUP_2,
+                    "server memory (RSS) per stream, KB",
+                    lambda p: f"rss_kb_per_stream_{top_step(p)}",
+                    20,
+                    "project",
+                    compare_with="reference",
+                ),
+                limit_target(
+                    _GROUP_2,
+                    "server OS threads (max over runs)",
+                    lambda p: f"threads_{top_step(p)}",
+                    50,
+                    "project",
+                    which="max",
+                    fmt=",.0f",
+                    compare_with="reference",
+                ),
+            ),
+        ),
+        Scenario(
+            name="churn",
+            title="Connect churn",
+            how=(
+                "C cycles, K at a time: connect (source address rotating over 127.0.0.2..51), "
+                "`GET /sse2?message=hello&interval=I`, read the response head and event 0, close the "
+                "connection (the server sees a client disconnect). connects/s = C / wall time. Server CPU "
+                "per cycle is counted over the run and again until the server is quiet (the session "
+                "recorder writes from its own thread, in batches). StreamSession rows are counted in the "
+                "project's SQLite file. Session recording is on (the default)."
+            ),
+            trial=_trials.churn,
+            params=lambda quick: {
+                "cycles": 300 if quick else 3000,
+                "concurrency": 20 if quick else 50,
+                "interval": 0.01,
+                "timeout": 120,
+            },
+            metrics=CHURN_METRICS,
+            variants=VERSUS_REFERENCE,
+            targets=(
+                ratio_target(
+                    _GROUP_3,
+                    "connects/s (recording on), project / reference",
+                    "cycles_per_s",
+                    1.0,
+                    cost_key="server_cpu_ms_per_cycle_total",
+                ),
+            ),
+        ),
+        Scenario(
+            name="fanout",
+            title="Fan-out: one broadcast channel, many subscribers",
+            how=(
+                "Both variants run on the project under Daphne with the bench urlconf "
+                "(`bench/django_bench`). S subscribers connect to `/events/<channel>/` (ours, the echo "
+                "hub) or to django-eventstream's stock view mounted at `/stock/events/<channel>/` "
+                "(`path(..., events, {'format-channels': ['{channel}']})`) and each waits for "
+                "`stream-open`. The bench view `POST /bench/publish?channel=..&mode=ours|stock` then "
+                "publishes from inside the server process: ours `echo.broadcast.apublish` of a typed "
+                "`BenchTick` event, stock `django_eventstream.send_event`; both store the event first "
+                "(same storage class). Each event carries `time.time()` taken just before its publish "
+                "call; latency = arrival - that. Paced phase: E1 events at R/s (latency with no backlog, "
+                "the p99 target). Burst phase: E2 events back to back; deliveries/s = S * E2 / (first "
+                "publish to last arrival). Every subscriber must receive every event. Threads are "
+                "sampled every 50 ms."
+            ),
+            trial=_trials.fanout,
+            params=lambda quick: {
+                "subscribers": 100 if quick else 1000,
+                "paced_events": 5 if quick else 10,
+                "paced_rate": 5,
+                "burst_events": 20 if quick else 200,
+                "timeout": 120,
+            },
+            metrics=FANOUT_METRICS,
+            variants=(
+                Variant("ours", "project `/events/<channel>/` (echo hub)", "project-bench", {"mode": "ours"}),
+                Variant("stock", "django-eventstream stock view", "project-bench", {"mode": "stock"}),
+            ),
+            targets=(
+                ratio_target(
+                    _GROUP_4,
+                    "deliveries/s, ours / stock",
+                    "deliveries_per_s",
+                    3.0,
+                    "ours",
+                    "stock",
+                    cost_key="server_cpu_ms_per_delivery",
+                ),
+                limit_target(
+                    _GROUP_4,
+                    "ours: p99 publish-to-receive (paced phase), ms",
+                    lambda p: "paced_p99_ms",
+                    50,
+                    "ours",
+                    compare_with="stock",
+                ),
+                limit_target(
+                    _GROUP_4,
+                    "ours: OS threads added with every subscriber connected (max over runs; "
+                    "a thread per subscriber would add 1,000)",
+                    lambda p: "threads_added",
+                    50,
+                    "ours",
+                    which="max",
+                    fmt=",.0f",
+                    compare_with="stock",
+                ),
+            ),
+        ),
+        Scenario(
+            name="recording",
+            title="Session recording on vs off",
+            how=(
+                "The project under Daphne with `django_bench.settings` (recording on, the default) and "
+                "`django_bench.settings_norecord` (`ECHO = {'RECORD_SESSIONS': False}`): a single stream "
+                "as in `throughput`, then churn as in `churn`, on the same server. Cost = 1 - on / off."
+            ),
+            trial=_trials.recording_cost,
+            params=lambda quick: {
+                "events": 3_000 if quick else 30_000,
+                "cycles": 200 if quick else 2000,
+                "concurrency": 20 if quick else 50,
+                "interval": 0.01,
+                "timeout": 120,
+            },
+            metrics=RECORDING_METRICS,
+            variants=(
+                Variant("on", "recording on (default)", "project-bench"),
+                Variant("off", "RECORD_SESSIONS off", "project-norecord"),
+            ),
+            targets=(
+                cost_target(_GROUP_5, "single-stream throughput: cost of recording", "events_per_s", 5),
+                cost_target(_GROUP_5, "churn connects/s: cost of recording", "cycles_per_s", 10),
+            ),
+        ),
+        Scenario(
+            name="uvicorn",
+            title="The project under uvicorn (a check, not a target)",
+            how=(
+                "`uvicorn --loop asyncio --http h11 sse_project.asgi:application`: the `/sse2` contract "
+                "check, one stream of N events at interval=0 and 20 concurrent short streams."
+            ),
+            trial=_trials.uvicorn_smoke,
+            params=lambda quick: {"events": 1_000 if quick else 5_000, "streams": 20, "timeout": 60},
+            metrics=(
+                Metric("contract_ok", "contract checks passed (1 = yes)"),
+                Metric("events_per_s", "events/s, one stream"),
+                Metric("concurrent_streams_ok", "concurrent streams read to their end"),
+            ),
+            variants=(Variant("project-uvicorn", "uvicorn + Django (project)", "project-uvicorn"),),
+            targets=(
+                works_target(
+                    _GROUP_6, "the project's ASGI app serves /sse2 under uvicorn", "project-uvicorn"
+                ),
+            ),
+            runs=1,
         ),
         Scenario(
             name="idle",
@@ -231,9 +528,9 @@ SCENARIOS: dict[str, Scenario] = {
                 "After warm-up, read the server's VmRSS and thread count (/proc/<pid>/status, "
                 "/proc/<pid>/task), open S streams `/sse2?message=hello&interval=I` (requests sent 100 "
                 "at a time), wait until every one has received event 0, read them again. RSS per "
-                "stream = RSS delta / S."
+                "stream = RSS delta / S. (Superseded by `capacity`; run it by name.)"
             ),
-            trial=idle_streams,
+            trial=_trials.idle_streams,
             params=lambda quick: {
                 "streams": 100 if quick else 1000,
                 "interval": 1 if quick else 5,
@@ -250,6 +547,8 @@ SCENARIOS: dict[str, Scenario] = {
                 Metric("all_first_event_s", "time until every stream had event 0, s", ".2f"),
                 Metric("start_all_s", "the same minus the interval: time to start every stream, s", ".2f"),
             ),
+            variants=VERSUS_REFERENCE,
+            default=False,
         ),
     )
 }

@@ -1,15 +1,19 @@
-"""The two servers under test, started as real processes on a free loopback port.
+"""The servers under test, started as real processes on a free loopback port.
 
 `project`: this repo under Daphne, started exactly as `make run` does (Twisted endpoint with
 backlog 4096, DEBUG off, its own migrated SQLite file). `reference`: `bench/reference_app.py` under
 plain uvicorn, pinned to the stdlib asyncio loop and the h11 parser (no uvloop, no httptools).
-Each server runs pinned to one core; `Server` reads its CPU time, RSS and thread count from /proc.
+`project-bench` / `project-norecord`: the project under Daphne with the bench-only settings of
+`bench/django_bench` (recording on / off); `project-uvicorn`: the project's ASGI app under uvicorn.
+Each server runs pinned to one core with RLIMIT_NOFILE raised to its hard limit; `Server` reads
+its CPU time, RSS and thread count from /proc.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -48,12 +52,17 @@ class ServerKind:
     prepare: Callable[[Path], None]
 
 
-def _project_env(workdir: Path) -> dict[str, str]:
-    return clean_env(
-        DJANGO_SETTINGS_MODULE="sse_project.settings",
-        ECHO_SQLITE_PATH=str(workdir / "project.sqlite3"),
-        DJANGO_DEBUG="0",
-    )
+def _project_env(settings: str) -> Callable[[Path], dict[str, str]]:
+    def env(workdir: Path) -> dict[str, str]:
+        return clean_env(
+            DJANGO_SETTINGS_MODULE=settings,
+            ECHO_SQLITE_PATH=str(workdir / "project.sqlite3"),
+            DJANGO_DEBUG="0",
+            # The bench-only settings and urlconf live in bench/django_bench.
+            PYTHONPATH=os.pathsep.join([str(ROOT), str(BENCH)]),
+        )
+
+    return env
 
 
 def _project_prepare(workdir: Path) -> None:
@@ -62,53 +71,72 @@ def _project_prepare(workdir: Path) -> None:
     subprocess.run(
         [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
-        env=_project_env(workdir),
+        env=_project_env("sse_project.settings")(workdir),
         check=True,
         timeout=120,
     )
 
 
-def _project_command(port: int) -> list[str]:
+def _daphne_command(port: int) -> list[str]:
     endpoint = f"tcp:port={port}:interface={HOST}:backlog=4096"
     return [str(BIN / "daphne"), "-e", endpoint, "sse_project.asgi:application"]
 
 
-def _reference_command(port: int) -> list[str]:
-    return [
-        str(BIN / "uvicorn"),
-        "--app-dir",
-        str(BENCH),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--backlog",
-        "4096",
-        "--loop",
-        "asyncio",
-        "--http",
-        "h11",
-        "--log-level",
-        "warning",
-        "reference_app:app",
-    ]
+def _uvicorn_command(app: str, app_dir: Path) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            str(BIN / "uvicorn"),
+            "--app-dir",
+            str(app_dir),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--backlog",
+            "4096",
+            "--loop",
+            "asyncio",
+            "--http",
+            "h11",
+            "--log-level",
+            "warning",
+            app,
+        ]
+
+    return command
 
 
-PROJECT = ServerKind(
-    name="project",
-    label="Daphne + Django (project)",
-    command=_project_command,
-    env=_project_env,
-    prepare=_project_prepare,
-)
+def _project(name: str, label: str, settings: str, command: Callable[[int], list[str]]) -> ServerKind:
+    return ServerKind(name, label, command, _project_env(settings), _project_prepare)
+
+
+PROJECT = _project("project", "Daphne + Django (project)", "sse_project.settings", _daphne_command)
 REFERENCE = ServerKind(
     name="reference",
     label="uvicorn + FastAPI + sse-starlette",
-    command=_reference_command,
+    command=_uvicorn_command("reference_app:app", BENCH),
     env=lambda workdir: clean_env(),
     prepare=lambda workdir: None,
 )
-KINDS = {kind.name: kind for kind in (PROJECT, REFERENCE)}
+# The project with bench/django_bench's urlconf (in-process publish view, django-eventstream's
+# stock endpoint) and settings: recording on (the default) or off.
+PROJECT_BENCH = _project(
+    "project-bench", "Daphne + Django, bench urlconf", "django_bench.settings", _daphne_command
+)
+PROJECT_NORECORD = _project(
+    "project-norecord",
+    "Daphne + Django, RECORD_SESSIONS off",
+    "django_bench.settings_norecord",
+    _daphne_command,
+)
+# The project's ASGI application under plain uvicorn instead of Daphne: a compatibility check.
+PROJECT_UVICORN = _project(
+    "project-uvicorn",
+    "uvicorn + Django (project)",
+    "sse_project.settings",
+    _uvicorn_command("sse_project.asgi:application", ROOT),
+)
+KINDS = {kind.name: kind for kind in (PROJECT, REFERENCE, PROJECT_BENCH, PROJECT_NORECORD, PROJECT_UVICORN)}
 
 
 @dataclass
@@ -141,6 +169,14 @@ class Server:
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def nofile_limit(self) -> int:
+        return int(Path(f"/proc/{self.pid}/limits").read_text().split("Max open files")[1].split()[0])
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The project's database (project kinds only)."""
+        return self.log_path.parent / "project.sqlite3"
 
     def cpus_allowed(self) -> str:
         return self._status("Cpus_allowed_list")
@@ -184,8 +220,12 @@ def running(kind: ServerKind, workdir: Path, *, cpu: int | None) -> Iterator[Ser
     log_path = workdir / f"{kind.name}-{port}.log"
 
     def pin() -> None:
+        # Runs in the child before exec: every thread the server starts inherits both.
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        soft = 1 << 16 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # 10k streams need 10k descriptors
         if cpu is not None:
-            os.sched_setaffinity(0, {cpu})  # before exec, so every thread the server starts inherits it
+            os.sched_setaffinity(0, {cpu})
 
     with log_path.open("wb") as log:
         process = subprocess.Popen(
