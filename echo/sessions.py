@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from django.db import OperationalError, close_old_connections, connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ logger = logging.getLogger("echo.sessions")
 
 _Op = tuple[Literal["open", "close"], StreamInfo] | tuple[Literal["flush", "stop"], threading.Event]
 _BATCH = 500
+_LINGER = 0.02
 _PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")
 _ATTEMPTS = 5
 
@@ -103,13 +104,7 @@ class SessionRecorder:
     def _run(self) -> None:
         next_progress = time.monotonic() + app_settings.SESSION_PROGRESS_INTERVAL
         while True:
-            batch: list[_Op] = []
-            try:
-                batch.append(self._ops.get(timeout=max(0.0, next_progress - time.monotonic())))
-                while len(batch) < _BATCH:
-                    batch.append(self._ops.get_nowait())
-            except queue.Empty:
-                pass
+            batch = self._next_batch(max(0.0, next_progress - time.monotonic()))
             flushes = [op[1] for op in batch if op[0] in ("flush", "stop")]
             changes = [op for op in batch if op[0] in ("open", "close")]
             try:
@@ -120,15 +115,35 @@ class SessionRecorder:
                     self._retrying(self._write_progress)
             except Exception:
                 logger.exception("Could not record stream sessions; %d change(s) dropped", len(changes))
+                self._reset_connection()
             finally:
-                try:
-                    close_old_connections()
-                except Exception:
-                    logger.exception("Could not close the session writer's database connection")
                 for done in flushes:
                     done.set()
             if any(op[0] == "stop" for op in batch):
+                self._reset_connection()
                 return
+
+    def _next_batch(self, timeout: float) -> list[_Op]:
+        """The queued operations: waits up to `timeout` for the first, then `_LINGER` for more, so
+        a burst of streams is written in a few transactions rather than one each."""
+        batch: list[_Op] = []
+        try:
+            batch.append(self._ops.get(timeout=timeout))
+            deadline = time.monotonic() + _LINGER
+            while len(batch) < _BATCH and batch[-1][0] in ("open", "close"):
+                batch.append(self._ops.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            pass
+        return batch
+
+    @staticmethod
+    def _reset_connection() -> None:
+        # The writer keeps its connection between batches (reconnecting costs more than a batch);
+        # after an error, or when it stops, it lets the connection go.
+        try:
+            connections.close_all()
+        except Exception:
+            logger.exception("Could not close the session writer's database connection")
 
     def _retrying(self, write: Any, *args: Any) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
