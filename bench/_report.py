@@ -207,10 +207,10 @@ def render(report: dict[str, Any]) -> str:
         "of each server: its hard limit",
         f"- project source: commit {source['commit']}; uncommitted changes under echo/ and sse_project/: "
         f"{', '.join(source['modified'] + source['untracked']) or 'none'}",
-        "- project: `daphne -e 'tcp:port=PORT:interface=127.0.0.1:backlog=4096' "
+        "- project: `daphne -v 0 -e 'tcp:port=PORT:interface=127.0.0.1:backlog=4096' "
         "sse_project.asgi:application`, "
         "`DJANGO_SETTINGS_MODULE=sse_project.settings`, `DJANGO_DEBUG=0`, a migrated temporary "
-        "`ECHO_SQLITE_PATH` (as `make run`, access log on); Twisted's asyncio reactor on the stdlib loop. "
+        "`ECHO_SQLITE_PATH` (as `make run`, but no access log, as the reference); Twisted's asyncio reactor on the stdlib loop. "
         "`fanout` and `recording` use the bench settings `django_bench.settings` (the same plus the bench "
         "urlconf) and `django_bench.settings_norecord`.",
         "- reference: `uvicorn --app-dir bench reference_app:app --loop asyncio --http h11 --backlog 4096 "

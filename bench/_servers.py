@@ -79,7 +79,9 @@ def _project_prepare(workdir: Path) -> None:
 
 def _daphne_command(port: int) -> list[str]:
     endpoint = f"tcp:port={port}:interface={HOST}:backlog=4096"
-    return [str(BIN / "daphne"), "-e", endpoint, "sse_project.asgi:application"]
+    # `-v 0`: no access log, like the reference's uvicorn at --log-level warning (an access line
+    # per request is real work for either server; neither pays for it here).
+    return [str(BIN / "daphne"), "-v", "0", "-e", endpoint, "sse_project.asgi:application"]
 
 
 def _uvicorn_command(app: str, app_dir: Path) -> Callable[[int], list[str]]:
