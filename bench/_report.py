@@ -210,7 +210,8 @@ def render(report: dict[str, Any]) -> str:
         "- project: `daphne -v 0 -e 'tcp:port=PORT:interface=127.0.0.1:backlog=4096' "
         "sse_project.asgi:application`, "
         "`DJANGO_SETTINGS_MODULE=sse_project.settings`, `DJANGO_DEBUG=0`, a migrated temporary "
-        "`ECHO_SQLITE_PATH` (as `make run`, but no access log, as the reference); Twisted's asyncio reactor on the stdlib loop. "
+        "`ECHO_SQLITE_PATH` (as `make run`, but no access log, as the reference); "
+        "Twisted's asyncio reactor on the stdlib loop. "
         "`fanout` and `recording` use the bench settings `django_bench.settings` (the same plus the bench "
         "urlconf) and `django_bench.settings_norecord`.",
         "- reference: `uvicorn --app-dir bench reference_app:app --loop asyncio --http h11 --backlog 4096 "
