@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -136,12 +135,17 @@ class _Channel:
     gap_task: asyncio.Task[None] | None = None
 
 
+def _forget_through(state: _Channel, last: int) -> None:
+    """Drop held events the channel has delivered or skipped already (ids up to `last`)."""
+    for number in [number for number in state.held if number <= last]:
+        del state.held[number]
+
+
 class Hub:
     def __init__(self) -> None:
         self._channels: dict[str, _Channel] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._lock = threading.Lock()
 
     # -- subscribers (event loop) -----------------------------------------------------------------
 
@@ -211,8 +215,7 @@ class Hub:
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            with self._lock:
-                self._loop = loop
+            self._loop = loop  # read by publishers in other threads; one reference, set atomically
             self._start_background()
 
     def _spawn(self, coro: Any) -> None:
@@ -228,8 +231,7 @@ class Hub:
             state.last = None
         state.ready.set()
         if state.last is not None:
-            for stale in [i for i in state.held if i <= state.last]:
-                del state.held[stale]
+            _forget_through(state, state.last)
             self._release(name, state)
 
     def _release(self, name: str, state: _Channel) -> None:
@@ -264,8 +266,7 @@ class Hub:
                 if state.last < upto and state.last + 1 not in state.held:
                     logger.warning("Events %d..%d of %s are not in storage", state.last + 1, upto, name)
                     state.last = upto
-                    for stale in [number for number in state.held if number <= upto]:
-                        del state.held[stale]
+                    _forget_through(state, upto)
             self._drain(name, state)
 
     def _fan_out(self, name: str, state: _Channel, item: Published) -> None:

@@ -43,14 +43,7 @@ def _echo_endpoint(
     @functools.wraps(view)
     async def wrapper(request: HttpRequest) -> HttpResponseBase:
         if request.method not in _ALLOWED:
-            response = json_error(
-                405,
-                "method_not_allowed",
-                f"{request.method} is not allowed here.",
-                allowed=list(_ALLOWED),
-            )
-            response["Allow"] = ", ".join(_ALLOWED)
-            return response
+            return _method_not_allowed(request, _ALLOWED)
         try:
             query = EchoQuery.from_query(request.GET)
         except QueryError as exc:
