@@ -3,15 +3,18 @@
 The recorder is a `StreamObserver`: the response calls it on the event loop when a stream opens
 and ends, and it only puts a snapshot on a queue. One writer thread per process drains that queue
 in batches (one transaction per batch: inserts, then end updates; an open and its end in the same
-batch become a single insert) and, every `SESSION_PROGRESS_INTERVAL` seconds, writes the counters
-of live streams that moved and touches `last_seen_at` of the rest, which is how
-`close_stale_sessions` tells a live row from one whose process died.
+batch become a single insert) and, about every `SESSION_PROGRESS_INTERVAL` seconds for each live
+stream, writes its counters if they moved or else touches its `last_seen_at`, which is how
+`close_stale_sessions` tells a live row from one whose process died. Progress goes a slice of the
+live streams at a time, so thousands of streams never make one long burst of work in this thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
+import math
 import os
 import queue
 import socket
@@ -36,6 +39,8 @@ _BATCH = 500
 _LINGER = 0.02
 _PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")
 _ATTEMPTS = 5
+# Live streams' progress is written a slice at a time, this many slices per progress interval.
+_PROGRESS_SLICES = 20
 
 
 def server_id() -> str:
@@ -102,7 +107,8 @@ class SessionRecorder:
                 self._thread.start()
 
     def _run(self) -> None:
-        next_progress = time.monotonic() + app_settings.SESSION_PROGRESS_INTERVAL
+        tick = app_settings.SESSION_PROGRESS_INTERVAL / _PROGRESS_SLICES
+        next_progress = time.monotonic() + tick
         while True:
             batch = self._next_batch(max(0.0, next_progress - time.monotonic()))
             flushes = [op[1] for op in batch if op[0] in ("flush", "stop")]
@@ -111,7 +117,7 @@ class SessionRecorder:
                 if changes:
                     self._retrying(self._write_changes, changes)
                 if time.monotonic() >= next_progress:
-                    next_progress = time.monotonic() + app_settings.SESSION_PROGRESS_INTERVAL
+                    next_progress = time.monotonic() + tick
                     self._retrying(self._write_progress)
             except Exception:
                 logger.exception("Could not record stream sessions; %d change(s) dropped", len(changes))
@@ -182,46 +188,40 @@ class SessionRecorder:
                 self._written.pop(info.id, None)
 
     def _write_progress(self) -> None:
+        """Progress of the next slice of live streams, in turn: each is visited about once per
+        `SESSION_PROGRESS_INTERVAL`, and the work is spread over the interval instead of one burst
+        over every stream (a long burst in this thread would hold up the event loop)."""
         from .models import StreamSession
 
-        now = timezone.now()
-        moved: list[StreamInfo] = []
-        still: list[uuid.UUID] = []
-        for info in list(self._live.values()):
-            written = self._written.get(info.id)
-            if written is None:
-                continue  # its insert is still queued
-            if written != (info.events_sent, info.bytes_sent, info.name):
-                moved.append(dataclasses.replace(info))
-            else:
-                still.append(info.id)
-        if not moved and not still:
+        count = math.ceil(len(self._written) / _PROGRESS_SLICES)
+        if not count:
             return
-        live = StreamSession.objects.filter(ended_at__isnull=True)
+        now = timezone.now()
+        turn = list(itertools.islice(self._written.items(), count))
+        moved: list[tuple[list[Any], uuid.UUID]] = []
+        now_written: dict[uuid.UUID, tuple[int, int, str]] = {}
+        still: list[uuid.UUID] = []
+        for stream_id, written in turn:
+            info = self._live.get(stream_id)
+            if info is None:
+                continue  # ended: its end is queued
+            current = (info.events_sent, info.bytes_sent, info.name)
+            if current != written:
+                values = [info.name[:200], info.events_sent, info.bytes_sent, info.last_event_id[:200], now]
+                moved.append((values, stream_id))
+                now_written[stream_id] = current
+            else:
+                still.append(stream_id)
         with transaction.atomic():
             if moved:
-                _update_many(
-                    list(_PROGRESS_FIELDS),
-                    [
-                        (
-                            [
-                                info.name[:200],
-                                info.events_sent,
-                                info.bytes_sent,
-                                info.last_event_id[:200],
-                                now,
-                            ],
-                            info.id,
-                        )
-                        for info in moved
-                    ],
-                    only_live=True,
-                )
-            for start in range(0, len(still), _BATCH):
-                live.filter(pk__in=still[start : start + _BATCH]).update(last_seen_at=now)
-        for info in moved:
-            if info.id in self._written:
-                self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
+                _update_many(list(_PROGRESS_FIELDS), moved, only_live=True)
+            if still:
+                StreamSession.objects.filter(pk__in=still, ended_at__isnull=True).update(last_seen_at=now)
+        # To the back of the line, with what is now in the row.
+        for stream_id, _ in turn:
+            if stream_id in self._written:
+                written = self._written.pop(stream_id)
+                self._written[stream_id] = now_written.get(stream_id, written)
 
     def _row(self, info: StreamInfo) -> dict[str, Any]:
         return {
