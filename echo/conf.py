@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["EchoSettings", "app_settings", "load"]
 
 
+_Count = Annotated[int, Field(ge=0)]
+
+
 class EchoSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -39,6 +42,14 @@ class EchoSettings(BaseModel):
     # Threads kept by echo.sse.asgi.ASGIHandler for the sync parts of requests (middleware,
     # signals, sync_to_async): borrowed per request instead of one started per request.
     SYNC_THREADS: Annotated[int, Field(ge=1, le=1024)] = 16
+    # Under Daphne, send each write to the socket at once when nothing is queued (see
+    # echo.sse.daphne) instead of a loop turn later through Twisted's buffer.
+    DAPHNE_DIRECT_WRITES: bool = True
+    # Once the ASGI application is set up, freeze what is loaded (Django, apps, URLconf) out of the
+    # cyclic collector's view, and set its thresholds: with thousands of open streams the default
+    # thresholds mean frequent collections that walk every stream's objects (see ARCHITECTURE.md).
+    GC_FREEZE: bool = True
+    GC_THRESHOLD: Annotated[tuple[_Count, _Count, _Count] | None, Field(strict=False)] = (10_000, 10, 10)
     # Broadcast events a subscriber may fall behind before it catches up from storage.
     BROADCAST_BUFFER: Annotated[int, Field(ge=1)] = 1000
     # Seconds between looks at storage for events published by processes this one cannot hear

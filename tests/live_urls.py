@@ -6,6 +6,7 @@ Only `tests.settings` routes here; the project itself never serves these.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-from echo.sse import EventStreamResponse, ServerSentEvent, merge
+from echo.sse import EventStreamResponse, ServerSentEvent, daphne, lifecycle, merge
 
 # token -> names of the probe sources whose `finally` has run
 _finished: dict[str, list[str]] = {}
@@ -26,6 +27,13 @@ async def stats(request: HttpRequest) -> JsonResponse:
             "threads": threading.active_count(),
             "fds": len(os.listdir("/proc/self/fd")),
             "pid": os.getpid(),
+            "direct_writes": daphne.installed(),
+            "gc_frozen": gc.get_freeze_count(),
+            "gc_threshold": gc.get_threshold(),
+            # events sent so far by each live stream, by its query string
+            "live_events": {
+                stream.info.query: stream.info.events_sent for stream in lifecycle.live_streams()
+            },
         }
     )
 

@@ -84,3 +84,13 @@ def test_importing_the_toolkit_and_conf_reads_no_settings() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_gc_threshold_takes_a_list_or_tuple_of_three_counts_or_none() -> None:
+    with override_settings(ECHO={"GC_THRESHOLD": [700, 10, 10]}):
+        assert app_settings.GC_THRESHOLD == (700, 10, 10)
+    with override_settings(ECHO={"GC_THRESHOLD": None}):
+        assert app_settings.GC_THRESHOLD is None
+    for bad in ([700, 10], [700, 10, -1], "700,10,10"):
+        with override_settings(ECHO={"GC_THRESHOLD": bad}), pytest.raises(ValidationError, match="GC_"):
+            load()

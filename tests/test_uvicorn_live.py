@@ -74,3 +74,9 @@ def test_a_stream_ends_cleanly_when_the_client_leaves_under_uvicorn(uvicorn_serv
             next(events)
             assert tasks() > baseline  # the stream's tasks are there while it runs
     wait_for(lambda: tasks() <= baseline, timeout=5, what=f"tasks back to {baseline}: {seen[-5:]}")
+
+
+def test_the_process_wide_gc_settings_apply_under_uvicorn_too(uvicorn_server) -> None:  # type: ignore[no-untyped-def]
+    stats = httpx.get(f"{uvicorn_server.url}/_probe/stats", timeout=10).json()
+    assert stats["gc_frozen"] > 10_000
+    assert stats["gc_threshold"] == [10_000, 10, 10]

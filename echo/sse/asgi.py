@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -233,4 +234,21 @@ def _is_stream_view(scope: _Scope) -> bool:
 def get_asgi_application() -> ASGIHandler:
     """Like `django.core.asgi.get_asgi_application`, with streams that pin no thread."""
     django.setup(set_prefix=False)
+    _tune_process()
     return ASGIHandler()
+
+
+def _tune_process() -> None:
+    """Process-wide settings for serving many long-lived streams (`ECHO`, see `echo.conf`)."""
+    from echo.conf import app_settings
+
+    if app_settings.DAPHNE_DIRECT_WRITES:
+        from . import daphne
+
+        daphne.install()
+    if app_settings.GC_THRESHOLD is not None:
+        gc.set_threshold(*app_settings.GC_THRESHOLD)
+    if app_settings.GC_FREEZE:
+        # What is loaded now lives as long as the process: collections need not walk it.
+        gc.collect()
+        gc.freeze()

@@ -1,0 +1,80 @@
+"""Under Daphne: send a write at once when the socket takes it, instead of a loop turn later.
+
+Twisted's TCP transport buffers every `write()` and asks the reactor to watch the socket for
+writability; on the next loop turn it sends the buffer and stops watching. Under Daphne's asyncio
+reactor that is two `epoll_ctl` calls, two loop callbacks and a turn of latency for each event a
+stream sends, which costs more than the event itself. `asyncio`'s own transports (uvicorn's)
+try `send()` first and only buffer what the kernel did not take; `DirectWriteServer` does the
+same for Twisted's TCP server connections. Anything that does not fit, and every write while data
+is still buffered, takes Twisted's ordinary path, so order, producer pausing, TLS and closing
+behave exactly as before.
+
+`install()` makes Twisted's TCP ports accept connections as `DirectWriteServer`;
+`echo.sse.asgi.get_asgi_application()` calls it unless `ECHO["DAPHNE_DIRECT_WRITES"]` is False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from twisted.internet import tcp
+
+__all__ = ["DirectWriteServer", "install", "installed", "uninstall"]
+
+_ORIGINAL = tcp.Port.transport
+
+
+class DirectWriteServer(tcp.Server):
+    """A TCP server connection whose writes go to the socket at once while nothing is queued."""
+
+    def _send_now(self, data: bytes) -> bytes:
+        """Send what the kernel takes now; return the part Twisted still has to queue."""
+        if (
+            self.TLS
+            or not self.connected
+            or self.disconnecting
+            or self._writeDisconnecting
+            or self._writeDisconnected
+            or self.dataBuffer
+            or self._tempDataLen
+        ):
+            return data
+        try:
+            sent = self.socket.send(data)
+        except OSError:
+            # Full (EAGAIN), interrupted, or a reset or broken pipe: the queued path retries, and
+            # its doWrite reports a lost connection the way Twisted always does.
+            return data
+        return data[sent:]
+
+    def write(self, data: bytes) -> None:
+        if isinstance(data, bytes) and data:
+            data = self._send_now(data)
+            if not data:
+                return
+        super().write(data)  # type: ignore[no-untyped-call]  # Twisted's TLS-aware write
+
+    def writeSequence(self, iovec: Iterable[bytes]) -> None:
+        chunks = list(iovec)
+        if chunks and all(isinstance(chunk, bytes) for chunk in chunks):
+            rest = self._send_now(b"".join(chunks))
+            if not rest:
+                return
+            chunks = [rest]
+        super().writeSequence(chunks)  # type: ignore[no-untyped-call]
+
+
+def install() -> None:
+    """Make Twisted's TCP ports hand out `DirectWriteServer` connections.
+
+    Harmless in a process that serves with something else (uvicorn): no Twisted port exists there.
+    """
+    tcp.Port.transport = DirectWriteServer
+
+
+def uninstall() -> None:
+    tcp.Port.transport = _ORIGINAL
+
+
+def installed() -> bool:
+    return tcp.Port.transport is DirectWriteServer
