@@ -221,6 +221,7 @@ class EventStreamResponse(StreamingHttpResponse):
                 if event.id is not None:
                     info.last_event_id = str(event.id)
                 info.saw_event(event.event)
+                del item, event  # not kept while the stream waits for the next one
                 yield chunk
                 self._last_write = _monotonic()
         except Exception as exc:

@@ -48,7 +48,9 @@ async def _numbered(events: AsyncIterator[BaseEvent[Any]], first_id: int) -> Asy
     try:
         index = first_id
         async for event in events:
-            yield event.to_sse(id=index)
+            sse = event.to_sse(id=index)
+            del event  # a stream waits between events for hours: hold no payload meanwhile
+            yield sse
             index += 1
     finally:
         await aclose(events)
