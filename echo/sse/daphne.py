@@ -5,8 +5,10 @@ writability; on the next loop turn it sends the buffer and stops watching. Under
 reactor that is two `epoll_ctl` calls, two loop callbacks and a turn of latency for each event a
 stream sends, which costs more than the event itself. `asyncio`'s own transports (uvicorn's)
 try `send()` first and only buffer what the kernel did not take; `DirectWriteServer` does the
-same for Twisted's TCP server connections. Anything that does not fit, and every write while data
-is still buffered, takes Twisted's ordinary path, so order, producer pausing, TLS and closing
+same for Twisted's TCP server connections, for the first write of a connection in a loop turn.
+Later writes in the same turn (a burst of events produced together) take Twisted's ordinary
+path, which joins them into one send on the next turn; so does anything the kernel did not take,
+and every write while data is still queued. Order, producer pausing, TLS and closing therefore
 behave exactly as before.
 
 `install()` makes Twisted's TCP ports accept connections as `DirectWriteServer`;
@@ -15,6 +17,7 @@ behave exactly as before.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from twisted.internet import tcp
@@ -24,13 +27,41 @@ __all__ = ["DirectWriteServer", "install", "installed", "uninstall"]
 _ORIGINAL = tcp.Port.transport
 
 
+class _Turns:
+    """Numbers the event loop's turns: one `call_soon` per turn in which a direct send happened."""
+
+    def __init__(self) -> None:
+        self.current = 0
+        self._scheduled = False
+
+    def sent(self) -> bool:
+        """Note a direct send in this turn; False when there is no running loop to count turns."""
+        if not self._scheduled:
+            try:
+                asyncio.get_running_loop().call_soon(self._next)
+            except RuntimeError:
+                return False
+            self._scheduled = True
+        return True
+
+    def _next(self) -> None:
+        self.current += 1
+        self._scheduled = False
+
+
+_turns = _Turns()
+
+
 class DirectWriteServer(tcp.Server):
-    """A TCP server connection whose writes go to the socket at once while nothing is queued."""
+    """A TCP server connection whose first write in a loop turn goes to the socket at once."""
+
+    _direct_turn = -1
 
     def _send_now(self, data: bytes) -> bytes:
         """Send what the kernel takes now; return the part Twisted still has to queue."""
         if (
-            self.TLS
+            self._direct_turn == _turns.current
+            or self.TLS
             or not self.connected
             or self.disconnecting
             or self._writeDisconnecting
@@ -39,6 +70,9 @@ class DirectWriteServer(tcp.Server):
             or self._tempDataLen
         ):
             return data
+        if not _turns.sent():
+            return data
+        self._direct_turn = _turns.current
         try:
             sent = self.socket.send(data)
         except OSError:
