@@ -191,11 +191,15 @@ def render(report: dict[str, Any]) -> str:
     ]
     if report.get("quick"):
         lines += ["**Quick smoke run: one short run per server; these numbers mean nothing.**", ""]
+    if report["loadavg_before"][0] > 0.5:
+        lines += [
+            f"> **Noisy.** The machine was busy when this run started (1-min load {load_before.split()[0]}): "
+            "absolute numbers and ratios are only indicative; rerun on a quiet machine.",
+            "",
+        ]
     lines += [
-        "> **Preliminary and noisy.** This run was made on a shared 2-core machine while other engineers "
-        "ran tests on it (see the load averages below), and while the project's code was being optimised, "
-        "so absolute numbers and ratios are only indicative. Rerun `.venv/bin/python bench/run.py` on a "
-        "quiet machine and compare those numbers, not these.",
+        "> A 2-core virtual machine: trials of the same code vary by 10-30 % between runs (see the "
+        "min - max in each cell), so compare medians and ranges, not single runs.",
         "",
         *_targets(report),
         "## Machine and method",
