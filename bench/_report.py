@@ -193,8 +193,9 @@ def render(report: dict[str, Any]) -> str:
         lines += ["**Quick smoke run: one short run per server; these numbers mean nothing.**", ""]
     if report["loadavg_before"][0] > 0.5:
         lines += [
-            f"> **Noisy.** The machine was busy when this run started (1-min load {load_before.split()[0]}): "
-            "absolute numbers and ratios are only indicative; rerun on a quiet machine.",
+            f"> **Possibly noisy.** The 1-minute load average was {load_before.split()[0]} when this run "
+            "started (other work was running or had just ended): absolute numbers and ratios are only "
+            "indicative; rerun on a quiet machine.",
             "",
         ]
     lines += [
