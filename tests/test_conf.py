@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -94,3 +95,14 @@ def test_gc_threshold_takes_a_list_or_tuple_of_three_counts_or_none() -> None:
     for bad in ([700, 10], [700, 10, -1], "700,10,10"):
         with override_settings(ECHO={"GC_THRESHOLD": bad}), pytest.raises(ValidationError, match="GC_"):
             load()
+
+
+def test_the_readme_lists_every_setting_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("ECHO = {") :]
+    block = block[: block.index("}")]
+    for name, field in EchoSettings.model_fields.items():
+        assert f'"{name}": ' in block, name
+        line = next(line for line in block.splitlines() if f'"{name}": ' in line)
+        value = line.split(": ", 1)[1].split("  #")[0].rstrip(",")
+        assert ast.literal_eval(value) == field.default, name
