@@ -215,8 +215,9 @@ class SessionRecorder:
         with transaction.atomic():
             if moved:
                 _update_many(list(_PROGRESS_FIELDS), moved, only_live=True)
-            if still:
-                StreamSession.objects.filter(pk__in=still, ended_at__isnull=True).update(last_seen_at=now)
+            live = StreamSession.objects.filter(ended_at__isnull=True)
+            for start in range(0, len(still), _BATCH):
+                live.filter(pk__in=still[start : start + _BATCH]).update(last_seen_at=now)
         # To the back of the line, with what is now in the row.
         for stream_id, _ in turn:
             if stream_id in self._written:
