@@ -53,13 +53,18 @@ def server_env(db_path: Path, settings: str = "tests.settings", **extra: str) ->
     return env
 
 
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
+def run_python(*args: str, env: dict[str, str]) -> str:
+    """`python ARGS` in the project directory, in a process of its own; its standard output.
+    Fails the test, showing the process's standard error, unless it exits with 0."""
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def migrate(env: dict[str, str]) -> None:
+    run_python("manage.py", "migrate", "--noinput", "-v0", env=env)
 
 
 @dataclass

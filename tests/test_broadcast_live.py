@@ -14,7 +14,6 @@ import contextlib
 import json
 import random
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
-from .servers import ROOT, Server, daphne
+from .servers import ROOT, Server, daphne, run_python
 
 pytestmark = pytest.mark.live
 
@@ -74,32 +73,12 @@ def text_of(event: ServerSentEvent) -> str:
 
 def manage(server: Server, *args: str) -> str:
     """`manage.py ARGS` in another process, against the server's database."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_python("manage.py", *args, env=server.env)
 
 
 def python_in(server: Server, code: str) -> str:
     """Run `code` in another Django process against the server's database; its output."""
-    done = subprocess.run(
-        [sys.executable, "-c", f"import django\ndjango.setup()\n{code}"],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_python("-c", f"import django\ndjango.setup()\n{code}", env=server.env)
 
 
 def publish_many_code(channel: str, count: int, prefix: str, *, at_once: bool = False) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ast
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,8 @@ from django.test import override_settings
 from pydantic import ValidationError
 
 from echo.conf import EchoSettings, app_settings, load
+
+from .servers import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,16 +75,7 @@ def test_settings_are_immutable() -> None:
 def test_importing_the_toolkit_and_conf_reads_no_settings() -> None:
     # With no settings module at all, importing must still work: nothing is read at import time.
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", "import echo.conf, echo.sse, echo.query"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    run_python("-W", "error", "-c", "import echo.conf, echo.sse, echo.query", env=env)
 
 
 def test_gc_threshold_takes_a_list_or_tuple_of_three_counts_or_none() -> None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -28,7 +26,7 @@ import pytest
 from httpx_sse import EventSource, ServerSentEvent
 
 from .pushpin import Pushpin, pushpin, require_pushpin, reserve_ports
-from .servers import ROOT, Server, daphne, server_env, wait_for
+from .servers import Server, daphne, run_python, server_env, wait_for
 from .services import redis_server, session_rows
 
 pytestmark = pytest.mark.live
@@ -62,18 +60,9 @@ def publish_http(server: Server, channel: str, text: str) -> int:
 
 def publish_command(env: dict[str, str], channel: str, text: str) -> int:
     """`manage.py publish` in a process of its own; the id it reports."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "publish", channel, "chat_message", json.dumps({"text": text})],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    found = re.search(r"with id (\d+)", result.stdout)
-    assert found, result.stdout
+    out = run_python("manage.py", "publish", channel, "chat_message", json.dumps({"text": text}), env=env)
+    found = re.search(r"with id (\d+)", out)
+    assert found, out
     return int(found.group(1))
 
 

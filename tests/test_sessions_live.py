@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -20,7 +18,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse, connect_sse
 
-from .servers import ROOT, Server, daphne, wait_for
+from .servers import Server, daphne, run_python, wait_for
 from .services import session_rows
 
 pytestmark = pytest.mark.live
@@ -251,9 +249,8 @@ def test_close_stale_sessions_ends_the_rows_of_a_killed_server(tmp_path: Path) -
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL
         assert [row["ended_at"] for row in session_rows(server, "end_reason = ''")] == [None] * 3
 
-        command = [sys.executable, "manage.py", "close_stale_sessions"]
-        result = subprocess.run(command, cwd=ROOT, env=server.env, capture_output=True, text=True, check=True)
-        assert "Closed 3 stale session(s)" in result.stdout, result.stdout + result.stderr
+        out = run_python("manage.py", "close_stale_sessions", env=server.env)
+        assert "Closed 3 stale session(s)" in out, out
 
         rows = session_rows(server)
         assert sorted(row["end_reason"] for row in rows) == ["completed", *["server_shutdown"] * 3]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -21,7 +19,7 @@ import pytest
 import redis
 from httpx_sse import ServerSentEvent, connect_sse
 
-from .servers import ROOT, Server, daphne, wait_for
+from .servers import Server, daphne, run_python, wait_for
 from .services import redis_server, session_rows
 
 pytestmark = pytest.mark.live
@@ -38,9 +36,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 
 def create_superuser(server: Server) -> None:
-    command = [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", USERNAME]
     env = {**server.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD, "DJANGO_SUPERUSER_EMAIL": "ops@example.com"}
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    run_python("manage.py", "createsuperuser", "--noinput", "--username", USERNAME, env=env)
 
 
 def log_in(client: httpx.Client) -> str:
