@@ -17,7 +17,6 @@ import asyncio
 import enum
 import time
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -155,13 +154,11 @@ class EventStreamResponse(StreamingHttpResponse):
         lifecycle.unregister(self)
         super().close()
 
-    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # The encoded parts themselves, not a generator around them (that would be one more
+        # resumption per event): Django's handler closes what this returns (`aclosing`).
         parts: AsyncIterator[bytes] = self._iterator  # type: ignore[attr-defined]
-        try:
-            async for part in parts:
-                yield part
-        finally:
-            await aclose(parts)
+        return parts
 
     async def _encoded(self) -> AsyncIterator[bytes]:
         info = self.info
