@@ -9,8 +9,10 @@ import asyncio
 import gc
 import os
 import threading
+import types
 from collections.abc import AsyncIterator
 
+from daphne import http_protocol
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
@@ -28,6 +30,7 @@ async def stats(request: HttpRequest) -> JsonResponse:
             "fds": len(os.listdir("/proc/self/fd")),
             "pid": os.getpid(),
             "direct_writes": daphne.installed(),
+            "daphne_http_unproxied": type(http_protocol.http) is types.ModuleType,
             "gc_frozen": gc.get_freeze_count(),
             "gc_threshold": gc.get_threshold(),
             # events sent so far by each live stream, by its query string

@@ -30,6 +30,7 @@ def _stats(server: Server) -> dict[str, object]:
 def test_daphne_connections_write_directly_and_gc_is_tuned(server: Server) -> None:
     stats = _stats(server)
     assert stats["direct_writes"] is True
+    assert stats["daphne_http_unproxied"] is True
     # Everything loaded at start-up is frozen out of the collector's view; thresholds from ECHO.
     assert isinstance(stats["gc_frozen"], int)
     assert stats["gc_frozen"] > 10_000
