@@ -8,6 +8,7 @@ after it. `interval=0` never sleeps: it yields to the event loop every `_BURST` 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import itertools
 import re
@@ -64,16 +65,20 @@ async def ticks(interval: float, *, delay: float = 0.0, start: float | None = No
             yield n
     loop = asyncio.get_running_loop()
     origin = (loop.time() if start is None else start) + delay
+    # `_wake` reads no context variable, so every timer of this stream can share one empty
+    # context: `call_at` would otherwise copy the task's context each time, one more object per
+    # waiting stream for the garbage collector to walk.
+    context = contextvars.Context()
     for n in itertools.count():
-        await _sleep_until(loop, origin + (n + 1) * interval)
+        await _sleep_until(loop, origin + (n + 1) * interval, context)
         yield n
 
 
-async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float, context: contextvars.Context) -> None:
     # An absolute deadline (call_at), not `sleep(when - now)`: two sources that share a start
     # wake in the order of their deadlines, whatever the time spent between computing them.
     waiter = loop.create_future()
-    handle = loop.call_at(when, _wake, waiter)
+    handle = loop.call_at(when, _wake, waiter, context=context)
     try:
         await waiter
     finally:
@@ -159,8 +164,14 @@ async def composite_ids(
         await aclose(stream)
 
 
-async def take(stream: AsyncIterator[ServerSentEvent], limit: int | None) -> AsyncIterator[ServerSentEvent]:
-    """The first `limit` events of `stream` (all of them for None), closing it either way."""
+def take(stream: AsyncIterator[ServerSentEvent], limit: int | None) -> AsyncIterator[ServerSentEvent]:
+    """The first `limit` events of `stream`, which is closed after them; for None, `stream` itself."""
+    if limit is None:
+        return stream  # no generator around it: an open stream costs one frame less, for hours
+    return _take(stream, limit)
+
+
+async def _take(stream: AsyncIterator[ServerSentEvent], limit: int) -> AsyncIterator[ServerSentEvent]:
     try:
         count = 0
         async for event in stream:

@@ -51,6 +51,7 @@ async def _numbered(events: AsyncIterator[BaseEvent[Any]], first_id: int) -> Asy
             sse = event.to_sse(id=index)
             del event  # a stream waits between events for hours: hold no payload meanwhile
             yield sse
+            del sse  # nor the event it sent last
             index += 1
     finally:
         await aclose(events)
