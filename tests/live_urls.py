@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from daphne import http_protocol
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 
 from echo.sse import EventStreamResponse, ServerSentEvent, daphne, lifecycle, merge
 
@@ -75,8 +76,25 @@ async def burst(request: HttpRequest) -> EventStreamResponse:
     return EventStreamResponse(_burst_then_wait(int(request.GET["n"])))
 
 
+@csrf_exempt
+async def body(request: HttpRequest) -> EventStreamResponse:
+    """POST: one event with the request body (read by the view), then `closed`: whether the
+    stream, once started, still reads the request's body file."""
+    data = request.body.decode()
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(event="body", data=data)
+        try:
+            request.read()
+        except ValueError:
+            yield ServerSentEvent(event="closed", data="")
+
+    return EventStreamResponse(events(), request=request)
+
+
 urlpatterns = [
     path("_probe/stats", stats),
+    path("_probe/body", body),
     path("_probe/burst", burst),
     path("_probe/merged", merged),
     path("_probe/finished", finished),

@@ -7,8 +7,10 @@ the test here makes the server fill the kernel's buffers before the client reads
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -35,6 +37,34 @@ def test_daphne_connections_write_directly_and_gc_is_tuned(server: Server) -> No
     assert isinstance(stats["gc_frozen"], int)
     assert stats["gc_frozen"] > 10_000
     assert stats["gc_threshold"] == [10_000, 10, 10]
+
+
+def test_an_open_stream_costs_daphne_one_task_and_no_watcher(server: Server) -> None:
+    # Daphne hands the handler an Inbox, watched for http.disconnect without a task of its own.
+    url = f"{server.url}/_probe/burst"
+    lines: list[Iterator[str]] = []  # kept: dropping a half-read iterator closes its connection
+    with httpx.Client(timeout=10) as client, contextlib.ExitStack() as streams:
+
+        def open_stream() -> None:
+            response = streams.enter_context(client.stream("GET", url, params={"n": 1, "i": len(lines)}))
+            lines.append(response.iter_lines())
+            next(lines[-1])
+
+        open_stream()
+        one = _stats(server)["tasks"]
+        assert isinstance(one, int)
+        for _ in range(5):
+            open_stream()
+        wait_for(lambda: _stats(server)["tasks"] == one + 5, what="one task per open stream")
+        assert len(_stats(server)["live_events"]) == 6  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("body", ["a request body", ""])
+def test_a_stream_gets_the_body_its_view_read_and_then_lets_the_request_go(server: Server, body: str) -> None:
+    response = httpx.post(f"{server.url}/_probe/body", content=body.encode(), timeout=10)
+    assert response.status_code == 200
+    events = [event for event in parse(response.text).events if event.type in ("body", "closed")]
+    assert [(event.type, event.data) for event in events] == [("body", body), ("closed", "")]
 
 
 def _read_all(sock: socket.socket) -> bytes:

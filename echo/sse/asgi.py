@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -36,6 +36,8 @@ from django.core.handlers import asgi as django_asgi
 from django.core.handlers import base
 from django.http import HttpResponseBase
 from django.urls import Resolver404, get_resolver, set_script_prefix
+
+from .inbox import Inbox
 
 __all__ = ["ASGIHandler", "get_asgi_application", "stream_view"]
 
@@ -50,17 +52,36 @@ class _Disconnected(Exception):
 
 
 class _DisconnectWatcher:
-    """Cancels the request's task when the client goes away, while `guard()` is running."""
+    """Cancels the request's task when the client goes away, while `guard()` is running.
+
+    It watches an `Inbox` (what Daphne hands out once `echo.sse.daphne` is installed) with a
+    callback; any other server's `receive` takes a task parked on it for the life of the request.
+    """
 
     def __init__(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
         self.gone = False
         self._guarding = False
         self._owner = asyncio.current_task()
-        self._task = asyncio.create_task(self._watch(handler, receive))
+        self._task: asyncio.Task[None] | None = None
+        inbox = getattr(receive, "__self__", None)
+        self._inbox = inbox if isinstance(inbox, Inbox) else None
+        if self._inbox is not None:
+            for message in self._inbox.watch(self._message):
+                self._message(message)
+        else:
+            self._task = asyncio.create_task(self._watch(handler, receive))
 
     async def _watch(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
         with contextlib.suppress(RequestAborted):
             await handler.listen_for_disconnect(receive)
+        self._left()
+
+    def _message(self, message: Any) -> None:
+        # Anything else after the body is left unread, as Django leaves it.
+        if message.get("type") == "http.disconnect":
+            self._left()
+
+    def _left(self) -> None:
         self.gone = True
         if self._guarding and self._owner is not None:
             self._owner.cancel()
@@ -84,6 +105,10 @@ class _DisconnectWatcher:
             self._guarding = False
 
     async def stop(self) -> None:
+        if self._inbox is not None:
+            self._inbox.watch(None)
+        if self._task is None:
+            return
         self._task.cancel()
         await asyncio.wait({self._task})
         if not self._task.cancelled():
@@ -162,7 +187,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
 
     async def handle(self, scope: _Scope, receive: Any, send: Any) -> None:
         try:
-            body_file = await self.read_body(receive)
+            body_file: IO[bytes] | None = await self.read_body(receive)
         except RequestAborted:
             return
         set_script_prefix(django_asgi.get_script_prefix(scope))
@@ -178,13 +203,19 @@ class ASGIHandler(django_asgi.ASGIHandler):
             attach = getattr(response, "attach_sender", None)
             if attach is not None:
                 attach(send)
+                # An event stream closes its request as it starts (the body with it, see
+                # `EventStreamResponse`): nothing here need keep the body for hours.
+                if body_file is not None:
+                    body_file.close()
+                    body_file = None
             await self._send_and_close(response, send, watcher)
         except _Disconnected:
             if response is None:
                 await signals.request_finished.asend(sender=self.__class__)
         finally:
             await watcher.stop()
-            body_file.close()
+            if body_file is not None:
+                body_file.close()
 
     async def _send_and_close(
         self, response: HttpResponseBase, send: Any, watcher: _DisconnectWatcher
@@ -193,6 +224,30 @@ class ASGIHandler(django_asgi.ASGIHandler):
             await watcher.guard(self.send_response(response, send))
         finally:
             await sync_to_async(response.close)()
+
+    async def send_response(self, response: HttpResponseBase, send: Any) -> None:
+        if not response.streaming:
+            await super().send_response(response, send)
+            return
+        # As Django sends a streaming response, but Django's encoded header list, held by its
+        # frame until the last byte, is let go once the headers are out: a stream keeps its
+        # response open for hours (1 KB each, across 10,000 streams).
+        await self._send_start(response, send)
+        parts = aiter(cast(AsyncIterable[bytes], response))
+        async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], parts)) as content:
+            async for part in content:
+                for chunk, _ in self.chunk_bytes(part):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})
+
+    async def _send_start(self, response: HttpResponseBase, send: Any) -> None:
+        """Django's `http.response.start` for `response` (status, headers, cookies), alone."""
+
+        async def start_only(message: Mapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                await send(message)
+
+        await super().send_response(cast(HttpResponseBase, _Head(response)), start_only)
 
     async def _respond(self, scope: _Scope, body_file: Any) -> HttpResponseBase:
         if _is_stream_view(scope):
@@ -215,6 +270,18 @@ class ASGIHandler(django_asgi.ASGIHandler):
         response: HttpResponseBase = self._sync_handler.get_response(request)
         response._handler_class = self.__class__  # type: ignore[attr-defined]
         return response
+
+
+class _Head:
+    """What Django's `send_response` reads of a response to start it; an empty body after."""
+
+    streaming = False
+    content = b""
+
+    def __init__(self, response: HttpResponseBase) -> None:
+        self.status_code = response.status_code
+        self.cookies = response.cookies
+        self.items = response.items
 
 
 def _is_stream_view(scope: _Scope) -> bool:
