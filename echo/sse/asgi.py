@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar, cast
 
@@ -41,7 +41,6 @@ from .inbox import Inbox
 
 __all__ = ["ASGIHandler", "get_asgi_application", "stream_view"]
 
-T = TypeVar("T")
 V = TypeVar("V", bound=Callable[..., Any])
 
 _Scope = dict[str, Any]
@@ -52,7 +51,7 @@ class _Disconnected(Exception):
 
 
 class _DisconnectWatcher:
-    """Cancels the request's task when the client goes away, while `guard()` is running.
+    """Cancels the request's task when the client goes away, inside `async with watcher:`.
 
     It watches an `Inbox` (what Daphne hands out once `echo.sse.daphne` is installed) with a
     callback; any other server's `receive` takes a task parked on it for the life of the request.
@@ -79,30 +78,36 @@ class _DisconnectWatcher:
     def _message(self, message: Any) -> None:
         # Anything else after the body is left unread, as Django leaves it.
         if message.get("type") == "http.disconnect":
-            self._left()
+            self.gone = True
+            # Daphne puts it from inside a `send()` of this very task (the one that ends the
+            # response): cancel from the loop, once that call is over, not in the middle of it.
+            asyncio.get_running_loop().call_soon(self._cancel_if_guarding)
 
     def _left(self) -> None:
         self.gone = True
+        self._cancel_if_guarding()
+
+    def _cancel_if_guarding(self) -> None:
         if self._guarding and self._owner is not None:
             self._owner.cancel()
 
-    async def guard(self, work: Awaitable[T]) -> T:
-        """Await `work` in this task; raise `_Disconnected` if the client left meanwhile."""
+    async def __aenter__(self) -> None:
+        """Guard the body of `async with watcher:`; it raises `_Disconnected` if the client left.
+
+        A context manager rather than a coroutine around the work: an open stream is awaited in
+        the handler's own frame, not in one more coroutine frame kept for the stream's life.
+        """
         if self.gone:
-            if asyncio.iscoroutine(work):
-                work.close()
             raise _Disconnected
         self._guarding = True
-        try:
-            return await work
-        except asyncio.CancelledError:
-            task = self._owner
-            # Ours if the watcher fired and nobody else asked this task to stop.
-            if self.gone and task is not None and task.uncancel() == 0:
-                raise _Disconnected from None
-            raise
-        finally:
-            self._guarding = False
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        self._guarding = False
+        task = self._owner
+        if not isinstance(error, asyncio.CancelledError) or not self.gone or task is None:
+            return
+        if task.uncancel() == 0:  # ours: the client left and nobody else asked this task to stop
+            raise _Disconnected from None
 
     async def stop(self) -> None:
         if self._inbox is not None:
@@ -183,9 +188,6 @@ class ASGIHandler(django_asgi.ASGIHandler):
     async def __call__(self, scope: _Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
-
-    async def handle(self, scope: _Scope, receive: Any, send: Any) -> None:
         try:
             body_file: IO[bytes] | None = await self.read_body(receive)
         except RequestAborted:
@@ -195,7 +197,8 @@ class ASGIHandler(django_asgi.ASGIHandler):
         response: HttpResponseBase | None = None
         try:
             async with _request_context(self._pool):
-                response = await watcher.guard(self._respond(scope, body_file))
+                async with watcher:
+                    response = await self._respond(scope, body_file)
                 if not response.streaming:
                     await self._send_and_close(response, send, watcher)
                     return
@@ -208,7 +211,12 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 if body_file is not None:
                     body_file.close()
                     body_file = None
-            await self._send_and_close(response, send, watcher)
+            # `_send_and_close` written out: a stream is sent from this frame, not one more.
+            try:
+                async with watcher:
+                    await self.send_response(response, send)
+            finally:
+                await sync_to_async(response.close)()
         except _Disconnected:
             if response is None:
                 await signals.request_finished.asend(sender=self.__class__)
@@ -217,11 +225,15 @@ class ASGIHandler(django_asgi.ASGIHandler):
             if body_file is not None:
                 body_file.close()
 
+    # Django's `__call__` runs `handle()`; here they are one coroutine, one frame per open stream.
+    handle = __call__
+
     async def _send_and_close(
         self, response: HttpResponseBase, send: Any, watcher: _DisconnectWatcher
     ) -> None:
         try:
-            await watcher.guard(self.send_response(response, send))
+            async with watcher:
+                await self.send_response(response, send)
         finally:
             await sync_to_async(response.close)()
 
