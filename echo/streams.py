@@ -25,6 +25,7 @@ __all__ = [
     "Echo",
     "EchoPayload",
     "ReverseEcho",
+    "Start",
     "composite_ids",
     "echo",
     "echo_and_reverse",
@@ -56,7 +57,27 @@ class ReverseEcho(BaseEvent[EchoPayload]):
     pass
 
 
-async def ticks(interval: float, *, delay: float = 0.0, start: float | None = None) -> AsyncIterator[int]:
+class Start:
+    """One start time for several sources: the event loop's time when the first of them starts.
+
+    A view may build its streams outside the event loop (a sync view runs in a worker thread),
+    so the time is read when a source first runs, not when the view makes it.
+    """
+
+    __slots__ = ("_time",)
+
+    def __init__(self) -> None:
+        self._time: float | None = None
+
+    def time(self, loop: asyncio.AbstractEventLoop) -> float:
+        if self._time is None:
+            self._time = loop.time()
+        return self._time
+
+
+async def ticks(
+    interval: float, *, delay: float = 0.0, start: float | Start | None = None
+) -> AsyncIterator[int]:
     """0, 1, 2, ... the n-th at `start + delay + (n + 1) * interval` (loop time; start: now)."""
     if interval == 0:
         for n in itertools.count():
@@ -64,7 +85,11 @@ async def ticks(interval: float, *, delay: float = 0.0, start: float | None = No
                 await asyncio.sleep(0)  # let the loop (other clients, disconnects) run now and then
             yield n
     loop = asyncio.get_running_loop()
-    origin = (loop.time() if start is None else start) + delay
+    if start is None:
+        start = loop.time()
+    elif isinstance(start, Start):
+        start = start.time(loop)
+    origin = start + delay
     # `_wake` reads no context variable, so every timer of this stream can share one empty
     # context: `call_at` would otherwise copy the task's context each time, one more object per
     # waiting stream for the garbage collector to walk.
@@ -98,14 +123,14 @@ async def echo_untyped(message: str, interval: float, first_id: int = 0) -> Asyn
 
 
 @event_source
-async def echo(message: str, interval: float, start: float | None = None) -> AsyncIterator[Echo]:
+async def echo(message: str, interval: float, start: float | Start | None = None) -> AsyncIterator[Echo]:
     async for _ in ticks(interval, start=start):
         yield Echo.create(EchoPayload(message=message))
 
 
 @event_source
 async def reverse_echo(
-    message: str, interval: float, start: float | None = None
+    message: str, interval: float, start: float | Start | None = None
 ) -> AsyncIterator[ReverseEcho]:
     """Starts one interval after `echo`, as in the article; on a tie with `echo`, just after it."""
     async for _ in ticks(interval, delay=interval + _TIE_BREAK if interval else 0.0, start=start):
@@ -120,7 +145,7 @@ def echo_and_reverse(
     Both sources count from one start, so `echo` n+1 and `reverse_echo` n (due together) always
     come in the article's order.
     """
-    start = asyncio.get_running_loop().time()
+    start = Start()
     if resume_from is None:
         return merge(echo(message, interval, start), reverse_echo(message, interval, start))
     return composite_ids(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -30,18 +30,19 @@ def json_error(status: int, error: str, detail: str, **extra: Any) -> JsonRespon
     return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
 
 
-def _echo_endpoint(
-    view: Callable[[HttpRequest, EchoQuery], Awaitable[HttpResponseBase]],
-) -> Callable[..., Any]:
+def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> Callable[..., Any]:
     """GET and HEAD only, with the query validated; every refusal is a JSON 4xx.
 
     CSRF-exempt because these views change nothing: a POST gets the JSON 405, not an HTML 403.
+    Plain functions, not coroutines: they await nothing, and a sync stream view runs in the one
+    thread hop of its request phase, where an async one would be bridged back to the event loop
+    and out again (see `echo.sse.asgi.stream_view`).
     """
 
     @stream_view
     @csrf_exempt
     @functools.wraps(view)
-    async def wrapper(request: HttpRequest) -> HttpResponseBase:
+    def wrapper(request: HttpRequest) -> HttpResponseBase:
         if request.method not in _ALLOWED:
             return _method_not_allowed(request, _ALLOWED)
         try:
@@ -51,13 +52,14 @@ def _echo_endpoint(
             return json_error(
                 400, "invalid_parameter", str(exc), parameter=first["parameter"], errors=exc.errors
             )
-        return await view(request, query)
+        return view(request, query)
 
     return wrapper
 
 
 def _last_event_id(request: HttpRequest) -> str:
-    return (request.headers.get("Last-Event-ID") or request.GET.get("lastEventId", "")).strip()
+    # META, not `request.headers`: that builds a mapping of every header on first use.
+    return (request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("lastEventId", "")).strip()
 
 
 class _BadLastEventId(ValueError):
@@ -74,11 +76,11 @@ def _next_id(request: HttpRequest) -> int:
     return int(raw) + 1
 
 
-def _resumable(view: Callable[[HttpRequest, EchoQuery], Awaitable[HttpResponseBase]]) -> Any:
+def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> Any:
     @functools.wraps(view)
-    async def wrapper(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+    def wrapper(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
         try:
-            return await view(request, query)
+            return view(request, query)
         except _BadLastEventId as exc:
             return json_error(400, "invalid_last_event_id", str(exc))
 
@@ -87,21 +89,21 @@ def _resumable(view: Callable[[HttpRequest, EchoQuery], Awaitable[HttpResponseBa
 
 @_echo_endpoint
 @_resumable
-async def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     stream = streams.echo_untyped(query.message, query.interval, first_id=_next_id(request))
     return EventStreamResponse(streams.take(stream, query.limit))
 
 
 @_echo_endpoint
 @_resumable
-async def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     stream = streams.echo.resume(_next_id(request), query.message, query.interval)
     return EventStreamResponse(streams.take(stream, query.limit))
 
 
 @_echo_endpoint
 @_resumable
-async def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     """Plain per-source ids, as the article shows, unless the client asks to be able to resume.
 
     `?resumable=1`, or a composite Last-Event-ID (`echo:2,reverse_echo:1`) from an earlier

@@ -168,9 +168,10 @@ def stream_view(view: V) -> V:
     Django runs each sync-capable middleware of an async request through its own
     `sync_to_async` call: a dozen trips between the event loop and a worker thread before the
     view runs. For a view marked here, the handler instead runs Django's sync handler chain
-    (`request_started`, every middleware, `request_finished` on close) in one borrowed thread,
-    and Django bridges to the async view itself. The view should return its response promptly
-    (a stream view does: the streaming happens afterwards, on the event loop).
+    (`request_started`, every middleware, `request_finished` on close) in one borrowed thread.
+    A sync view runs right there; an async one is bridged to the event loop and back by Django,
+    two more hops, so a view that awaits nothing is best written sync. Either should return its
+    response promptly (a stream view does: the streaming happens afterwards, on the event loop).
     """
     view.echo_stream_view = True  # type: ignore[attr-defined]
     return view
