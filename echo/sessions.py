@@ -130,16 +130,24 @@ class SessionRecorder:
                 return
 
     def _next_batch(self, timeout: float) -> list[_Op]:
-        """The queued operations: waits up to `timeout` for the first, then `_LINGER` for more, so
-        a burst of streams is written in a few transactions rather than one each."""
-        batch: list[_Op] = []
+        """The queued operations: waits up to `timeout` for the first, then lets more gather for
+        `_LINGER`, so a burst of streams is written in a few transactions rather than one each.
+
+        It sleeps through the linger rather than wait on the queue: a thread waiting on the queue
+        is woken, and takes the GIL from the event loop, for every stream that opens or ends; a
+        sleeping one once per batch.
+        """
         try:
-            batch.append(self._ops.get(timeout=timeout))
-            deadline = time.monotonic() + _LINGER
-            while len(batch) < _BATCH and batch[-1][0] in ("open", "close"):
-                batch.append(self._ops.get(timeout=max(0.0, deadline - time.monotonic())))
+            batch = [self._ops.get(timeout=timeout)]
         except queue.Empty:
-            pass
+            return []
+        if batch[0][0] in ("open", "close"):
+            time.sleep(_LINGER)
+            try:
+                while len(batch) < _BATCH and batch[-1][0] in ("open", "close"):
+                    batch.append(self._ops.get_nowait())
+            except queue.Empty:
+                pass
         return batch
 
     @staticmethod
