@@ -11,9 +11,11 @@ response in a task of its own beside a task that waits for the disconnect.
 streaming response, so the body is streamed from the event loop alone (and the thread a request
 borrows for its sync parts is a kept one, see `_ExecutorPool`); sync work a stream still
 needs (`response.close()` and its `request_finished` receivers, a `sync_to_async` call in the
-stream) runs on asgiref's shared executor. The response is sent from the request's own task; a
-small watcher task cancels it when the client goes away. An `EventStreamResponse` is also given
-the raw `send`, so keep-alive comments need no task per stream (see `echo.sse.response`).
+stream) runs on asgiref's shared executor. The response is sent from the request's own task,
+which is cancelled when the client goes away: a callback on the `Inbox` Daphne hands out once
+`echo.sse.daphne` is installed notices it, or else a small watcher task. An `EventStreamResponse`
+is also given the raw `send`, so keep-alive comments need no task per stream (see
+`echo.sse.response`).
 Non-streaming responses are handled as Django handles them.
 
 Use it in `asgi.py` in place of `django.core.asgi.get_asgi_application()`.
