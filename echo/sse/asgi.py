@@ -199,27 +199,28 @@ class ASGIHandler(django_asgi.ASGIHandler):
         watcher = _DisconnectWatcher(self, receive)
         response: HttpResponseBase | None = None
         try:
-            async with _request_context(self._pool):
+            async with contextlib.AsyncExitStack() as request_phase:
+                await request_phase.enter_async_context(_request_context(self._pool))
                 async with watcher:
                     response = await self._respond(scope, body_file)
-                if not response.streaming:
-                    await self._send_and_close(response, send, watcher)
-                    return
-            # The request's worker thread is released here; only the body remains to be sent.
-            attach = getattr(response, "attach_sender", None)
-            if attach is not None:
-                attach(send)
-                # An event stream closes its request as it starts (the body with it, see
-                # `EventStreamResponse`): nothing here need keep the body for hours.
-                if body_file is not None:
-                    body_file.close()
-                    body_file = None
-            # `_send_and_close` written out: a stream is sent from this frame, not one more.
-            try:
-                async with watcher:
-                    await self.send_response(response, send)
-            finally:
-                await sync_to_async(response.close)()
+                if response.streaming:
+                    # The request's worker thread is released here; only the body remains to be
+                    # sent. (Any other response is sent and closed inside the phase, as Django does.)
+                    await request_phase.aclose()
+                    attach = getattr(response, "attach_sender", None)
+                    if attach is not None:
+                        attach(send)
+                        # An event stream closes its request as it starts (the body with it, see
+                        # `EventStreamResponse`): nothing here need keep the body for hours.
+                        if body_file is not None:
+                            body_file.close()
+                            body_file = None
+                # Sent from this frame, not a helper's: a stream keeps it for hours.
+                try:
+                    async with watcher:
+                        await self.send_response(response, send)
+                finally:
+                    await sync_to_async(response.close)()
         except _Disconnected:
             if response is None:
                 await signals.request_finished.asend(sender=self.__class__)
@@ -230,15 +231,6 @@ class ASGIHandler(django_asgi.ASGIHandler):
 
     # Django's `__call__` runs `handle()`; here they are one coroutine, one frame per open stream.
     handle = __call__
-
-    async def _send_and_close(
-        self, response: HttpResponseBase, send: Any, watcher: _DisconnectWatcher
-    ) -> None:
-        try:
-            async with watcher:
-                await self.send_response(response, send)
-        finally:
-            await sync_to_async(response.close)()
 
     async def send_response(self, response: HttpResponseBase, send: Any) -> None:
         if not response.streaming:

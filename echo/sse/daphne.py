@@ -110,8 +110,8 @@ class DirectWriteServer(tcp.Server):
         super().writeSequence(chunks)  # type: ignore[no-untyped-call]
 
 
-def _http_modules() -> tuple[Any, Any] | None:
-    """Daphne's `http_protocol` and the `twisted.web.http` it imported, when that is a proxy.
+def _bind_daphne_to_http() -> None:
+    """Point Daphne's `http_protocol.http` at `twisted.web.http` itself, not Twisted's proxy.
 
     `twisted.web.http` has a deprecated attribute, so Twisted puts a proxy module in its place
     whose every attribute read goes through Python code to check for deprecation. Daphne writes
@@ -121,17 +121,11 @@ def _http_modules() -> tuple[Any, Any] | None:
     try:
         from daphne import http_protocol
     except ImportError:
-        return None
-    found = http_protocol.http
-    # The proxy passes `__class__` through, so only `type()` tells it from a module.
-    return (http_protocol, found) if type(found) is not types.ModuleType else None
-
-
-def _bind_daphne_to_http() -> None:
-    modules = _http_modules()
-    if modules is None:
         return
-    http_protocol, proxy = modules
+    proxy: Any = http_protocol.http
+    # The proxy passes `__class__` through, so only `type()` tells it from a module.
+    if type(proxy) is types.ModuleType:
+        return
     try:
         module = object.__getattribute__(proxy, "_module")
     except AttributeError:  # not Twisted's proxy after all: leave it
