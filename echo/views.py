@@ -57,9 +57,14 @@ def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -
     return wrapper
 
 
-def _last_event_id(request: HttpRequest) -> str:
+def _raw_last_event_id(request: HttpRequest) -> str:
+    """The `Last-Event-ID` header, else the `lastEventId` query parameter (as django-eventstream)."""
     # META, not `request.headers`: that builds a mapping of every header on first use.
-    return (request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("lastEventId", "")).strip()
+    return request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("lastEventId", "")
+
+
+def _last_event_id(request: HttpRequest) -> str:
+    return _raw_last_event_id(request).strip()
 
 
 class _BadLastEventId(ValueError):
@@ -170,9 +175,8 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
         return json_error(
             403, "forbidden", f"Permission denied to channels: {', '.join(denied)}", channels=denied
         )
-    raw_last = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId", "")
     try:
-        last_ids = parse_last_event_id(raw_last, names)
+        last_ids = parse_last_event_id(_raw_last_event_id(request), names)
     except LastEventIdError as exc:
         return json_error(400, "invalid_last_event_id", str(exc))
     grip = getattr(request, "grip", None)
