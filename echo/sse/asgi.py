@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar, cast
 
@@ -154,14 +154,42 @@ class _ExecutorPool:
         self._leases[index] -= 1
 
 
-@contextlib.asynccontextmanager
-async def _request_context(pool: _ExecutorPool) -> AsyncIterator[None]:
-    index = pool.lease()
-    try:
-        async with ThreadSensitiveContext(executor=pool.executor(index)):
-            yield
-    finally:
-        pool.release(index)
+class _RequestPhase:
+    """`async with`: a request's thread-sensitive context on a thread lent by the pool.
+
+    `end()` ends it early and once (a streaming response needs no thread for its body); leaving
+    the block ends it otherwise. Small on purpose: a stream keeps it for its whole life.
+    """
+
+    __slots__ = ("_context", "_index", "_pool")
+
+    def __init__(self, pool: _ExecutorPool) -> None:
+        self._pool = pool
+        self._index = -1
+        self._context: ThreadSensitiveContext | None = None
+
+    async def __aenter__(self) -> _RequestPhase:
+        self._index = self._pool.lease()
+        context = ThreadSensitiveContext(executor=self._pool.executor(self._index))
+        try:
+            await context.__aenter__()  # type: ignore[no-untyped-call]  # asgiref: unannotated
+        except BaseException:
+            self._pool.release(self._index)
+            raise
+        self._context = context
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.end()
+
+    async def end(self) -> None:
+        context, self._context = self._context, None
+        if context is None:
+            return
+        try:
+            await context.__aexit__(None, None, None)  # type: ignore[no-untyped-call]
+        finally:
+            self._pool.release(self._index)
 
 
 def stream_view(view: V) -> V:
@@ -199,14 +227,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
         watcher = _DisconnectWatcher(self, receive)
         response: HttpResponseBase | None = None
         try:
-            async with contextlib.AsyncExitStack() as request_phase:
-                await request_phase.enter_async_context(_request_context(self._pool))
+            async with _RequestPhase(self._pool) as request_phase:
                 async with watcher:
                     response = await self._respond(scope, body_file)
                 if response.streaming:
                     # The request's worker thread is released here; only the body remains to be
                     # sent. (Any other response is sent and closed inside the phase, as Django does.)
-                    await request_phase.aclose()
+                    await request_phase.end()
                     attach = getattr(response, "attach_sender", None)
                     if attach is not None:
                         attach(send)
