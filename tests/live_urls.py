@@ -28,6 +28,7 @@ async def stats(request: HttpRequest) -> JsonResponse:
         {
             "tasks": len(asyncio.all_tasks()),
             "threads": threading.active_count(),
+            "thread_names": sorted(thread.name for thread in threading.enumerate()),
             "fds": len(os.listdir("/proc/self/fd")),
             "pid": os.getpid(),
             "direct_writes": daphne.installed(),
