@@ -7,6 +7,7 @@ already carries an id: a client that reconnects at once resumes from where it jo
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
@@ -16,7 +17,7 @@ from django_eventstream.storage import EventDoesNotExist
 from .access import valid_channel
 from .broadcast import Published
 from .hub import Overflow, hub, read_stored
-from .sse import ServerSentEvent
+from .sse import EventStreamResponse, ServerSentEvent, current_response
 
 __all__ = ["LastEventIdError", "channel_events", "parse_last_event_id"]
 
@@ -73,6 +74,9 @@ async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> A
         for name in channels:
             async for event in _catch_up(name, cursor, sub.positions[name]):
                 yield event
+        stream = current_response()
+        if stream is not None:
+            sub.direct = functools.partial(_send_direct, stream, cursor)
         while True:
             try:
                 item = await sub.get()
@@ -95,6 +99,20 @@ async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> A
             yield _event(item, cursor)
     finally:
         hub.unsubscribe(sub)
+
+
+def _send_direct(stream: EventStreamResponse, cursor: dict[str, int | None], item: Published) -> bool:
+    """What the loop in `channel_events` does with `item`, done by the hub while the loop waits."""
+    seen = cursor.get(item.channel)
+    if item.id is not None and seen is not None and item.id <= seen:
+        return True  # already sent while catching up
+    if item.id is None:
+        return stream.write_now(_event(item, cursor))
+    cursor[item.channel] = item.id
+    if stream.write_now(_event(item, cursor)):
+        return True
+    cursor[item.channel] = seen  # not sent: the loop will see it again
+    return False
 
 
 async def _catch_up(

@@ -323,6 +323,69 @@ def test_hub_delivers_in_id_order_whatever_the_arrival_order() -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("no_poll")
+def test_hub_sends_directly_only_to_a_subscriber_waiting_with_nothing_queued() -> None:
+    async def main() -> tuple[list[int | None], list[int | None], int | None]:
+        fan_out = Hub()
+        sub = await fan_out.subscribe(["direct"])
+        sent: list[int | None] = []
+        accept = True
+
+        def direct(published: Published) -> bool:
+            if accept:
+                sent.append(published.id)
+            return accept
+
+        sub.direct = direct
+        fan_out.deliver(item("direct", 1))  # nobody waits in get(): queued
+        queued = await ids(sub, 1)
+        getter = asyncio.ensure_future(sub.get())
+        await asyncio.sleep(0)  # one loop step: the getter runs up to its wait
+        fan_out.deliver(item("direct", 2))
+        fan_out.deliver(item("direct", 3))
+        assert not getter.done()  # sent for it, so it was not woken
+        accept = False  # the subscriber cannot send now: queued, and the getter wakes
+        fan_out.deliver(item("direct", 4))
+        async with asyncio.timeout(WAIT):
+            woken = (await getter).id
+        fan_out.unsubscribe(sub)
+        return queued, sent, woken
+
+    assert run(main()) == ([1], [2, 3], 4)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_poll")
+def test_hub_queues_for_a_subscriber_whose_direct_send_fails_and_stops_trying_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> tuple[list[int | None], list[int | None]]:
+        fan_out = Hub()
+        failing = await fan_out.subscribe(["fails"])
+        other = await fan_out.subscribe(["fails"])
+        tried: list[int | None] = []
+
+        def direct(published: Published) -> bool:
+            tried.append(published.id)
+            raise RuntimeError("connection in a bad state")
+
+        failing.direct = direct
+        getters = [asyncio.ensure_future(sub.get()) for sub in (failing, other)]
+        await asyncio.sleep(0)  # one loop step: both getters run up to their wait
+        fan_out.deliver(item("fails", 1))
+        fan_out.deliver(item("fails", 2))
+        async with asyncio.timeout(WAIT):
+            first = [(await getter).id for getter in getters]
+        got = first + await ids(failing, 1) + await ids(other, 1)
+        fan_out.unsubscribe(failing)
+        fan_out.unsubscribe(other)
+        return tried, got
+
+    assert run(main()) == ([1], [1, 1, 2, 2])
+    assert "Direct delivery failed" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_poll")
 def test_hub_delivers_an_id_it_has_seen_only_once() -> None:
     async def main() -> list[int | None]:
         fan_out = Hub()

@@ -472,16 +472,23 @@ def test_fifty_open_streams_hold_no_thread_each(fresh_daphne: Server) -> None:
     check_log(server, start)
 
 
-@pytest.fixture
-def small_buffer_daphne(tmp_path: Path) -> Iterator[Server]:
-    """A Daphne whose subscribers may fall only 5 events behind (`ECHO["BROADCAST_BUFFER"]`)."""
-    with daphne(tmp_path, settings="tests.settings_small_buffer") as server:
+@pytest.fixture(
+    params=["tests.settings_small_buffer", "tests.settings_small_buffer_queued"], ids=["direct", "queued"]
+)
+def small_buffer_daphne(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A Daphne whose subscribers may fall only 5 events behind (`ECHO["BROADCAST_BUFFER"]`).
+
+    With direct writes (the default) the hub writes each event to a subscriber that waits for
+    one, so a burst handed over in one step never queues; "queued" turns them off, so the same
+    burst overflows the subscriber's buffer and is caught up from storage.
+    """
+    with daphne(tmp_path, settings=request.param) as server:
         yield server
 
 
 def test_a_subscriber_far_behind_is_caught_up_from_storage_not_dropped(small_buffer_daphne: Server) -> None:
     server = small_buffer_daphne
-    assert server.env["DJANGO_SETTINGS_MODULE"] == "tests.settings_small_buffer"
+    assert server.env["DJANGO_SETTINGS_MODULE"].startswith("tests.settings_small_buffer")
     start = len(server.log())
     channel, batch, burst = "slow", 200, 200
 

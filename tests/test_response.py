@@ -17,7 +17,15 @@ from django.db import close_old_connections
 from django.test import RequestFactory
 from pydantic import BaseModel
 
-from echo.sse import BaseEvent, EventStreamResponse, ServerSentEvent, StreamItem, StreamTypeError
+from echo.sse import (
+    BaseEvent,
+    EndReason,
+    EventStreamResponse,
+    ServerSentEvent,
+    StreamItem,
+    StreamTypeError,
+    current_response,
+)
 
 from .loops import run
 
@@ -170,6 +178,102 @@ def test_response_sends_no_ping_while_items_keep_coming(
     chunks = run(chunks_of(response))
 
     assert chunks == [f"data: n{n}\n\n".encode() for n in range(50)]
+
+
+class DirectSender:
+    """An ASGI `send` with the synchronous `write_now(body)` Daphne's has under `echo.sse.daphne`."""
+
+    def __init__(self, *, accepts: bool = True) -> None:
+        self.accepts = accepts
+        self.sent: list[bytes] = []
+        self.written: list[bytes] = []
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.sent.append(message.get("body", b""))
+
+    def write_now(self, body: bytes) -> bool:
+        if self.accepts:
+            self.written.append(body)
+        return self.accepts
+
+
+async def consume(response: EventStreamResponse, chunks: list[bytes]) -> None:
+    """Read the body into `chunks`, in a task of its own as the handler's (`end_stream` cancels it)."""
+    async with aclosing(body(response)) as parts:
+        async for chunk in parts:
+            if chunk:
+                chunks.append(chunk)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0)
+
+
+def test_write_now_sends_only_while_the_stream_waits_on_its_source(
+    responses: Callable[..., EventStreamResponse],
+) -> None:
+    seen_by_source: list[EventStreamResponse | None] = []
+
+    async def source() -> AsyncIterator[StreamItem]:
+        seen_by_source.append(current_response())
+        yield ServerSentEvent(id="1", event="first", data="a")
+        await asyncio.Event().wait()
+        yield "never"
+
+    async def main() -> tuple[EventStreamResponse, list[bool], DirectSender, list[bytes]]:
+        response = responses(source(), ping=None)
+        sender = DirectSender()
+        outcomes = [response.write_now(ServerSentEvent(data="before the stream"))]
+        response.attach_sender(sender)
+        chunks: list[bytes] = []
+        reader = asyncio.ensure_future(consume(response, chunks))
+        await until(lambda: bool(chunks))
+        # The reader has the first chunk and is back waiting on the source, or about to be.
+        await until(lambda: response.write_now(ServerSentEvent(id="2", event="second", data="b")))
+        response.end_stream(EndReason.TERMINATED)
+        outcomes.append(response.write_now(ServerSentEvent(data="while ending")))
+        async with asyncio.timeout(10):
+            await reader
+        outcomes.append(response.write_now(ServerSentEvent(data="after the end")))
+        return response, outcomes, sender, chunks
+
+    response, outcomes, sender, chunks = run(main())
+    first = b"id: 1\nevent: first\ndata: a\n\n"
+    assert outcomes == [False, False, False]
+    assert chunks == [first]
+    assert sender.written == [b"id: 2\nevent: second\ndata: b\n\n"]
+    assert seen_by_source == [response]
+    info = response.info
+    assert (info.events_sent, info.last_event_id, info.name) == (2, "2", "first+second")
+    assert info.bytes_sent == len(first) + len(sender.written[0])
+    assert info.end_reason is EndReason.TERMINATED
+
+
+async def plain_send(message: dict[str, Any]) -> None:
+    pass
+
+
+@pytest.mark.parametrize("send", [plain_send, DirectSender(accepts=False)], ids=["no-write-now", "refused"])
+def test_write_now_is_false_when_the_server_cannot_write_at_once(
+    responses: Callable[..., EventStreamResponse], send: Any
+) -> None:
+    async def main() -> list[bool]:
+        response = responses(Recorder().items(["one"], then="wait"), ping=None)
+        response.attach_sender(send)
+        chunks: list[bytes] = []
+        reader = asyncio.ensure_future(consume(response, chunks))
+        await until(lambda: bool(chunks))
+        refused = [response.write_now(ServerSentEvent(data="x")) for _ in range(100)]
+        for _ in range(3):
+            await asyncio.sleep(0)
+            refused.append(response.write_now(ServerSentEvent(data="x")))
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        return refused
+
+    assert not any(run(main()))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -80,3 +81,22 @@ def test_the_process_wide_gc_settings_apply_under_uvicorn_too(uvicorn_server) ->
     stats = httpx.get(f"{uvicorn_server.url}/_probe/stats", timeout=10).json()
     assert stats["gc_frozen"] > 10_000
     assert stats["gc_threshold"] == [10_000, 10, 10]
+
+
+def test_broadcast_events_reach_subscribers_under_uvicorn(uvicorn_server) -> None:  # type: ignore[no-untyped-def]
+    # uvicorn's `send` has no synchronous write, so the hub wakes each subscriber's task instead.
+    with httpx.Client(base_url=uvicorn_server.url, timeout=10) as client:
+        token = client.get("/").cookies["csrftoken"]
+        with connect_sse(client, "GET", "/events/under-uvicorn/") as source:
+            events = source.iter_sse()
+            assert next(events).event == "stream-open"
+            for text in ("one", "two", "three"):
+                response = client.post(
+                    "/events/under-uvicorn/publish", data={"text": text}, headers={"X-CSRFToken": token}
+                )
+                assert response.status_code == 200, response.text
+            received = [next(events) for _ in range(3)]
+    assert [(event.event, event.id) for event in received] == [
+        ("chat_message", f"under-uvicorn:{n}") for n in (1, 2, 3)
+    ]
+    assert [json.loads(event.data)["text"] for event in received] == ["one", "two", "three"]

@@ -9,7 +9,7 @@ from .exceptions import EventStreamError, FieldError, StreamTypeError
 from .lifecycle import EndReason, StreamInfo, StreamObserver, add_observer, live_streams, remove_observer
 from .merge import merge
 from .middleware import EventStreamMiddleware
-from .response import EventStreamResponse, StreamItem
+from .response import EventStreamResponse, StreamItem, current_response
 from .source import EventSource, event_source
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "StreamObserver",
     "StreamTypeError",
     "add_observer",
+    "current_response",
     "event_name_for",
     "event_source",
     "live_streams",

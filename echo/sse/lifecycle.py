@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
+    from .event import ServerSentEvent
     from .response import EventStreamResponse
 
 __all__ = [
@@ -85,6 +86,14 @@ class StreamInfo:
     # in the order they first appeared: `echo`, then `echo+reverse_echo`.
     named_by_view: bool = False
     event_names: list[str] = field(default_factory=list)
+
+    def sent(self, event: ServerSentEvent, size: int) -> None:
+        """Count `event`, `size` bytes on the wire, as sent."""
+        self.events_sent += 1
+        self.bytes_sent += size
+        if event.id is not None:
+            self.last_event_id = str(event.id)
+        self.saw_event(event.event)
 
     def saw_event(self, event_name: str | None) -> None:
         name = event_name or "message"

@@ -14,6 +14,7 @@ away runs the stream's `finally` at once rather than whenever the garbage collec
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import time
 from collections.abc import (
@@ -35,7 +36,7 @@ from .events import BaseEvent
 from .exceptions import StreamTypeError
 from .lifecycle import EndReason
 
-__all__ = ["DEFAULT", "EventStreamResponse", "StreamItem"]
+__all__ = ["DEFAULT", "EventStreamResponse", "StreamItem", "current_response"]
 
 StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str
 
@@ -47,6 +48,16 @@ _HEADERS: Final = {
     # Tells nginx (and proxies that copy it) not to buffer the response.
     "X-Accel-Buffering": "no",
 }
+
+
+_current: contextvars.ContextVar[EventStreamResponse | None] = contextvars.ContextVar(
+    "echo_sse_current_response", default=None
+)
+
+
+def current_response() -> EventStreamResponse | None:
+    """The `EventStreamResponse` whose source is running, when called from that source."""
+    return _current.get()
 
 
 class _Default(enum.Enum):
@@ -108,8 +119,10 @@ class EventStreamResponse(StreamingHttpResponse):
         self.info = lifecycle.StreamInfo(name=name or "", named_by_view=bool(name))
         self._ending: tuple[EndReason, ServerSentEvent | None] | None = None
         self._pump: _Pump | None = None
-        # Direct mode (under echo.sse.asgi.ASGIHandler): the raw ASGI send, for pings.
+        # Direct mode (under echo.sse.asgi.ASGIHandler): the raw ASGI send, for pings, and the
+        # server's synchronous body write when it has one (see `write_now`).
         self._send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self._write_body: Callable[[bytes], bool] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._waiting = False
         self._interrupted = False
@@ -135,6 +148,26 @@ class EventStreamResponse(StreamingHttpResponse):
     def attach_sender(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         """Called by `echo.sse.asgi.ASGIHandler`: stream without a pump task (see the module doc)."""
         self._send = send
+        self._write_body = getattr(send, "write_now", None)
+
+    def write_now(self, event: ServerSentEvent) -> bool:
+        """Send `event` at once, from outside the stream's task; False when it cannot (nothing sent).
+
+        For a source that hands one event to many streams (the broadcast hub): writing it to each
+        waiting connection saves waking every stream's task for it. Only the source knows that it
+        holds nothing older for the stream, so only the source may call this, and only while the
+        stream waits on it. It needs a server `send` with a synchronous `write_now(body)` (Daphne
+        with `echo.sse.daphne` installed); elsewhere, and while the stream is ending, it is False.
+        """
+        write = self._write_body
+        if write is None or not self._waiting or self._ending is not None:
+            return False
+        chunk = event.encode()
+        if not write(chunk):
+            return False
+        self.info.sent(event, len(chunk))
+        self._last_write = _monotonic()
+        return True
 
     def end_stream(self, reason: EndReason, final: ServerSentEvent | None = None) -> None:
         """Finish the stream from outside: send `final` (if any) and end the response cleanly."""
@@ -174,6 +207,7 @@ class EventStreamResponse(StreamingHttpResponse):
         reason = EndReason.CLIENT_DISCONNECTED
         error = ""
         direct = self._send is not None
+        _current.set(self)
         source = aiter(self.source)
         if direct:
             self._task = asyncio.current_task()
@@ -213,11 +247,7 @@ class EventStreamResponse(StreamingHttpResponse):
                     continue
                 event = to_event(item)
                 chunk = event.encode()
-                info.events_sent += 1
-                info.bytes_sent += len(chunk)
-                if event.id is not None:
-                    info.last_event_id = str(event.id)
-                info.saw_event(event.event)
+                info.sent(event, len(chunk))
                 del item, event  # not kept while the stream waits for the next one
                 yield chunk
                 self._last_write = _monotonic()
@@ -228,6 +258,7 @@ class EventStreamResponse(StreamingHttpResponse):
             if reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress():
                 reason = EndReason.SERVER_SHUTDOWN
             info.end(reason, error)
+            _current.set(None)
             try:
                 if self._pump is not None:
                     await self._pump.aclose()
