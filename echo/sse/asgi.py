@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers import asgi as django_asgi
 from django.core.handlers import base
 from django.http import HttpResponseBase
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import Resolver404, URLResolver, get_resolver, set_script_prefix
 
 from .inbox import Inbox
 
@@ -325,8 +326,14 @@ def _is_stream_view(scope: _Scope) -> bool:
     root = root.rstrip("/")
     if root and (path == root or path.startswith(root + "/")):
         path = path[len(root) :] or "/"
+    return _resolves_to_stream_view(get_resolver(), path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolves_to_stream_view(resolver: URLResolver, path: str) -> bool:
+    # Keyed by the resolver too: changing ROOT_URLCONF (or clear_url_caches()) makes a new one.
     try:
-        match = get_resolver().resolve(path)
+        match = resolver.resolve(path)
     except Resolver404:
         return False
     return bool(getattr(match.func, "echo_stream_view", False))
