@@ -189,6 +189,30 @@ def test_chat_messages_from_another_process_and_over_http_arrive_typed_with_chan
     )
 
 
+def test_under_daphne_the_hub_writes_to_waiting_subscribers_and_their_counters_follow(server: Server) -> None:
+    # The query string only names the stream for the probe (the view ignores it).
+    tag = "probe=direct"
+    with httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
+        token = csrf_token(client)
+        with connect_sse(client, "GET", f"/events/direct/?{tag}") as source:
+            events = source.iter_sse()
+            start = position(next(events).id, "direct")
+            stats = client.get("/_probe/stats").json()
+            assert stats["writes_now"][tag] is True
+            for n in range(1, 4):
+                response = client.post(
+                    "/events/direct/publish", data={"text": f"m{n}"}, headers={"X-CSRFToken": token}
+                )
+                assert response.status_code == 200
+            received = [next(events) for _ in range(3)]
+            live = client.get("/_probe/stats").json()["live_events"]
+
+    assert [(event.id, text_of(event)) for event in received] == [
+        (f"direct:{start + n}", f"m{n}") for n in (1, 2, 3)
+    ]
+    assert live[tag] == 4  # stream-open and the three, however each was written
+
+
 def test_publishing_without_the_csrf_token_is_refused_and_publishes_nothing(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
         token = csrf_token(client)

@@ -87,9 +87,10 @@ def test_broadcast_events_reach_subscribers_under_uvicorn(uvicorn_server) -> Non
     # uvicorn's `send` has no synchronous write, so the hub wakes each subscriber's task instead.
     with httpx.Client(base_url=uvicorn_server.url, timeout=10) as client:
         token = client.get("/").cookies["csrftoken"]
-        with connect_sse(client, "GET", "/events/under-uvicorn/") as source:
+        with connect_sse(client, "GET", "/events/under-uvicorn/?probe=uvicorn") as source:
             events = source.iter_sse()
             assert next(events).event == "stream-open"
+            assert client.get("/_probe/stats").json()["writes_now"]["probe=uvicorn"] is False
             for text in ("one", "two", "three"):
                 response = client.post(
                     "/events/under-uvicorn/publish", data={"text": text}, headers={"X-CSRFToken": token}
