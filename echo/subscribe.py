@@ -91,25 +91,28 @@ async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> A
                     async for event in _catch_up(name, cursor, overflow.positions[name]):
                         yield event
                 continue
-            seen = cursor.get(item.channel)
-            if item.id is not None and seen is not None and item.id <= seen:
-                continue  # already sent while catching up
-            if item.id is not None:
-                cursor[item.channel] = item.id
-            yield _event(item, cursor)
+            live = _advance(cursor, item)
+            if live is not None:
+                yield live
     finally:
         hub.unsubscribe(sub)
+
+
+def _advance(cursor: dict[str, int | None], item: Published) -> ServerSentEvent | None:
+    """Move `cursor` past `item` and return its event; None if it was sent while catching up."""
+    seen = cursor.get(item.channel)
+    if item.id is not None:
+        if seen is not None and item.id <= seen:
+            return None
+        cursor[item.channel] = item.id
+    return _event(item, cursor)
 
 
 def _send_direct(stream: EventStreamResponse, cursor: dict[str, int | None], item: Published) -> bool:
     """What the loop in `channel_events` does with `item`, done by the hub while the loop waits."""
     seen = cursor.get(item.channel)
-    if item.id is not None and seen is not None and item.id <= seen:
-        return True  # already sent while catching up
-    if item.id is None:
-        return stream.write_now(_event(item, cursor))
-    cursor[item.channel] = item.id
-    if stream.write_now(_event(item, cursor)):
+    event = _advance(cursor, item)
+    if event is None or stream.write_now(event):
         return True
     cursor[item.channel] = seen  # not sent: the loop will see it again
     return False
