@@ -43,8 +43,9 @@ class EchoSettings(BaseModel):
     # signals, sync_to_async): borrowed per request instead of one started per request.
     SYNC_THREADS: Annotated[int, Field(ge=1, le=1024)] = 16
     # Under Daphne, send a connection's first write in a loop turn to the socket at once when
-    # nothing is queued (see echo.sse.daphne) instead of a loop turn later through Twisted's buffer,
-    # and let Daphne's per-write lookups skip Twisted's deprecation proxy.
+    # nothing is queued (see echo.sse.daphne) instead of a loop turn later through Twisted's buffer;
+    # also give Daphne's connections an Inbox and a send that writes body parts straight to Twisted,
+    # and let Daphne's lookups skip Twisted's deprecation proxy.
     DAPHNE_DIRECT_WRITES: bool = True
     # Once the ASGI application is set up, freeze what is loaded (Django, apps, URLconf) out of the
     # cyclic collector's view, and set its thresholds: with thousands of open streams the default
