@@ -6,18 +6,22 @@ Only `tests.settings` routes here; the project itself never serves these.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import os
 import threading
 import types
 from collections.abc import AsyncIterator
+from typing import Any
 
 from daphne import http_protocol
+from django.core.signals import request_finished
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from echo.sse import EventStreamResponse, ServerSentEvent, daphne, lifecycle, merge
+from echo.sse.asgi import stream_view
 
 # token -> names of the probe sources whose `finally` has run
 _finished: dict[str, list[str]] = {}
@@ -70,15 +74,49 @@ async def finished(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"finished": sorted(_finished.get(request.GET["token"], []))})
 
 
-async def _burst_then_wait(n: int) -> AsyncIterator[ServerSentEvent]:
+async def _burst(n: int) -> AsyncIterator[ServerSentEvent]:
     for i in range(n):
         yield ServerSentEvent(id=i, event="burst", data=str(i))
+
+
+async def _burst_then_wait(n: int) -> AsyncIterator[ServerSentEvent]:
+    async for event in _burst(n):
+        yield event
     await asyncio.Event().wait()  # until the client goes away (or the stream is ended)
 
 
 async def burst(request: HttpRequest) -> EventStreamResponse:
     """`?n=K` events at once, then nothing until the stream ends: the server's count is exactly K."""
     return EventStreamResponse(_burst_then_wait(int(request.GET["n"])))
+
+
+# token -> the threads a sync stream view, then its request's `request_finished`, ran on
+_threads: dict[str, dict[str, str]] = {}
+_thread_token: contextvars.ContextVar[str] = contextvars.ContextVar("probe_thread_token")
+
+
+def _note_finished(**kwargs: Any) -> None:
+    token = _thread_token.get(None)
+    if token is not None:
+        _threads[token]["finished"] = threading.current_thread().name
+
+
+request_finished.connect(_note_finished)
+
+
+@stream_view
+def threads_stream(request: HttpRequest) -> EventStreamResponse:
+    """A sync stream view that notes its thread under `?token=`: `?n=` events, then the stream
+    ends (`?end=1`) or waits for the client to leave."""
+    token = request.GET["token"]
+    _threads[token] = {"view": threading.current_thread().name}
+    _thread_token.set(token)  # the request's context: `request_finished` runs in a copy of it
+    n = int(request.GET.get("n", "1"))
+    return EventStreamResponse(_burst(n) if request.GET.get("end") else _burst_then_wait(n))
+
+
+async def threads(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(_threads.get(request.GET["token"], {}))
 
 
 @csrf_exempt
@@ -103,5 +141,7 @@ urlpatterns = [
     path("_probe/burst", burst),
     path("_probe/merged", merged),
     path("_probe/finished", finished),
+    path("_probe/threads_stream", threads_stream),
+    path("_probe/threads", threads),
     path("", include("sse_project.urls")),
 ]

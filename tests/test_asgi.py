@@ -1,15 +1,21 @@
-"""Which requests `echo.sse.asgi.ASGIHandler` serves in one thread hop: views marked `stream_view`."""
+"""`echo.sse.asgi` in one process: which requests are served in one thread hop (views marked
+`stream_view`), and the kept threads that run those hops."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import ThreadSensitiveContext, async_to_sync, sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.test import override_settings
 from django.urls import path
 
-from echo.sse.asgi import _is_stream_view
+from echo.sse.asgi import _is_stream_view, _Worker
 
 
 def plain(request: HttpRequest) -> HttpResponse:
@@ -44,3 +50,88 @@ def test_a_changed_urlconf_is_followed_not_a_remembered_answer() -> None:
     with override_settings(ROOT_URLCONF=__name__):
         assert _is_stream_view(scope("/sse2")) is False
     assert _is_stream_view(scope("/sse2")) is True
+
+
+# -- the kept threads request phases borrow ----------------------------------------------------
+
+
+@pytest.fixture
+def worker() -> Iterator[_Worker]:
+    kept = _Worker("test-worker")
+    yield kept
+    kept.shutdown()
+
+
+def test_a_hop_from_the_event_loop_returns_the_workers_own_asyncio_future(worker: _Worker) -> None:
+    async def hop() -> tuple[bool, str]:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(worker, lambda: threading.current_thread().name)
+        # asyncio passes an asyncio future through: no concurrent future is made for the hop.
+        return isinstance(future, asyncio.Future), await future
+
+    assert asyncio.run(hop()) == (True, "test-worker")
+
+
+def test_an_error_in_the_worker_reaches_the_awaiting_caller(worker: _Worker) -> None:
+    def fail() -> None:
+        raise LookupError("from the worker")
+
+    async def hop() -> None:
+        await asyncio.get_running_loop().run_in_executor(worker, fail)
+
+    with pytest.raises(LookupError, match="from the worker"):
+        asyncio.run(hop())
+
+
+def test_from_a_plain_thread_submit_returns_a_concurrent_future(worker: _Worker) -> None:
+    future = worker.submit(lambda: threading.current_thread().name)
+    assert isinstance(future, concurrent.futures.Future)
+    assert future.result(timeout=5) == "test-worker"
+    failing = worker.submit(int, "not a number")
+    with pytest.raises(ValueError, match="invalid literal"):
+        failing.result(timeout=5)
+
+
+def test_a_call_cancelled_while_it_waits_its_turn_never_runs(worker: _Worker) -> None:
+    ran: list[str] = []
+    release = threading.Event()
+
+    async def hops() -> None:
+        loop = asyncio.get_running_loop()
+        busy = loop.run_in_executor(worker, release.wait, 5)
+        waiting = loop.run_in_executor(worker, ran.append, "cancelled one")
+        waiting.cancel()
+        release.set()
+        assert await busy is True
+        await loop.run_in_executor(worker, ran.append, "next one")
+
+    asyncio.run(hops())
+    assert ran == ["next one"]
+
+
+def test_after_shutdown_the_thread_ends_and_nothing_more_is_taken() -> None:
+    kept = _Worker("test-worker")
+    kept.shutdown()
+    assert not kept.thread.is_alive()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        kept.submit(print)
+
+
+def test_thread_sensitive_code_in_a_request_context_stays_on_its_worker(worker: _Worker) -> None:
+    """Django's rule, through asgiref: sync code of one request, even reached from async code it
+    called through `async_to_sync`, runs on the request's one thread."""
+
+    def name() -> str:
+        return threading.current_thread().name
+
+    async def inner() -> str:
+        return await sync_to_async(name)()
+
+    def outer() -> tuple[str, str]:
+        return name(), async_to_sync(inner)()
+
+    async def request() -> tuple[str, str]:
+        async with ThreadSensitiveContext(executor=worker):
+            return await sync_to_async(outer)()
+
+    assert asyncio.run(request()) == ("test-worker", "test-worker")

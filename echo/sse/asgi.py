@@ -10,8 +10,9 @@ response in a task of its own beside a task that waits for the disconnect.
 `close()`) but ends the request's thread-sensitive context as soon as the view has returned a
 streaming response, so the body is streamed from the event loop alone (and the thread a request
 borrows for its sync parts is a kept one, see `_ExecutorPool`); sync work a stream still
-needs (`response.close()` and its `request_finished` receivers, a `sync_to_async` call in the
-stream) runs on asgiref's shared executor. The response is sent from the request's own task,
+needs later runs elsewhere: `response.close()` and its `request_finished` receivers on the thread
+the request phase used, as Django runs them, and a `sync_to_async` call in the stream on asgiref's
+shared executor. The response is sent from the request's own task,
 which is cancelled when the client goes away: a callback on the `Inbox` Daphne hands out once
 `echo.sse.daphne` is installed notices it, or else a small watcher task. An `EventStreamResponse`
 is also given the raw `send`, so keep-alive comments need no task per stream (see
@@ -24,11 +25,13 @@ Use it in `asgi.py` in place of `django.core.asgi.get_asgi_application()`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import gc
+import queue
+import threading
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar, cast
 
 import django
@@ -123,6 +126,75 @@ class _DisconnectWatcher:
             self._task.exception()  # retrieved: a protocol error here ends the request anyway
 
 
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+class _Worker(concurrent.futures.Executor):
+    """One kept thread that runs what it is given, in turn: an executor of one worker.
+
+    Submitted from a running event loop (as `loop.run_in_executor()` and so `sync_to_async` do),
+    it returns an asyncio future that the thread settles with `call_soon_threadsafe`:
+    `asyncio.wrap_future` passes an asyncio future through as it is, so a round trip makes no
+    `concurrent.futures.Future` (a lock and a condition each) and no callbacks chaining it to an
+    asyncio one. A thread pool's hop costs about a fifth more instructions than this one. From
+    anywhere else `submit` returns a `concurrent.futures.Future`, as every executor does.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._shut_down = False
+        # A daemon, as the kept threads of a server process idle until it exits.
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        future: Any = concurrent.futures.Future() if loop is None else loop.create_future()
+        with self._lock:
+            if self._shut_down:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._jobs.put((loop, future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            if not self._shut_down:
+                self._shut_down = True
+                self._jobs.put(None)
+        if wait:
+            self.thread.join()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, args, kwargs = job
+            del job
+            if loop is None:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as error:  # noqa: BLE001  # the caller's to handle
+                        future.set_exception(error)
+            elif not future.cancelled():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as error:  # noqa: BLE001  # the caller's to handle
+                    loop.call_soon_threadsafe(_settle, future, None, error)
+                else:
+                    loop.call_soon_threadsafe(_settle, future, result, None)
+            # Nothing of a finished call is kept while the thread waits for the next.
+            del loop, future, fn, args, kwargs
+
+
 class _ExecutorPool:
     """Kept single-thread executors, lent to requests for their sync parts.
 
@@ -135,31 +207,46 @@ class _ExecutorPool:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._executors: list[ThreadPoolExecutor] = []
+        self._executors: list[_Worker] = []
+        self._closers: list[Callable[[HttpResponseBase], Any]] = []
         self._leases: list[int] = []
 
-    def lease(self) -> int:
-        if len(self._executors) < self.size and 0 not in self._leases:
-            self._executors.append(
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"echo-sync-{len(self._executors)}")
-            )
-            self._leases.append(0)
-        index = min(range(len(self._leases)), key=self._leases.__getitem__)
+    def lease(self, index: int | None = None) -> int:
+        """Borrow the least busy thread (starting one while fewer than `size` run), or `index`."""
+        if index is None:
+            if len(self._executors) < self.size and 0 not in self._leases:
+                worker = _Worker(f"echo-sync-{len(self._executors)}")
+                self._executors.append(worker)
+                # asgiref's hint says ThreadPoolExecutor; any executor does (it only submits).
+                closer = sync_to_async(_close_response, thread_sensitive=False, executor=cast(Any, worker))
+                self._closers.append(closer)
+                self._leases.append(0)
+            index = min(range(len(self._leases)), key=self._leases.__getitem__)
         self._leases[index] += 1
         return index
 
-    def executor(self, index: int) -> ThreadPoolExecutor:
+    def executor(self, index: int) -> _Worker:
         return self._executors[index]
 
     def release(self, index: int) -> None:
         self._leases[index] -= 1
+
+    async def close(self, index: int, response: HttpResponseBase) -> None:
+        """`response.close()` on thread `index`, outside any request's context."""
+        self.lease(index)
+        try:
+            await self._closers[index](response)
+        finally:
+            self.release(index)
 
 
 class _RequestPhase:
     """`async with`: a request's thread-sensitive context on a thread lent by the pool.
 
     `end()` ends it early and once (a streaming response needs no thread for its body); leaving
-    the block ends it otherwise. Small on purpose: a stream keeps it for its whole life.
+    the block ends it otherwise. `close(response)` closes the response on the same thread, as
+    Django closes one in the request's context. Small on purpose: a stream keeps it for its
+    whole life.
     """
 
     __slots__ = ("_context", "_index", "_pool")
@@ -191,6 +278,16 @@ class _RequestPhase:
             await context.__aexit__(None, None, None)  # type: ignore[no-untyped-call]
         finally:
             self._pool.release(self._index)
+
+    async def close(self, response: HttpResponseBase) -> None:
+        """`response.close()` (and so `request_finished`) on the thread the request phase used.
+
+        That thread's database connections are the ones `close_old_connections` must look at.
+        """
+        if self._context is not None:
+            await _close(response)
+        else:
+            await self._pool.close(self._index, response)
 
 
 def stream_view(view: V) -> V:
@@ -250,7 +347,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     async with watcher:
                         await self.send_response(response, send)
                 finally:
-                    await _close(response)
+                    await request_phase.close(response)
         except _Disconnected:
             if response is None:
                 await signals.request_finished.asend(sender=self.__class__)
@@ -321,10 +418,12 @@ class _Head:
         self.items = response.items
 
 
-@sync_to_async
-def _close(response: HttpResponseBase) -> None:
-    # As Django closes a response: in a worker thread (`request_finished` receivers are sync).
+def _close_response(response: HttpResponseBase) -> None:
+    # As Django closes a response: in the request's thread (`request_finished` receivers are sync).
     response.close()
+
+
+_close = sync_to_async(_close_response)
 
 
 def _is_stream_view(scope: _Scope) -> bool:
