@@ -90,6 +90,26 @@ async def burst(request: HttpRequest) -> EventStreamResponse:
     return EventStreamResponse(_burst_then_wait(int(request.GET["n"])))
 
 
+async def gc_switch(request: HttpRequest) -> JsonResponse:
+    """`?enabled=0|1`: turn the cyclic garbage collector off or on in this server process."""
+    if request.GET["enabled"] == "1":
+        gc.enable()
+    else:
+        gc.disable()
+    return JsonResponse({"enabled": gc.isenabled()})
+
+
+async def alive(request: HttpRequest) -> JsonResponse:
+    """How many objects of each type named in `?types=` (comma-separated) are alive right now."""
+    names = request.GET["types"].split(",")
+    counts = dict.fromkeys(names, 0)
+    for obj in gc.get_objects():
+        name = type(obj).__name__
+        if name in counts:
+            counts[name] += 1
+    return JsonResponse(counts)
+
+
 # token -> the threads a sync stream view, then its request's `request_finished`, ran on
 _threads: dict[str, dict[str, str]] = {}
 _thread_token: contextvars.ContextVar[str] = contextvars.ContextVar("probe_thread_token")
@@ -143,5 +163,7 @@ urlpatterns = [
     path("_probe/finished", finished),
     path("_probe/threads_stream", threads_stream),
     path("_probe/threads", threads),
+    path("_probe/gc", gc_switch),
+    path("_probe/alive", alive),
     path("", include("sse_project.urls")),
 ]

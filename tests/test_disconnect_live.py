@@ -173,3 +173,41 @@ def test_many_short_visits_leave_no_task_thread_or_descriptor_behind(fresh_daphn
             wait_for(resources_back, timeout=5.0, what=f"threads and fds to return to {held}")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: first {seen[0]}, last {seen[-1]}") from exc
+
+
+def test_a_visit_the_client_leaves_is_freed_without_the_cyclic_garbage_collector(
+    fresh_daphne: Server,
+) -> None:
+    """What a connection made is freed as its last reference goes, not left in a reference cycle
+    for the collector (a Django request makes a cycle of its own, through its middleware: not
+    counted here). With the collector off, nothing of a finished stream may stay alive."""
+    kinds = "EventStreamResponse,StreamInfo,_Disconnected,CancelledError,_DisconnectWatcher"
+
+    def alive(probe: httpx.Client) -> dict[str, int]:
+        counts = probe.get("/_probe/alive", params={"types": kinds}).json()
+        assert isinstance(counts, dict)
+        return counts
+
+    async def visits(cycles: int) -> None:
+        async with httpx.AsyncClient(base_url=fresh_daphne.url, timeout=10) as client:
+            await connect_and_leave(client, cycles, concurrency=5)
+
+    with httpx.Client(base_url=fresh_daphne.url, timeout=5) as probe:
+        asyncio.run(visits(5))  # what the first streams start and keep
+        assert probe.get("/_probe/gc", params={"enabled": 0}).json() == {"enabled": False}
+        try:
+            before = steady(lambda: alive(probe), what="the live objects to settle")
+            asyncio.run(visits(20))
+            seen: list[dict[str, int]] = []
+
+            def back() -> bool:
+                # At most as many: the session writer may still have held snapshots before.
+                seen.append(now := alive(probe))
+                return all(now[kind] <= before[kind] for kind in before)
+
+            try:
+                wait_for(back, timeout=5.0, what=f"the live objects to return to at most {before}")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: last {seen[-1]}") from exc
+        finally:
+            probe.get("/_probe/gc", params={"enabled": 1})
