@@ -2,11 +2,13 @@
 
 The recorder is a `StreamObserver`: the response calls it on the event loop when a stream opens
 and ends, and it only puts a snapshot on a queue. One writer thread per process drains that queue
-in batches (one transaction per batch: inserts, then end updates; an open and its end in the same
-batch become a single insert) and, about every `SESSION_PROGRESS_INTERVAL` seconds for each live
-stream, writes its counters if they moved or else touches its `last_seen_at`, which is how
-`close_stale_sessions` tells a live row from one whose process died. Progress goes a slice of the
-live streams at a time, so thousands of streams never make one long burst of work in this thread.
+in batches (one transaction per batch: inserts, then end updates) and, about every
+`SESSION_PROGRESS_INTERVAL` seconds for each live stream, writes its counters if they moved or
+else touches its `last_seen_at`, which is how `close_stale_sessions` tells a live row from one
+whose process died. Progress goes a slice of the live streams at a time, so thousands of streams
+never make one long burst of work in this thread. A stream's row is first written once the stream
+is `_HOLD` seconds old (or at a `flush()`): one that ends sooner, as most short visits do, costs a
+single insert of its whole row rather than an insert and an update.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ logger = logging.getLogger("echo.sessions")
 _Op = tuple[Literal["open", "close"], StreamInfo] | tuple[Literal["flush", "stop"], threading.Event]
 _BATCH = 500
 _LINGER = 0.02
+_HOLD = 0.25
 _PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")
 _ATTEMPTS = 5
 # Live streams' progress is written a slice at a time, this many slices per progress interval.
@@ -109,18 +112,25 @@ class SessionRecorder:
     def _run(self) -> None:
         tick = app_settings.SESSION_PROGRESS_INTERVAL / _PROGRESS_SLICES
         next_progress = time.monotonic() + tick
+        # Opens not written yet, oldest first, with when each was queued.
+        held: dict[uuid.UUID, tuple[float, StreamInfo]] = {}
         while True:
-            batch = self._next_batch(max(0.0, next_progress - time.monotonic()))
+            wake = next_progress
+            if held:
+                wake = min(wake, next(iter(held.values()))[0] + _HOLD)
+            batch = self._next_batch(max(0.0, wake - time.monotonic()))
             flushes = [op[1] for op in batch if op[0] in ("flush", "stop")]
-            changes = [op for op in batch if op[0] in ("open", "close")]
+            creates, ends = self._sort_changes(batch, held, everything=bool(flushes))
             try:
-                if changes:
-                    self._retrying(self._write_changes, changes)
+                if creates or ends:
+                    self._retrying(self._write_changes, creates, ends)
                 if time.monotonic() >= next_progress:
                     next_progress = time.monotonic() + tick
                     self._retrying(self._write_progress)
             except Exception:
-                logger.exception("Could not record stream sessions; %d change(s) dropped", len(changes))
+                logger.exception(
+                    "Could not record stream sessions; %d change(s) dropped", len(creates) + len(ends)
+                )
                 self._reset_connection()
             finally:
                 for done in flushes:
@@ -128,6 +138,29 @@ class SessionRecorder:
             if any(op[0] == "stop" for op in batch):
                 self._reset_connection()
                 return
+
+    @staticmethod
+    def _sort_changes(
+        batch: list[_Op], held: dict[uuid.UUID, tuple[float, StreamInfo]], *, everything: bool
+    ) -> tuple[list[StreamInfo], list[StreamInfo]]:
+        """The rows to insert and the ends to update now; opens younger than `_HOLD` wait in
+        `held` (all are due when `everything`), and an end of a held open is inserted whole."""
+        now = time.monotonic()
+        creates: list[StreamInfo] = []
+        ends: list[StreamInfo] = []
+        for op in batch:
+            if op[0] == "open":
+                held[op[1].id] = (now, op[1])
+            elif op[0] == "close":
+                info = op[1]
+                (creates if held.pop(info.id, None) is not None else ends).append(info)
+        while held:
+            stream_id, (queued, info) = next(iter(held.items()))
+            if not everything and queued > now - _HOLD:
+                break
+            del held[stream_id]
+            creates.append(info)
+        return creates, ends
 
     def _next_batch(self, timeout: float) -> list[_Op]:
         """The queued operations: waits up to `timeout` for the first, then lets more gather for
@@ -170,28 +203,20 @@ class SessionRecorder:
                 logger.warning("Session write failed (attempt %d), retrying", attempt, exc_info=True)
                 time.sleep(0.1 * attempt)
 
-    def _write_changes(self, changes: list[Any]) -> None:
-
-        creates: dict[uuid.UUID, StreamInfo] = {}
-        ends: dict[uuid.UUID, StreamInfo] = {}
-        for kind, info in changes:
-            if kind == "open" or info.id in creates:
-                creates[info.id] = info
-            else:
-                ends[info.id] = info
+    def _write_changes(self, creates: list[StreamInfo], ends: list[StreamInfo]) -> None:
         with transaction.atomic():
             if creates:
-                _insert_many([self._row(info) for info in creates.values()])
+                _insert_many([self._row(info) for info in creates])
             if ends:
-                ended = [self._ended_fields(info) for info in ends.values()]
+                ended = [self._ended_fields(info) for info in ends]
                 _update_many(
                     list(ended[0]),
-                    [(list(row.values()), info.id) for row, info in zip(ended, ends.values(), strict=True)],
+                    [(list(row.values()), info.id) for row, info in zip(ended, ends, strict=True)],
                 )
-        for info in creates.values():
+        for info in creates:
             if info.ended_at is None:
                 self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
-        for info in [*creates.values(), *ends.values()]:
+        for info in [*creates, *ends]:
             if info.ended_at is not None:
                 self._written.pop(info.id, None)
 

@@ -416,3 +416,77 @@ def test_flush_without_any_stream_returns_at_once() -> None:
 
 def test_the_app_registers_its_recorder_as_an_observer() -> None:
     assert sessions.recorder in lifecycle.observers()
+
+
+# -- when rows are written: an open waits `_HOLD` seconds, so a short stream is one insert ------
+
+
+def opened(info: lifecycle.StreamInfo) -> Any:
+    return ("open", info)
+
+
+def closed(info: lifecycle.StreamInfo) -> Any:
+    ended = lifecycle.StreamInfo(id=info.id, path=info.path)
+    ended.end(EndReason.CLIENT_DISCONNECTED)
+    return ("close", ended)
+
+
+def test_a_stream_that_ends_within_the_hold_is_one_insert_of_its_ended_row() -> None:
+    held: dict[uuid.UUID, Any] = {}
+    info = lifecycle.StreamInfo(path="/sse2")
+    assert SessionRecorder._sort_changes([opened(info)], held, everything=False) == ([], [])
+    creates, ends = SessionRecorder._sort_changes([closed(info)], held, everything=False)
+    assert [(row.id, row.end_reason) for row in creates] == [(info.id, EndReason.CLIENT_DISCONNECTED)]
+    assert ends == []
+    assert held == {}
+
+
+def test_an_open_older_than_the_hold_is_inserted_and_its_end_is_an_update() -> None:
+    held: dict[uuid.UUID, Any] = {}
+    old, young = lifecycle.StreamInfo(path="/old"), lifecycle.StreamInfo(path="/young")
+    SessionRecorder._sort_changes([opened(old), opened(young)], held, everything=False)
+    held[old.id] = (held[old.id][0] - sessions._HOLD, old)  # queued one hold ago
+    creates, ends = SessionRecorder._sort_changes([], held, everything=False)
+    assert creates == [old]
+    assert list(held) == [young.id]
+    creates, ends = SessionRecorder._sort_changes([closed(old)], held, everything=False)
+    assert (creates, [row.id for row in ends]) == ([], [old.id])
+
+
+def test_a_flush_writes_every_held_open() -> None:
+    held: dict[uuid.UUID, Any] = {}
+    first, second = lifecycle.StreamInfo(), lifecycle.StreamInfo()
+    creates, ends = SessionRecorder._sort_changes([opened(first), opened(second)], held, everything=True)
+    assert (creates, ends, held) == ([first, second], [], {})
+
+
+def test_a_live_stream_is_written_once_it_is_older_than_the_hold(recorder: SessionRecorder) -> None:
+    release = asyncio.Event()
+
+    async def one_then_wait() -> AsyncIterator[ServerSentEvent]:
+        yield echo(0)
+        await release.wait()
+
+    def live_row(stream_id: uuid.UUID) -> StreamSession | None:
+        try:
+            return StreamSession.objects.filter(pk=stream_id, ended_at__isnull=True).first()
+        except OperationalError:
+            return None  # the in-memory test database reports a lock while the writer commits
+
+    async def main() -> StreamSession:
+        response = EventStreamResponse(one_then_wait(), ping=None, request=request())
+        try:
+            async with aclosing(body_of(response)) as body:
+                await next_chunks(body, 1)
+                row = await asyncio.to_thread(
+                    wait_for, lambda: live_row(response.info.id), timeout=10, what="the live row"
+                )
+                release.set()
+                assert [chunk async for chunk in body if chunk] == []
+        finally:
+            response.close()
+        return row
+
+    row = asyncio.run(main())  # no flush: the writer wakes for the held open by itself
+    assert row.path == "/sse2"
+    assert only_row(recorder).end_reason == EndReason.COMPLETED
