@@ -490,3 +490,14 @@ def test_a_live_stream_is_written_once_it_is_older_than_the_hold(recorder: Sessi
     row = asyncio.run(main())  # no flush: the writer wakes for the held open by itself
     assert row.path == "/sse2"
     assert only_row(recorder).end_reason == EndReason.COMPLETED
+
+
+def test_a_flush_does_not_wait_out_the_writers_linger(
+    recorder: SessionRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions, "_LINGER", 3600.0)  # a batch would gather for an hour
+    response = EventStreamResponse(events(echo(0)), ping=None, request=request())
+
+    asyncio.run(consume(response))
+
+    assert only_row(recorder).end_reason == EndReason.COMPLETED  # flushed within its 10 s
