@@ -60,6 +60,7 @@ class SessionRecorder:
         self._written: dict[uuid.UUID, tuple[int, int, str]] = {}
         self._start_lock = threading.Lock()
         self._hurry = threading.Event()  # cuts the writer's linger short: someone waits on it
+        self._behind = False  # the last batch was full: more is queued, nothing to wait for
         self._thread: threading.Thread | None = None
         self.server = server_id()
 
@@ -174,20 +175,23 @@ class SessionRecorder:
 
         It sleeps through the linger rather than wait on the queue: a thread waiting on the queue
         is woken, and takes the GIL from the event loop, for every stream that opens or ends; a
-        sleeping one once per batch. A `flush()` or `close()` wakes it at once.
+        sleeping one once per batch. A `flush()` or `close()` wakes it at once, and a writer
+        behind its queue takes the next batch without lingering.
         """
         try:
             batch = [self._ops.get(timeout=timeout)]
         except queue.Empty:
             return []
         if batch[0][0] in ("open", "close"):
-            self._hurry.wait(_LINGER)
-            self._hurry.clear()
+            if not self._behind:
+                self._hurry.wait(_LINGER)
+                self._hurry.clear()
             try:
                 while len(batch) < _BATCH and batch[-1][0] in ("open", "close"):
                     batch.append(self._ops.get_nowait())
             except queue.Empty:
                 pass
+        self._behind = len(batch) >= _BATCH
         return batch
 
     @staticmethod

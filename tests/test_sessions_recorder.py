@@ -501,3 +501,20 @@ def test_a_flush_does_not_wait_out_the_writers_linger(
     asyncio.run(consume(response))
 
     assert only_row(recorder).end_reason == EndReason.COMPLETED  # flushed within its 10 s
+
+
+def test_a_writer_behind_its_queue_takes_batch_after_batch_without_lingering(
+    recorder: SessionRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions, "_LINGER", 3600.0)
+    monkeypatch.setattr(sessions, "_BATCH", 2)  # five streams: ten changes, five full batches
+    responses = [EventStreamResponse(events(echo(0)), ping=None, request=request()) for _ in range(5)]
+
+    async def main() -> None:
+        for response in responses:
+            await consume(response)
+
+    asyncio.run(main())
+
+    # The flush cuts the first linger short; a batch after a full one must not linger at all.
+    assert {row.id for row in flushed(recorder)} == {response.info.id for response in responses}
