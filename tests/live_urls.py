@@ -125,12 +125,14 @@ request_finished.connect(_note_finished)
 
 
 @stream_view
-def threads_stream(request: HttpRequest) -> EventStreamResponse:
+def threads_stream(request: HttpRequest) -> EventStreamResponse | JsonResponse:
     """A sync stream view that notes its thread under `?token=`: `?n=` events, then the stream
-    ends (`?end=1`) or waits for the client to leave."""
+    ends (`?end=1`) or waits for the client to leave; `?plain=1` answers JSON instead."""
     token = request.GET["token"]
     _threads[token] = {"view": threading.current_thread().name}
     _thread_token.set(token)  # the request's context: `request_finished` runs in a copy of it
+    if request.GET.get("plain"):
+        return JsonResponse({"plain": True})
     n = int(request.GET.get("n", "1"))
     return EventStreamResponse(_burst(n) if request.GET.get("end") else _burst_then_wait(n))
 

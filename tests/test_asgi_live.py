@@ -21,12 +21,15 @@ def threads(client: httpx.Client, token: str) -> dict[str, str]:
     return noted
 
 
-@pytest.mark.parametrize("ending", ["the stream ends", "the client leaves"])
+@pytest.mark.parametrize("ending", ["the stream ends", "the client leaves", "a plain response"])
 def test_request_finished_runs_on_the_thread_of_the_request_phase(server: Server, ending: str) -> None:
     token = uuid.uuid4().hex
     with httpx.Client(base_url=server.url, timeout=5) as client:
         params: dict[str, str | int] = {"token": token, "n": 2}
-        if ending == "the stream ends":
+        if ending == "a plain response":
+            params["plain"] = 1
+            assert client.get("/_probe/threads_stream", params=params).json() == {"plain": True}
+        elif ending == "the stream ends":
             params["end"] = 1
             with connect_sse(client, "GET", "/_probe/threads_stream", params=params) as source:
                 assert [event.data for event in source.iter_sse()] == ["0", "1"]

@@ -233,7 +233,7 @@ class _ExecutorPool:
         self._leases[index] -= 1
 
     async def close(self, index: int, response: HttpResponseBase) -> None:
-        """`response.close()` on thread `index`, outside any request's context."""
+        """`response.close()` on thread `index`."""
         self.lease(index)
         try:
             await self._closers[index](response)
@@ -284,11 +284,10 @@ class _RequestPhase:
         """`response.close()` (and so `request_finished`) on the thread the request phase used.
 
         That thread's database connections are the ones `close_old_connections` must look at.
+        The same call whether the request's context is still open (any response but a stream)
+        or has ended: the thread is the one the context sends its sync calls to.
         """
-        if self._context is not None:
-            await _close(response)
-        else:
-            await self._pool.close(self._index, response)
+        await self._pool.close(self._index, response)
 
 
 def stream_view(view: V) -> V:
@@ -433,9 +432,6 @@ class _Head:
 def _close_response(response: HttpResponseBase) -> None:
     # As Django closes a response: in the request's thread (`request_finished` receivers are sync).
     response.close()
-
-
-_close = sync_to_async(_close_response)
 
 
 def _is_stream_view(scope: _Scope) -> bool:
