@@ -518,3 +518,27 @@ def test_a_writer_behind_its_queue_takes_batch_after_batch_without_lingering(
 
     # The flush cuts the first linger short; a batch after a full one must not linger at all.
     assert {row.id for row in flushed(recorder)} == {response.info.id for response in responses}
+
+
+@pytest.mark.parametrize("ended", [False, True], ids=["live", "ended"])
+@pytest.mark.django_db
+def test_the_writers_values_are_what_djangos_field_preparation_makes_of_them(
+    ended: bool, django_user_model: Any
+) -> None:
+    from django.db import connections
+
+    user = django_user_model.objects.create_user("bob")
+    info = lifecycle.StreamInfo(
+        path="/sse2", query="message=hi", client="::ffff:127.0.0.1", user_agent="ua", user_id=user.pk
+    )
+    info.saw_event("echo")
+    if ended:
+        info.end(EndReason.ERROR, "ValueError: boom")
+    row = SessionRecorder()._row(info)
+    connection = connections[StreamSession.objects.db]
+    fields: list[Any] = [StreamSession._meta.get_field(name) for name in row]
+    expected = [
+        field.get_db_prep_save(value, connection) for field, value in zip(fields, row.values(), strict=True)
+    ]
+
+    assert sessions._db_rows(fields, [list(row.values())], connection) == [expected]
