@@ -159,7 +159,7 @@ def _scenario_table(scenario: Scenario, result: dict[str, Any]) -> list[str]:
         lines.append("")
     plain = [m for m in scenario.metrics if "{step}" not in m.key]
     if plain:
-        ratio = len(variants) == 2
+        ratio = len(variants) == 2 and scenario.ratio
         lines += [
             "| metric | "
             + " | ".join(v.label for v in variants)
@@ -218,7 +218,7 @@ def render(report: dict[str, Any]) -> str:
         "`ECHO_SQLITE_PATH` (as `make run`, but no access log, as the reference); "
         "Twisted's asyncio reactor on the stdlib loop. "
         "`fanout` and `recording` use the bench settings `django_bench.settings` (the same plus the bench "
-        "urlconf) and `django_bench.settings_norecord`.",
+        "urlconf, which can switch recording on and off).",
         "- reference: `uvicorn --app-dir bench reference_app:app --loop asyncio --http h11 --backlog 4096 "
         "--log-level warning` (plain uvicorn, no `[standard]` extras: stdlib asyncio loop, h11 parser; "
         f"uvloop installed: {machine['uvloop_installed']}, httptools installed: "

@@ -3,8 +3,8 @@
 `project`: this repo under Daphne, started exactly as `make run` does (Twisted endpoint with
 backlog 4096, DEBUG off, its own migrated SQLite file). `reference`: `bench/reference_app.py` under
 plain uvicorn, pinned to the stdlib asyncio loop and the h11 parser (no uvloop, no httptools).
-`project-bench` / `project-norecord`: the project under Daphne with the bench-only settings of
-`bench/django_bench` (recording on / off); `project-uvicorn`: the project's ASGI app under uvicorn.
+`project-bench`: the project under Daphne with the bench-only settings and urlconf of
+`bench/django_bench`; `project-uvicorn`: the project's ASGI app under uvicorn.
 Each server runs pinned to one core with RLIMIT_NOFILE raised to its hard limit; `Server` reads
 its CPU time, RSS and thread count from /proc.
 """
@@ -121,15 +121,9 @@ REFERENCE = ServerKind(
     prepare=lambda workdir: None,
 )
 # The project with bench/django_bench's urlconf (in-process publish view, django-eventstream's
-# stock endpoint) and settings: recording on (the default) or off.
+# stock endpoint, recording switched on and off at run time).
 PROJECT_BENCH = _project(
     "project-bench", "Daphne + Django, bench urlconf", "django_bench.settings", _daphne_command
-)
-PROJECT_NORECORD = _project(
-    "project-norecord",
-    "Daphne + Django, RECORD_SESSIONS off",
-    "django_bench.settings_norecord",
-    _daphne_command,
 )
 # The project's ASGI application under plain uvicorn instead of Daphne: a compatibility check.
 PROJECT_UVICORN = _project(
@@ -138,7 +132,7 @@ PROJECT_UVICORN = _project(
     "sse_project.settings",
     _uvicorn_command("sse_project.asgi:application", ROOT),
 )
-KINDS = {kind.name: kind for kind in (PROJECT, REFERENCE, PROJECT_BENCH, PROJECT_NORECORD, PROJECT_UVICORN)}
+KINDS = {kind.name: kind for kind in (PROJECT, REFERENCE, PROJECT_BENCH, PROJECT_UVICORN)}
 
 
 @dataclass

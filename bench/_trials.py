@@ -574,10 +574,17 @@ def _sessions(server: Server) -> int | None:
 
 
 async def measure_churn(
-    server: Server, cycles: int, concurrency: int, interval: float, timeout: float
+    server: Server,
+    cycles: int,
+    concurrency: int,
+    interval: float,
+    timeout: float,
+    *,
+    recorded: bool = True,
 ) -> Result:
     """`cycles` times: connect (from a rotating source address), GET /sse2, read event 0, close;
-    `concurrency` at a time. Then wait until the server's CPU is quiet again."""
+    `concurrency` at a time. Then wait until the server's CPU is quiet again and, where the
+    streams are `recorded`, until their session rows are written."""
     sources = SourceAddresses()
     query = {"message": MESSAGE, "interval": interval}
     durations: list[float] = []
@@ -623,7 +630,7 @@ async def measure_churn(
         "server_cpu_pct": 100 * server_cpu / seconds,
         "client_cpu_pct": 100 * client_cpu / seconds,
     }
-    if sessions0 is not None:
+    if sessions0 is not None and recorded:
         # The recorder writes from its own thread, in batches: poll until every row is in, or
         # the count has not moved for a second (recording off: it never moves).
         loop = asyncio.get_running_loop()
@@ -649,21 +656,78 @@ async def churn(server: Server, params: Params) -> Result:
 # -- session recording on / off -------------------------------------------------------------------
 
 
+async def _record(server: Server, on: bool) -> None:
+    status, body = await http_call(server.host, server.port, "POST", f"/bench/recording?on={int(on)}")
+    if status != 200 or json.loads(body) != {"recording": on}:
+        raise TrialError(f"/bench/recording?on={int(on)} answered {status} {body!r}")
+
+
+def _cost(on: float, off: float) -> float:
+    return 100 * (1 - on / off) if off else math.nan
+
+
 async def recording_cost(server: Server, params: Params) -> Result:
-    """Single-stream throughput, then churn, on one server (recording on or off by its settings)."""
+    """Session recording on against off in one server, round by round (on, off, then off, on...):
+    single-stream rounds, then churn rounds. Recording is switched in the server between rounds
+    (`/bench/recording`), so both sides share the process, its database and, above all, the
+    moment: this machine's speed drifts by tens of percent within seconds, and rounds side by side
+    see the same drift where trials on separate servers tens of seconds apart do not. Each side's
+    rate is its total count over its total time. `control` records on both sides: the same
+    measurement of two equal halves, i.e. its own noise."""
     await warm_up(server)
-    throughput = await measure_single_stream(server, params["events"], params["timeout"])
-    await cpu_quiet(server)
-    cycles = await measure_churn(
-        server, params["cycles"], params["concurrency"], params["interval"], params["timeout"]
-    )
+    control = bool(params["control"])
+    sides: dict[bool, dict[str, float]] = {
+        on: dict.fromkeys(("events", "stream_s", "cycles", "churn_s", "churn_cpu_s", "rows"), 0.0)
+        for on in (True, False)
+    }
+    pair_ratios: list[float] = []
+    for kind, rounds in (("throughput", params["throughput_rounds"]), ("churn", params["churn_rounds"])):
+        for index in range(rounds):
+            rates: dict[bool, float] = {}
+            for on in (True, False) if index % 2 == 0 else (False, True):
+                records = on or control
+                await _record(server, records)
+                side = sides[on]
+                if kind == "throughput":
+                    one = await measure_single_stream(server, params["events"], params["timeout"])
+                    await cpu_quiet(server)
+                    side["events"] += one["events"]
+                    side["stream_s"] += one["seconds"]
+                    continue
+                rows = _sessions(server) or 0
+                churned = await measure_churn(
+                    server,
+                    params["cycles"],
+                    params["concurrency"],
+                    params["interval"],
+                    params["timeout"],
+                    recorded=records,
+                )
+                side["cycles"] += churned["cycles"]
+                side["churn_s"] += churned["seconds"]
+                side["churn_cpu_s"] += churned["server_cpu_ms_per_cycle_total"] * churned["cycles"] / 1000
+                side["rows"] += (_sessions(server) or 0) - rows
+                rates[on] = churned["cycles_per_s"]
+            if rates:
+                pair_ratios.append(rates[True] / rates[False])
+    await _record(server, True)
+    on, off = sides[True], sides[False]
+    events_on, events_off = on["events"] / on["stream_s"], off["events"] / off["stream_s"]
+    cycles_on, cycles_off = on["cycles"] / on["churn_s"], off["cycles"] / off["churn_s"]
+    cpu_on, cpu_off = on["churn_cpu_s"] / on["cycles"], off["churn_cpu_s"] / off["cycles"]
     return {
-        "events_per_s": throughput["events_per_s"],
-        "server_cpu_per_10k": throughput["server_cpu_per_10k"],
-        "cycles_per_s": cycles["cycles_per_s"],
-        "cycle_p99_ms": cycles["cycle_p99_ms"],
-        "server_cpu_ms_per_cycle_total": cycles["server_cpu_ms_per_cycle_total"],
-        "sessions_recorded": cycles.get("sessions_recorded", math.nan),
+        "events_per_s_on": events_on,
+        "events_per_s_off": events_off,
+        "throughput_cost_pct": _cost(events_on, events_off),
+        "cycles_per_s_on": cycles_on,
+        "cycles_per_s_off": cycles_off,
+        "churn_cost_pct": _cost(cycles_on, cycles_off),
+        # Server CPU per connect until quiet: includes the rows written after a round's last connect.
+        "churn_cpu_cost_pct": _cost(1 / cpu_on, 1 / cpu_off),
+        "churn_pair_ratio_min": min(pair_ratios),
+        "churn_pair_ratio_max": max(pair_ratios),
+        "rows_per_cycle_on": on["rows"] / on["cycles"],
+        "rows_per_cycle_off": off["rows"] / off["cycles"],
     }
 
 

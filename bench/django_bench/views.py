@@ -1,4 +1,6 @@
-"""`POST /bench/publish?channel=c&n=200&mode=ours|stock&rate=0&first=0`: publish in-process.
+"""Bench-only views.
+
+`POST /bench/publish?channel=c&n=200&mode=ours|stock&rate=0&first=0`: publish in-process.
 
 Each event carries the wall-clock time just before its publish call (`sent`) and its sequence
 number (`first`, `first + 1`, ...), so that a subscriber measures publish-to-receive latency.
@@ -6,6 +8,10 @@ number (`first`, `first + 1`, ...), so that a subscriber measures publish-to-rec
 `django_eventstream.send_event`. Both store the event (same storage class) before delivering it.
 `rate` events per second follow an absolute schedule; 0 publishes back to back. Answers JSON
 with the count and the seconds taken.
+
+`POST /bench/recording?on=1|0`: session recording on or off for the streams that start from now
+on, in this process (the recorder stays or stops being an observer, as `RECORD_SESSIONS` decides
+at start-up), so that the recording scenario compares on and off in one server, round by round.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from django_eventstream import send_event
 from pydantic import BaseModel
 
 from echo.broadcast import apublish
-from echo.sse import BaseEvent
+from echo.sessions import recorder
+from echo.sse import BaseEvent, lifecycle
 
 
 class TickPayload(BaseModel):
@@ -62,3 +69,14 @@ async def publish(request: HttpRequest) -> JsonResponse:
             await asyncio.sleep(max(0.0, start + seq / rate - loop.time()))
         await one(channel, first + seq)
     return JsonResponse({"published": count, "seconds": loop.time() - start})
+
+
+@csrf_exempt
+async def recording(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST" or request.GET.get("on") not in ("0", "1"):
+        return JsonResponse({"error": "POST with on=1 or on=0"}, status=400)
+    if request.GET["on"] == "1":
+        lifecycle.add_observer(recorder)
+    else:
+        lifecycle.remove_observer(recorder)
+    return JsonResponse({"recording": recorder in lifecycle.observers()})
