@@ -496,7 +496,7 @@ SCENARIOS: dict[str, Scenario] = {
             params=lambda quick: {
                 "events": 3_000 if quick else 30_000,
                 # Pairs in even numbers: each side goes first as often as second.
-                "throughput_rounds": 2 if quick else 6,
+                "throughput_rounds": 2 if quick else 12,
                 "cycles": 200 if quick else 1000,
                 "churn_rounds": 2 if quick else 16,
                 "concurrency": 20 if quick else 50,
