@@ -13,7 +13,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -584,7 +584,7 @@ async def measure_churn(
 ) -> Result:
     """`cycles` times: connect (from a rotating source address), GET /sse2, read event 0, close;
     `concurrency` at a time. Then wait until the server's CPU is quiet again and, where the
-    streams are `recorded`, until their session rows are written."""
+    streams are `recorded`, until their session rows are written; count the rows written."""
     sources = SourceAddresses()
     query = {"message": MESSAGE, "interval": interval}
     durations: list[float] = []
@@ -630,12 +630,12 @@ async def measure_churn(
         "server_cpu_pct": 100 * server_cpu / seconds,
         "client_cpu_pct": 100 * client_cpu / seconds,
     }
-    if sessions0 is not None and recorded:
+    if sessions0 is not None:
         # The recorder writes from its own thread, in batches: poll until every row is in, or
         # the count has not moved for a second (recording off: it never moves).
         loop = asyncio.get_running_loop()
         deadline, sessions, still_since = loop.time() + 10, _sessions(server) or 0, loop.time()
-        while sessions - sessions0 < len(durations) and loop.time() < deadline:
+        while recorded and sessions - sessions0 < len(durations) and loop.time() < deadline:
             await asyncio.sleep(0.2)
             now = _sessions(server) or 0
             if now != sessions:
@@ -662,6 +662,13 @@ async def _record(server: Server, on: bool) -> None:
         raise TrialError(f"/bench/recording?on={int(on)} answered {status} {body!r}")
 
 
+def _pairs(count: int) -> Iterator[tuple[int, bool]]:
+    """(pair, on) for `count` pairs of rounds, on first in every other pair: on, off, off, on..."""
+    for pair in range(count):
+        for on in (True, False) if pair % 2 == 0 else (False, True):
+            yield pair, on
+
+
 def _cost(on: float, off: float) -> float:
     return 100 * (1 - on / off) if off else math.nan
 
@@ -680,36 +687,30 @@ async def recording_cost(server: Server, params: Params) -> Result:
         on: dict.fromkeys(("events", "stream_s", "cycles", "churn_s", "churn_cpu_s", "rows"), 0.0)
         for on in (True, False)
     }
-    pair_ratios: list[float] = []
-    for kind, rounds in (("throughput", params["throughput_rounds"]), ("churn", params["churn_rounds"])):
-        for index in range(rounds):
-            rates: dict[bool, float] = {}
-            for on in (True, False) if index % 2 == 0 else (False, True):
-                records = on or control
-                await _record(server, records)
-                side = sides[on]
-                if kind == "throughput":
-                    one = await measure_single_stream(server, params["events"], params["timeout"])
-                    await cpu_quiet(server)
-                    side["events"] += one["events"]
-                    side["stream_s"] += one["seconds"]
-                    continue
-                rows = _sessions(server) or 0
-                churned = await measure_churn(
-                    server,
-                    params["cycles"],
-                    params["concurrency"],
-                    params["interval"],
-                    params["timeout"],
-                    recorded=records,
-                )
-                side["cycles"] += churned["cycles"]
-                side["churn_s"] += churned["seconds"]
-                side["churn_cpu_s"] += churned["server_cpu_ms_per_cycle_total"] * churned["cycles"] / 1000
-                side["rows"] += (_sessions(server) or 0) - rows
-                rates[on] = churned["cycles_per_s"]
-            if rates:
-                pair_ratios.append(rates[True] / rates[False])
+    for _, on in _pairs(params["throughput_rounds"]):
+        await _record(server, on or control)
+        one = await measure_single_stream(server, params["events"], params["timeout"])
+        await cpu_quiet(server)
+        sides[on]["events"] += one["events"]
+        sides[on]["stream_s"] += one["seconds"]
+    rates: dict[tuple[int, bool], float] = {}
+    for pair, on in _pairs(params["churn_rounds"]):
+        await _record(server, on or control)
+        churned = await measure_churn(
+            server,
+            params["cycles"],
+            params["concurrency"],
+            params["interval"],
+            params["timeout"],
+            recorded=on or control,
+        )
+        side = sides[on]
+        side["cycles"] += churned["cycles"]
+        side["churn_s"] += churned["seconds"]
+        side["churn_cpu_s"] += churned["server_cpu_ms_per_cycle_total"] * churned["cycles"] / 1000
+        side["rows"] += churned["sessions_recorded"]
+        rates[pair, on] = churned["cycles_per_s"]
+    pair_ratios = [rates[pair, True] / rates[pair, False] for pair in range(params["churn_rounds"])]
     await _record(server, True)
     on, off = sides[True], sides[False]
     events_on, events_off = on["events"] / on["stream_s"], off["events"] / off["stream_s"]
