@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Twisted endpoint strings escape colons, so an IPv6 HOST such as ::1 works too.
 ENDPOINT := tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=4096
 
-.PHONY: run test lint typecheck pytest migrate superuser install install-dev bench clean
+.PHONY: run test test-plain lint typecheck pytest migrate superuser install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,12 @@ run: migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ - try: curl -N 'http://$(HOST):$(PORT)/sse2?message=hello'"
 	@echo "Stream sessions are in the admin at http://$(HOST):$(PORT)/admin/ - create a user with"
 	@echo "  make superuser    (or: $(BIN)/python manage.py createsuperuser)"
-	$(BIN)/daphne -e '$(ENDPOINT)' sse_project.asgi:application
+	$(BIN)/python -m echo.server -e '$(ENDPOINT)' sse_project.asgi:application
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install-dev
 	$(BIN)/mypy echo sse_project
@@ -45,10 +46,16 @@ pytest: install-dev
 
 test: migrate lint typecheck pytest
 
+# The suite with every server optimisation off (ECHO_OPTIMISATIONS=off, see tests/settings.py).
+test-plain: install-dev
+	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
+# A full run takes about 15 minutes on 2 cores and writes bench/RESULTS.md and bench/lateness.png.
 bench: install
+	@echo "make bench: about 15 minutes; results in bench/RESULTS.md"
 	$(BIN)/pip install -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

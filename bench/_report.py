@@ -219,8 +219,9 @@ def render(report: dict[str, Any]) -> str:
         "Twisted's asyncio reactor on the stdlib loop. "
         "`fanout` and `recording` use the bench settings `django_bench.settings` (the same plus the bench "
         "urlconf, which can switch recording on and off).",
-        "- reference: `uvicorn --app-dir bench reference_app:app --loop asyncio --http h11 --backlog 4096 "
-        "--log-level warning` (plain uvicorn, no `[standard]` extras: stdlib asyncio loop, h11 parser; "
+        "- reference: `uvicorn --app-dir bench reference_app:app --loop uvloop --http httptools "
+        "--backlog 4096 "
+        "--log-level warning` (`uvicorn[standard]`, as deployed: uvloop, httptools; "
         f"uvloop installed: {machine['uvloop_installed']}, httptools installed: "
         f"{machine['httptools_installed']}).",
         "- every trial starts a fresh server, warms it up (which checks the `/sse2` contract), then "

@@ -2,7 +2,7 @@
 
 `project`: this repo under Daphne, started exactly as `make run` does (Twisted endpoint with
 backlog 4096, DEBUG off, its own migrated SQLite file). `reference`: `bench/reference_app.py` under
-plain uvicorn, pinned to the stdlib asyncio loop and the h11 parser (no uvloop, no httptools).
+uvicorn as `uvicorn[standard]` installs it (`fastapi[standard]` brings it): uvloop and httptools.
 `project-bench`: the project under Daphne with the bench-only settings and urlconf of
 `bench/django_bench`; `project-uvicorn`: the project's ASGI app under uvicorn.
 Each server runs pinned to one core with RLIMIT_NOFILE raised to its hard limit; `Server` reads
@@ -81,7 +81,16 @@ def _daphne_command(port: int) -> list[str]:
     endpoint = f"tcp:port={port}:interface={HOST}:backlog=4096"
     # `-v 0`: no access log, like the reference's uvicorn at --log-level warning (an access line
     # per request is real work for either server; neither pays for it here).
-    return [str(BIN / "daphne"), "-v", "0", "-e", endpoint, "sse_project.asgi:application"]
+    return [
+        str(BIN / "python"),
+        "-m",
+        "echo.server",
+        "-v",
+        "0",
+        "-e",
+        endpoint,
+        "sse_project.asgi:application",
+    ]
 
 
 def _uvicorn_command(app: str, app_dir: Path) -> Callable[[int], list[str]]:
@@ -97,9 +106,9 @@ def _uvicorn_command(app: str, app_dir: Path) -> Callable[[int], list[str]]:
             "--backlog",
             "4096",
             "--loop",
-            "asyncio",
+            "uvloop",
             "--http",
-            "h11",
+            "httptools",
             "--log-level",
             "warning",
             app,

@@ -570,7 +570,7 @@ def _sessions(server: Server) -> int | None:
     if not server.kind.name.startswith("project") or not server.sqlite_path.exists():
         return None
     with sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True, timeout=10) as db:
-        return int(db.execute("SELECT COUNT(*) FROM echo_streamsession").fetchone()[0])
+        return int(db.execute("SELECT COUNT(*) FROM echo_sessions_streamsession").fetchone()[0])
 
 
 async def measure_churn(

@@ -1,4 +1,4 @@
-"""ASGI entry point: `daphne sse_project.asgi:application` (what `make run` serves).
+"""ASGI entry point: `python -m echo.server sse_project.asgi:application` (what `make run` serves).
 
 `echo.sse.asgi.get_asgi_application` is Django's handler with one change: an open stream does not
 hold an OS thread (see that module).

@@ -16,7 +16,9 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
 INSTALLED_APPS = [
-    # First, so that `manage.py runserver` is Daphne's ASGI server and streams (echo.E001).
+    # First, so that `manage.py runserver` is Daphne's ASGI server with echo's adapter, and streams
+    # (echo.E001); `daphne` itself before staticfiles (daphne.E001).
+    "echo.server",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -25,7 +27,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_eventstream",
-    "echo",
+    # The toolkit's checks, then the features, then the demo (which a site embedding echo omits).
+    "echo.sse",
+    "echo.sessions",
+    "echo.broadcast",
+    "echo.demo",
 ]
 
 MIDDLEWARE = [
@@ -41,7 +47,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "sse_project.urls"
 # Refused POSTs (the live page's publish form) get a JSON 403 rather than Django's HTML page.
-CSRF_FAILURE_VIEW = "echo.views.csrf_failure"
+CSRF_FAILURE_VIEW = "echo.sse.http.csrf_failure"
 
 TEMPLATES = [
     {
@@ -90,12 +96,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-ECHO: dict[str, object] = {}
+# Redis, when set, carries broadcast events and the sessions' control bus between processes.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+ECHO: dict[str, object] = {"REDIS_URL": REDIS_URL}
 
 # Broadcast channels: django-eventstream stores events (ids and replay) in the database and asks
 # echo's channel manager who may read what.
 EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.access.ChannelManager"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.broadcast.access.ChannelManager"
 
 # Pushpin (GRIP) in front: set GRIP_URL to its publish endpoint, e.g. http://127.0.0.1:5561.
 GRIP_URL = os.environ.get("GRIP_URL", "")
@@ -104,7 +113,6 @@ if GRIP_URL:
 
 # The bus that carries "terminate these sessions" between processes: in memory for the embedded
 # single-process default, Redis when REDIS_URL is set (every Daphne process sees every message).
-REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYERS = {
     "default": (
         # No socket timeout: the layer blocks on Redis for up to 5 s per receive, and redis-py's

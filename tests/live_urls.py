@@ -9,22 +9,33 @@ import asyncio
 import contextvars
 import gc
 import os
+import sys
 import threading
-import types
 from collections.abc import AsyncIterator
 from typing import Any
 
-from daphne import http_protocol
 from django.core.signals import request_finished
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
-from echo.sse import EventStreamResponse, ServerSentEvent, daphne, lifecycle, merge
+from echo.server.transport import DirectWriteServer
+from echo.sse import EventStreamResponse, ServerSentEvent, merge
 from echo.sse.asgi import stream_view
+from echo.sse.registry import registry
 
 # token -> names of the probe sources whose `finally` has run
 _finished: dict[str, list[str]] = {}
+
+
+def _direct_writes() -> bool:
+    """Whether this process's listening Twisted ports hand out `DirectWriteServer` connections."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return False
+    from twisted.internet import reactor, tcp
+
+    ports = [reader for reader in reactor.getReaders() if isinstance(reader, tcp.Port)]
+    return bool(ports) and all(port.transport is DirectWriteServer for port in ports)
 
 
 async def stats(request: HttpRequest) -> JsonResponse:
@@ -35,17 +46,14 @@ async def stats(request: HttpRequest) -> JsonResponse:
             "thread_names": sorted(thread.name for thread in threading.enumerate()),
             "fds": len(os.listdir("/proc/self/fd")),
             "pid": os.getpid(),
-            "direct_writes": daphne.installed(),
-            "daphne_http_unproxied": type(http_protocol.http) is types.ModuleType,
+            "direct_writes": _direct_writes(),
             "gc_frozen": gc.get_freeze_count(),
             "gc_threshold": gc.get_threshold(),
             # events sent so far by each live stream, by its query string
-            "live_events": {
-                stream.info.query: stream.info.events_sent for stream in lifecycle.live_streams()
-            },
+            "live_events": {stream.info.query: stream.info.events_sent for stream in registry.live_streams()},
             # whether each live stream's server offers a synchronous write (`write_now`)
             "writes_now": {
-                stream.info.query: stream._write_body is not None for stream in lifecycle.live_streams()
+                stream.info.query: stream._write_body is not None for stream in registry.live_streams()
             },
         }
     )

@@ -133,7 +133,7 @@ def running(
 
 def daphne_command(host: str, port: int, app: str = "sse_project.asgi:application") -> list[str]:
     endpoint = f"tcp:port={port}:interface={host.replace(':', chr(92) + ':')}:backlog=4096"
-    return [sys.executable, "-m", "daphne", "-e", endpoint, app]
+    return [sys.executable, "-m", "echo.server", "-e", endpoint, app]
 
 
 @contextmanager

@@ -72,8 +72,8 @@ def redis_server(tmp_path: Path) -> Iterator[str]:
 
 
 def session_rows(server: Server, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """`echo_streamsession` rows of the server's SQLite file, read directly (no Django involved)."""
+    """`echo_sessions_streamsession` rows of the server's SQLite file, read directly (no Django involved)."""
     with closing(sqlite3.connect(server.env["ECHO_SQLITE_PATH"], timeout=10)) as db:
         db.row_factory = sqlite3.Row
-        rows = db.execute(f"SELECT * FROM echo_streamsession WHERE {where}", params).fetchall()
+        rows = db.execute(f"SELECT * FROM echo_sessions_streamsession WHERE {where}", params).fetchall()
     return [dict(row) for row in rows]

@@ -2,4 +2,4 @@
 
 from tests.settings import *  # noqa: F403
 
-ECHO = {"SESSION_PROGRESS_INTERVAL": 0.2}
+ECHO = {**ECHO, "SESSION_PROGRESS_INTERVAL": 0.2}  # noqa: F405

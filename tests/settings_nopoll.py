@@ -3,4 +3,4 @@ through Redis (`REDIS_URL`), so a test that sees such an event knows how it trav
 
 from tests.settings import *  # noqa: F403
 
-ECHO = {"BROADCAST_POLL_INTERVAL": None}
+ECHO = {**ECHO, "BROADCAST_POLL_INTERVAL": None}  # noqa: F405

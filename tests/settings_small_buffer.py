@@ -2,4 +2,4 @@
 
 from tests.settings import *  # noqa: F403
 
-ECHO = {"BROADCAST_BUFFER": 5}
+ECHO = {**ECHO, "BROADCAST_BUFFER": 5}  # noqa: F405

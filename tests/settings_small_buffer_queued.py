@@ -1,5 +1,5 @@
-"""`settings_small_buffer` without direct writes: the hub queues every event for its subscribers."""
+"""`settings_small_buffer` without direct sends: the hub queues every event for its subscribers."""
 
 from tests.settings_small_buffer import *  # noqa: F403
 
-ECHO = {"BROADCAST_BUFFER": 5, "DAPHNE_DIRECT_WRITES": False}
+ECHO = {**ECHO, "DAPHNE_DIRECT_SEND": False}  # noqa: F405

@@ -25,9 +25,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django_eventstream import send_event
 from pydantic import BaseModel
 
-from echo.broadcast import apublish
-from echo.sessions import recorder
-from echo.sse import BaseEvent, lifecycle
+from echo.broadcast.publish import apublish
+from echo.sessions.recorder import recorder
+from echo.sse import BaseEvent
+from echo.sse.registry import registry
 
 
 class TickPayload(BaseModel):
@@ -76,7 +77,7 @@ async def recording(request: HttpRequest) -> JsonResponse:
     if request.method != "POST" or request.GET.get("on") not in ("0", "1"):
         return JsonResponse({"error": "POST with on=1 or on=0"}, status=400)
     if request.GET["on"] == "1":
-        lifecycle.add_observer(recorder)
+        registry.add_observer(recorder)
     else:
-        lifecycle.remove_observer(recorder)
-    return JsonResponse({"recording": recorder in lifecycle.observers()})
+        registry.remove_observer(recorder)
+    return JsonResponse({"recording": recorder in registry.observers()})

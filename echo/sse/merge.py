@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import TypeVar
 
-from ._utils import aclose
+from .iterators import aclose
 
 __all__ = ["merge"]
 

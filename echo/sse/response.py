@@ -1,14 +1,21 @@
 """`EventStreamResponse`: an async `StreamingHttpResponse` that speaks SSE.
 
-Keep-alive without disturbing the stream: the source runs in a task of its own (the *pump*) that
-hands items over through a one-slot queue, so the response can wait for the next item with a
-deadline and write a `:` comment when the deadline passes, without cancelling the source
-mid-step. The same queue lets `end_stream()` (an operator's terminate, a graceful shutdown) wake
-the response to send a final event and end the body cleanly.
+Two ways to serve it. Under echo's handler (`echo.sse.asgi`) the response is given the raw ASGI
+`send` (`attach_sender`) and its source runs in the request's own task; keep-alive comments go
+out through that `send` from one sweeper per process (`echo.sse.pinger`). Under any other handler
+(Django's stock one) the source runs in a pump task (`echo.sse.pump`) so the response can wait
+for the next item with a deadline and write a `:` comment when it passes, without cancelling the
+source mid-step. Either way `end_stream()` (an operator's terminate, a graceful shutdown) wakes the
+response to send a final event and end the body cleanly.
 
-Closing is deterministic: Django's ASGI handler consumes `aiter(response)` under `aclosing()`, and
-this class's `__aiter__` closes the pump and the source in its `finally`, so a client that goes
-away runs the stream's `finally` at once rather than whenever the garbage collector gets to it.
+Closing is deterministic: the handler consumes `aiter(response)` under `aclosing()`, and this
+class's generator closes the pump and the source in its `finally`, so a client that goes away runs
+the stream's `finally` at once rather than whenever the garbage collector gets to it.
+
+Private details of other packages read here (Django 5.2 and 6.1, tested by
+`tests/sse/test_upstream.py`): `HttpResponseBase._resource_closers` (to let the request go once
+the stream starts) and `StreamingHttpResponse._iterator` (the encoded parts, returned by
+`__aiter__` as they are).
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -29,12 +35,17 @@ from typing import Any, Final, TypeAlias
 
 from django.http import HttpRequest, StreamingHttpResponse
 
-from . import lifecycle, shutdown
-from ._utils import aclose
+from .conf import app_settings
 from .event import ServerSentEvent
 from .events import BaseEvent
 from .exceptions import StreamTypeError
-from .lifecycle import EndReason
+from .info import EndReason, StreamInfo
+from .iterators import aclose
+from .pinger import pinger
+from .pump import END, IDLE, WAKE, Pump
+from .registry import registry
+from .shutdown import final_event, shutdown
+from .types import Send
 
 __all__ = ["DEFAULT", "EventStreamResponse", "StreamItem", "current_response"]
 
@@ -107,8 +118,6 @@ class EventStreamResponse(StreamingHttpResponse):
                 f"EventStreamResponse needs an async iterable, got {kind}: Django's ASGI handler "
                 "would read a sync iterator to its end in a thread before sending anything"
             )
-        from echo.conf import app_settings  # lazily: the toolkit must import without settings
-
         self.ping = app_settings.PING_INTERVAL if ping is DEFAULT else ping
         self.retry = app_settings.RETRY if retry is DEFAULT else retry
         if self.retry is not None:
@@ -116,12 +125,12 @@ class EventStreamResponse(StreamingHttpResponse):
         self.source = stream
         self.record = record
         self.request: HttpRequest | None = None
-        self.info = lifecycle.StreamInfo(name=name or "", named_by_view=bool(name))
+        self.info = StreamInfo(name=name or "", named_by_view=bool(name))
         self._ending: tuple[EndReason, ServerSentEvent | None] | None = None
-        self._pump: _Pump | None = None
+        self._pump: Pump | None = None
         # Direct mode (under echo.sse.asgi.ASGIHandler): the raw ASGI send, for pings, and the
         # server's synchronous body write when it has one (see `write_now`).
-        self._send: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self._send: Send | None = None
         self._write_body: Callable[[bytes], bool] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._waiting = False
@@ -145,7 +154,7 @@ class EventStreamResponse(StreamingHttpResponse):
         if request.method == "HEAD":
             self.streaming_content = _empty()
 
-    def attach_sender(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    def attach_sender(self, send: Send) -> None:
         """Called by `echo.sse.asgi.ASGIHandler`: stream without a pump task (see the module doc)."""
         self._send = send
         self._write_body = getattr(send, "write_now", None)
@@ -184,7 +193,7 @@ class EventStreamResponse(StreamingHttpResponse):
 
     def close(self) -> None:
         # Django calls this once the last byte has been handed to the server.
-        lifecycle.unregister(self)
+        registry.unregister(self)
         super().close()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -195,14 +204,13 @@ class EventStreamResponse(StreamingHttpResponse):
 
     async def _encoded(self) -> AsyncIterator[bytes]:
         info = self.info
-        watched = self.record and bool(lifecycle.observers())
-        lifecycle.register(self)
+        watchers = registry.observers() if self.record else []
+        registry.register(self)
         shutdown.install()
-        if shutdown.in_progress():
-            self.end_stream(EndReason.SERVER_SHUTDOWN, shutdown.final_event())
-        if watched:
-            for observer in lifecycle.observers():
-                await observer.stream_opened(info, self.request)
+        if shutdown.in_progress:
+            self.end_stream(EndReason.SERVER_SHUTDOWN, final_event())
+        for observer in watchers:
+            await observer.stream_opened(info, self.request)
         self._release_request()
         reason = EndReason.CLIENT_DISCONNECTED
         error = ""
@@ -211,9 +219,10 @@ class EventStreamResponse(StreamingHttpResponse):
         source = aiter(self.source)
         if direct:
             self._task = asyncio.current_task()
-            _pinger.add(self)
+            self._last_write = _monotonic()
+            pinger.add(self)
         else:
-            self._pump = _Pump(source)
+            self._pump = Pump(source)
         try:
             if self.retry is not None:
                 chunk = ServerSentEvent(retry=self.retry).encode()
@@ -236,12 +245,12 @@ class EventStreamResponse(StreamingHttpResponse):
                 else:
                     assert self._pump is not None
                     item = await self._pump.next(self.ping)
-                if item is _END:
+                if item is END:
                     reason = EndReason.COMPLETED
                     return
-                if item is _WAKE:
+                if item is WAKE:
                     continue
-                if item is _IDLE:
+                if item is IDLE:
                     info.bytes_sent += len(PING)
                     yield PING
                     continue
@@ -255,7 +264,7 @@ class EventStreamResponse(StreamingHttpResponse):
             reason, error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            if reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress():
+            if reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress:
                 reason = EndReason.SERVER_SHUTDOWN
             info.end(reason, error)
             _current.set(None)
@@ -263,25 +272,26 @@ class EventStreamResponse(StreamingHttpResponse):
                 if self._pump is not None:
                     await self._pump.aclose()
                 else:
-                    _pinger.discard(self)
+                    pinger.discard(self)
+                    if self._ping_task is not None:
+                        self._ping_task.cancel()
                     await aclose(source)
             finally:
-                if watched:
-                    for observer in lifecycle.observers():
-                        observer.stream_closed(info)
+                for observer in watchers:
+                    observer.stream_closed(info)
 
     async def _next_direct(self, source: AsyncIterator[Any]) -> Any:
         self._waiting = True
         try:
             return await anext(source)
         except StopAsyncIteration:
-            return _END
+            return END
         except asyncio.CancelledError:
             task = self._task
             if self._interrupted and task is not None:
                 self._interrupted = False
                 if task.uncancel() == 0:  # only `end_stream` asked: go on to the final event
-                    return _WAKE
+                    return WAKE
             raise
         finally:
             self._waiting = False
@@ -298,12 +308,14 @@ class EventStreamResponse(StreamingHttpResponse):
                 closers.remove(closer)
                 closer()
 
-    def _idle_for(self, now: float) -> bool:
+    # -- keep-alive under echo's handler (`echo.sse.pinger`) -----------------------------------
+
+    def ping_due(self, now: float) -> bool:
         return bool(
             self.ping and self._waiting and self._ping_task is None and now - self._last_write >= self.ping
         )
 
-    def _start_ping(self) -> None:
+    def start_ping(self) -> None:
         self._ping_task = asyncio.get_running_loop().create_task(self._send_ping())
 
     async def _send_ping(self) -> None:
@@ -318,43 +330,6 @@ class EventStreamResponse(StreamingHttpResponse):
             self._ping_task = None
 
 
-class _Pinger:
-    """One task per process that sends keep-alive comments for streams idle too long.
-
-    In direct mode a stream waits on its source in the request's own task, so a ping cannot come
-    from that task; instead of a timer or a task per stream, this sweeper looks at every direct
-    stream a few times per ping interval.
-    """
-
-    def __init__(self) -> None:
-        self._streams: set[EventStreamResponse] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, response: EventStreamResponse) -> None:
-        response._last_write = _monotonic()
-        self._streams.add(response)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._sweep())
-
-    def discard(self, response: EventStreamResponse) -> None:
-        self._streams.discard(response)
-        if response._ping_task is not None:
-            response._ping_task.cancel()
-
-    async def _sweep(self) -> None:
-        while self._streams:
-            pings = [r.ping for r in self._streams if r.ping]
-            await asyncio.sleep(min([_SWEEP_MAX, *(p / 4 for p in pings)]))
-            now = _monotonic()
-            for response in list(self._streams):
-                if response._idle_for(now):
-                    response._start_ping()
-
-
-_SWEEP_MAX = 1.0
-_pinger = _Pinger()
-
-
 def _monotonic() -> float:
     return time.monotonic()
 
@@ -362,68 +337,3 @@ def _monotonic() -> float:
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this an async generator
-
-
-class _Marker(enum.Enum):
-    END = enum.auto()
-    IDLE = enum.auto()
-    WAKE = enum.auto()
-
-
-_END: Final = _Marker.END
-_IDLE: Final = _Marker.IDLE
-_WAKE: Final = _Marker.WAKE
-
-
-class _Failure:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class _Pump:
-    """Runs a source in its own task, at most one item ahead of the consumer."""
-
-    def __init__(self, source: AsyncIterable[Any]) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-        self._task = asyncio.create_task(self._run(source))
-
-    async def _run(self, source: AsyncIterable[Any]) -> None:
-        iterator = aiter(source)
-        try:
-            async for item in iterator:
-                await self._queue.put(item)
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            await self._queue.put(_Failure(exc))
-        else:
-            await self._queue.put(_END)
-        finally:
-            await aclose(iterator)
-
-    def wake(self) -> None:
-        """Make a waiting `next()` return `_WAKE` now (a full queue wakes it anyway)."""
-        if self._queue.empty():
-            self._queue.put_nowait(_WAKE)
-
-    async def next(self, idle_after: float | None) -> Any:
-        """The next item; `_END` when the source ran out; `_IDLE` after `idle_after` seconds."""
-        if not self._queue.empty():
-            item = self._queue.get_nowait()
-        elif idle_after:
-            try:
-                async with asyncio.timeout(idle_after):
-                    item = await self._queue.get()
-            except TimeoutError:
-                return _IDLE
-        else:
-            item = await self._queue.get()
-        if isinstance(item, _Failure):
-            raise item.error
-        return item
-
-    async def aclose(self) -> None:
-        self._task.cancel()
-        await asyncio.wait({self._task})
-        if not self._task.cancelled():
-            self._task.exception()

@@ -1,12 +1,12 @@
-"""Graceful shutdown: on SIGTERM, end every open stream with a final event, then stop the server.
+"""Graceful shutdown: on SIGTERM or SIGINT, end every open stream with a final event, then stop.
 
-Daphne (like most ASGI servers) cancels every application instance when it stops, so clients see a
-truncated body and no hint of when to come back. The first stream a process serves installs a
-SIGTERM handler that wraps the server's own: it asks every live stream to send a final `shutdown`
-event carrying a `retry` hint, waits (bounded by `ECHO["SHUTDOWN_GRACE"]`) for the responses to
-finish, lets observers flush (the session recorder writes its last rows), and only then hands the
-signal to the server's handler, which stops the process as before. A stream that opens while the
-drain runs gets the final event at once.
+Daphne (like most ASGI servers) cancels every application instance when it stops, so clients see
+a truncated body and no hint of when to come back. The first stream a process serves installs a
+handler for both signals that wraps the server's own: it asks every live stream to send a final
+`shutdown` event carrying a `retry` hint, waits (bounded by `ECHO["SHUTDOWN_GRACE"]`) for the
+responses to finish, lets observers flush (the session recorder writes its last rows), and only
+then hands the signal to the server's handler, which stops the process as before. A stream that
+opens while the drain runs gets the final event at once.
 
 Installed lazily, from the event loop's thread, rather than at import: the server installs its own
 handlers when it starts, and ours must wrap them, not be replaced by them.
@@ -19,27 +19,24 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from . import lifecycle
+from .conf import app_settings
 from .event import ServerSentEvent
-from .lifecycle import EndReason
+from .info import EndReason
+from .registry import registry
 
-__all__ = ["drain", "final_event", "in_progress", "install"]
+__all__ = ["Shutdown", "drain", "final_event", "in_progress", "install", "shutdown"]
 
 logger = logging.getLogger("echo.sse.shutdown")
 
-_state: dict[str, Any] = {"installed": False, "in_progress": False}
-
-
-def in_progress() -> bool:
-    return bool(_state["in_progress"])
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def final_event() -> ServerSentEvent:
-    from echo.conf import app_settings
-
     return ServerSentEvent(
         event="shutdown",
         data=json.dumps({"reason": EndReason.SERVER_SHUTDOWN.value}),
@@ -47,68 +44,95 @@ def final_event() -> ServerSentEvent:
     )
 
 
-def install() -> None:
-    """Wrap the current SIGTERM handler; once per process, and only from the main thread."""
-    if _state["installed"] or threading.current_thread() is not threading.main_thread():
-        return
-    from echo.conf import app_settings
+class Shutdown:
+    """This process's shutdown state: whether the handlers are installed, whether a drain runs."""
 
-    _state["installed"] = True
-    if not app_settings.GRACEFUL_SHUTDOWN:
-        return
-    loop = asyncio.get_running_loop()
-    previous = signal.getsignal(signal.SIGTERM)
+    def __init__(self) -> None:
+        self.installed = False
+        self.in_progress = False
+        self._task: asyncio.Task[None] | None = None
 
-    def chain(signum: int, frame: FrameType | None) -> None:
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_DFL:
-            signal.signal(signum, signal.SIG_DFL)
-            signal.raise_signal(signum)
+    def reset(self) -> None:
+        self.installed = False
+        self.in_progress = False
+        self._task = None
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        if _state["in_progress"]:
+    def install(self) -> None:
+        """Wrap the current handlers; once per process, and only from the main thread."""
+        if self.installed or threading.current_thread() is not threading.main_thread():
             return
-        _state["in_progress"] = True
+        self.installed = True
+        if not app_settings.GRACEFUL_SHUTDOWN:
+            return
+        loop = asyncio.get_running_loop()
+        for signum in SIGNALS:
+            previous = signal.getsignal(signum)
+            signal.signal(signum, self._handler(loop, previous))
+
+    def _handler(self, loop: asyncio.AbstractEventLoop, previous: _Handler) -> Callable[..., None]:
+        def chain(signum: int, frame: FrameType | None) -> None:
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                signal.raise_signal(signum)
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if self.in_progress:
+                # A second signal while draining: the server's own handler, at once.
+                chain(signum, frame)
+                return
+            self.in_progress = True
+            try:
+                loop.call_soon_threadsafe(self._start_drain, loop, chain, signum, frame)
+            except RuntimeError:  # the loop that served streams is gone: nothing left to drain
+                chain(signum, frame)
+
+        return on_signal
+
+    def _start_drain(
+        self, loop: asyncio.AbstractEventLoop, chain: Callable[..., None], signum: int, frame: Any
+    ) -> None:
+        self._task = loop.create_task(self._drain_then_chain(chain, signum, frame))
+
+    async def _drain_then_chain(self, chain: Callable[..., None], signum: int, frame: Any) -> None:
         try:
-            loop.call_soon_threadsafe(_start_drain, loop, chain, signum, frame)
-        except RuntimeError:  # the loop that served streams is gone: nothing left to drain
+            await self.drain()
+        finally:
             chain(signum, frame)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    async def drain(self) -> None:
+        """End every live stream with the final event and wait (bounded) until they have finished."""
+        self.in_progress = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + app_settings.SHUTDOWN_GRACE
+        streams = list(registry.live_streams())
+        logger.info("Shutting down: ending %d open stream(s)", len(streams))
+        for stream in streams:
+            stream.end_stream(EndReason.SERVER_SHUTDOWN, final_event())
+        # Streams leave the registry once the server has their last byte.
+        try:
+            async with asyncio.timeout_at(deadline):
+                await registry.wait_until_idle()
+        except TimeoutError:
+            logger.warning("Shutdown grace ran out with streams still open")
+        remaining = max(0.1, deadline - loop.time())
+        for observer in registry.observers():
+            flush = getattr(observer, "flush", None)
+            if flush is not None:
+                await asyncio.to_thread(flush, remaining)
 
 
-def _start_drain(loop: asyncio.AbstractEventLoop, chain: Any, signum: int, frame: FrameType | None) -> None:
-    task = loop.create_task(_drain_then_chain(chain, signum, frame))
-    _state["task"] = task  # keep a reference until it is done
+shutdown = Shutdown()
 
 
-async def _drain_then_chain(chain: Any, signum: int, frame: FrameType | None) -> None:
-    try:
-        await drain()
-    finally:
-        chain(signum, frame)
+def install() -> None:
+    shutdown.install()
+
+
+def in_progress() -> bool:
+    return shutdown.in_progress
 
 
 async def drain() -> None:
-    """End every live stream with the final event and wait (bounded) until they have finished."""
-    from echo.conf import app_settings
-
-    _state["in_progress"] = True
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + app_settings.SHUTDOWN_GRACE
-    streams = list(lifecycle.live_streams())
-    logger.info("Shutting down: ending %d open stream(s)", len(streams))
-    for response in streams:
-        response.end_stream(EndReason.SERVER_SHUTDOWN, final_event())
-    # Responses leave the registry once the server has their last byte.
-    try:
-        async with asyncio.timeout_at(deadline):
-            await lifecycle.wait_until_idle()
-    except TimeoutError:
-        logger.warning("Shutdown grace ran out with streams still open")
-    remaining = max(0.1, deadline - loop.time())
-    for observer in lifecycle.observers():
-        flush = getattr(observer, "flush", None)
-        if flush is not None:
-            await asyncio.to_thread(flush, remaining)
+    await shutdown.drain()

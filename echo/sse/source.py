@@ -6,9 +6,9 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, ParamSpec
 
-from ._utils import aclose
 from .event import ServerSentEvent
 from .events import BaseEvent
+from .iterators import aclose
 
 __all__ = ["EventSource", "event_source"]
 

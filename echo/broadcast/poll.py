@@ -1,0 +1,55 @@
+"""The storage poll: finds events published by processes this one hears nothing from (no Redis).
+
+Every `BROADCAST_POLL_INTERVAL` seconds, for each channel this process's hub serves, compare the
+channel's current id in storage with the hub's last and hand the hub what it has not seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from .conf import app_settings
+from .published import Published
+from .storage import EventDoesNotExist, current_id, read_stored
+
+__all__ = ["Polled", "poll"]
+
+logger = logging.getLogger("echo.broadcast.poll")
+
+
+class Polled(Protocol):
+    """What the poll needs of the hub (`echo.broadcast.hub.Hub`)."""
+
+    def settled_positions(self) -> list[tuple[str, int]]: ...
+
+    def skip_to(self, name: str, position: int) -> None: ...
+
+    def deliver(self, item: Published) -> None: ...
+
+
+async def poll(hub: Polled) -> None:
+    while (interval := app_settings.BROADCAST_POLL_INTERVAL) is not None:
+        await asyncio.sleep(interval)
+        for name, last in hub.settled_positions():
+            current: int | None = None
+            try:
+                current = await current_id(name)
+                if current is None or current <= last:
+                    continue
+                items = await read_stored(name, last, current)
+            except EventDoesNotExist:
+                # Our last event is gone from storage (trimmed): what followed it cannot be told
+                # apart from what is new, so move on from the current position.
+                logger.warning(
+                    "Channel %s: event %s is no longer stored; skipping to %s", name, last, current
+                )
+                if current is not None:
+                    hub.skip_to(name, current)
+                continue
+            except Exception:
+                logger.exception("Could not poll channel %s", name)
+                continue
+            for item in items:
+                hub.deliver(item)

@@ -1,0 +1,57 @@
+"""Publishing typed events to broadcast channels, from anywhere.
+
+`publish(channel, event)` stores the event with django-eventstream's storage (which gives it the
+channel's next id and keeps it for replay), then hands it to every place a subscriber may be
+listening: this process's hub, the other processes through Redis when `REDIS_URL` is set, Pushpin
+through GRIP when `GRIP_URL` is set, and django-eventstream's own listeners. Any process that
+can reach the database can publish: a view, `manage.py shell`, a worker. Processes without Redis
+also find events published elsewhere by polling the storage (`BROADCAST_POLL_INTERVAL`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from echo.sse import BaseEvent
+
+from . import relay
+from .access import valid_channel
+from .conf import grip_url
+from .hub import hub
+from .published import Published
+
+__all__ = ["apublish", "publish"]
+
+logger = logging.getLogger("echo.broadcast")
+
+
+def publish(channel: str, event: BaseEvent[Any]) -> int | None:
+    """Store and deliver `event` on `channel`; returns the id the channel gave it."""
+    from django_eventstream.event import Event
+    from django_eventstream.utils import get_channelmanager, get_storage
+    from django_eventstream.views import get_listener_manager
+
+    if not valid_channel(channel):
+        raise ValueError(f"invalid channel name: {channel!r}")
+    data = event.data_json()
+    storage = get_storage()
+    event_id: int | None = None
+    if storage is not None and get_channelmanager().is_channel_reliable(channel):
+        event_id = int(storage.append_event(channel, event.event_name, data).id)
+    item = Published(channel, event_id, event.event_name, data)
+    hub.deliver_threadsafe(item)
+    relay.publish(item)
+    if grip_url():
+        from django_eventstream.utils import publish_event
+
+        prev = None if event_id is None else str(event_id - 1)
+        publish_event(channel, event.event_name, data, None if event_id is None else str(event_id), prev)
+    get_listener_manager().add_to_queues(channel, Event(channel, event.event_name, data, id=event_id))
+    return event_id
+
+
+async def apublish(channel: str, event: BaseEvent[Any]) -> int | None:
+    return await sync_to_async(publish)(channel, event)

@@ -1,0 +1,138 @@
+"""The stream a broadcast subscriber reads: resume from its last ids, then live events.
+
+Ids use django-eventstream's format, `channel:id` joined with commas for several channels, so
+its clients and its `Last-Event-ID` parsing work unchanged. The first event, `stream-open`,
+already carries an id: a client that reconnects at once resumes from where it joined.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import AsyncIterator, Sequence
+from urllib.parse import quote
+
+from echo.sse import EventStreamResponse, ServerSentEvent, current_response
+
+from .access import valid_channel
+from .hub import Overflow, hub
+from .published import Published
+from .storage import EventDoesNotExist, read_stored
+
+__all__ = ["LastEventIdError", "channel_events", "parse_last_event_id"]
+
+
+class LastEventIdError(ValueError):
+    pass
+
+
+def parse_last_event_id(raw: str, channels: Sequence[str]) -> dict[str, int]:
+    """`news:5,alerts:2` (or a bare `5` when there is one channel) -> positions by channel."""
+    raw = raw.strip()
+    if not raw:
+        return {}
+    if raw.isdigit() and len(channels) == 1:
+        return {channels[0]: int(raw)}
+    positions: dict[str, int] = {}
+    for part in raw.split(","):
+        name, sep, number = part.rpartition(":")
+        if not sep or not number.isdigit() or not valid_channel(name):
+            raise LastEventIdError(f"cannot read Last-Event-ID {raw!r}: expected channel:id[,channel:id]")
+        positions[name] = int(number)
+    return {name: number for name, number in positions.items() if name in channels}
+
+
+def _make_id(cursor: dict[str, int | None]) -> str | None:
+    parts = [f"{quote(name)}:{number}" for name, number in cursor.items() if number is not None]
+    return ",".join(parts) or None
+
+
+def _event(item: Published, cursor: dict[str, int | None]) -> ServerSentEvent:
+    if len(cursor) == 1:
+        return item.single_channel_event()
+    return ServerSentEvent(data=item.data, event=item.event, id=_make_id(cursor))
+
+
+async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> AsyncIterator[ServerSentEvent]:
+    sub = await hub.subscribe(channels)
+    try:
+        cursor: dict[str, int | None] = {name: last_ids.get(name, sub.positions[name]) for name in channels}
+        # An id the channel never reached (its storage was reset, say) would hide every event up
+        # to it: start such a channel from where it is now, and say so.
+        ahead = [
+            name
+            for name in channels
+            if cursor[name] is not None and (sub.positions[name] or 0) < cursor[name]  # type: ignore[operator]
+        ]
+        for name in ahead:
+            cursor[name] = sub.positions[name]
+        yield ServerSentEvent(event="stream-open", data="", id=_make_id(cursor))
+        if ahead:
+            yield ServerSentEvent(
+                event="stream-reset", data=json.dumps({"channels": ahead}), id=_make_id(cursor)
+            )
+        for name in channels:
+            async for event in _catch_up(name, cursor, sub.positions[name]):
+                yield event
+        stream = current_response()
+        if stream is not None:
+            sub.direct = functools.partial(_send_direct, stream, cursor)
+        while True:
+            try:
+                item = await sub.get()
+            except Overflow as overflow:
+                if any(position is None for position in overflow.positions.values()):
+                    yield ServerSentEvent(
+                        event="stream-error",
+                        data=json.dumps({"condition": "overflow", "text": "fell too far behind; reconnect"}),
+                    )
+                    return
+                for name in channels:
+                    async for event in _catch_up(name, cursor, overflow.positions[name]):
+                        yield event
+                continue
+            live = _advance(cursor, item)
+            if live is not None:
+                yield live
+    finally:
+        hub.unsubscribe(sub)
+
+
+def _advance(cursor: dict[str, int | None], item: Published) -> ServerSentEvent | None:
+    """Move `cursor` past `item` and return its event; None if it was sent while catching up."""
+    seen = cursor.get(item.channel)
+    if item.id is not None:
+        if seen is not None and item.id <= seen:
+            return None
+        cursor[item.channel] = item.id
+    return _event(item, cursor)
+
+
+def _send_direct(stream: EventStreamResponse, cursor: dict[str, int | None], item: Published) -> bool:
+    """What the loop in `channel_events` does with `item`, done by the hub while the loop waits."""
+    seen = cursor.get(item.channel)
+    event = _advance(cursor, item)
+    if event is None or stream.write_now(event):
+        return True
+    cursor[item.channel] = seen  # not sent: the loop will see it again
+    return False
+
+
+async def _catch_up(
+    name: str, cursor: dict[str, int | None], upto: int | None
+) -> AsyncIterator[ServerSentEvent]:
+    after = cursor[name]
+    if after is None or upto is None or after >= upto:
+        return
+    try:
+        missed = await read_stored(name, after, upto)
+    except EventDoesNotExist:
+        cursor[name] = upto
+        yield ServerSentEvent(
+            event="stream-reset", data=json.dumps({"channels": [name]}), id=_make_id(cursor)
+        )
+        return
+    for item in missed:
+        cursor[name] = item.id
+        yield _event(item, cursor)
+    cursor[name] = upto

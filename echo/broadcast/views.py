@@ -1,0 +1,76 @@
+"""`GET /events/<channel>[,<channel>...]/`: a broadcast subscription as an event stream."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from echo.sse import EventStreamResponse
+from echo.sse.asgi import stream_view
+from echo.sse.http import json_error, last_event_id, method_not_allowed
+
+from .access import valid_channel
+from .subscribe import LastEventIdError, channel_events, parse_last_event_id
+
+__all__ = ["events", "forbidden_channels"]
+
+_ALLOWED = ("GET", "HEAD")
+
+
+def _channel_names(raw: str) -> list[str] | JsonResponse:
+    names = list(dict.fromkeys(raw.split(",")))
+    bad = [name for name in names if not valid_channel(name)]
+    if bad:
+        return json_error(
+            400,
+            "invalid_channel",
+            "Channel names are 1 to 100 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+            channels=bad,
+        )
+    return names
+
+
+async def forbidden_channels(request: HttpRequest, names: list[str]) -> list[str]:
+    from django_eventstream.utils import get_channelmanager
+
+    user = await request.auser()
+    manager = get_channelmanager()
+    reader = user if user.is_authenticated else None
+    return [name for name in names if not manager.can_read_channel(reader, name)]
+
+
+@stream_view
+@csrf_exempt
+async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
+    """`GET /events/<channel>[,<channel>...]/`: live broadcast events, resumable by Last-Event-ID."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    names = _channel_names(channels)
+    if isinstance(names, JsonResponse):
+        return names
+    denied = await forbidden_channels(request, names)
+    if denied:
+        return json_error(
+            403, "forbidden", f"Permission denied to channels: {', '.join(denied)}", channels=denied
+        )
+    try:
+        last_ids = parse_last_event_id(last_event_id(request), names)
+    except LastEventIdError as exc:
+        return json_error(400, "invalid_last_event_id", str(exc))
+    grip = getattr(request, "grip", None)
+    if grip is not None and grip.proxied:
+        return await sync_to_async(_grip_response)(request, names)
+    return EventStreamResponse(channel_events(names, last_ids))
+
+
+def _grip_response(request: HttpRequest, names: list[str]) -> HttpResponseBase:
+    # Behind Pushpin: django-eventstream answers with the events to replay and the GRIP
+    # instructions that tell Pushpin to hold the connection open on these channels.
+    from django_eventstream.eventrequest import EventRequest
+    from django_eventstream.eventstream import get_events
+
+    event_request = EventRequest(request, view_kwargs={"channels": names})
+    response: HttpResponseBase = get_events(event_request).to_grip_response(request)
+    response["Cache-Control"] = "no-cache"
+    return response

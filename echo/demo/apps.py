@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+__all__ = ["DemoConfig"]
+
+
+class DemoConfig(AppConfig):
+    name = "echo.demo"
+    label = "echo_demo"
+    verbose_name = "Echo demo"
+
+    def ready(self) -> None:
+        from echo.broadcast.event_types import register_event_type
+
+        from . import conf  # noqa: F401 - declares its settings for the check
+        from .messages import ChatMessage
+        from .streams import Echo, ReverseEcho
+
+        register_event_type(ChatMessage, Echo, ReverseEcho)

@@ -1,0 +1,139 @@
+"""The echo endpoints: thin views over `echo.streams`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.template.response import TemplateResponse
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
+from pydantic import ValidationError
+
+from echo.broadcast.access import valid_channel
+from echo.broadcast.publish import apublish
+from echo.broadcast.views import forbidden_channels
+from echo.sse import EventStreamResponse
+from echo.sse.asgi import stream_view
+from echo.sse.http import json_error, last_event_id, method_not_allowed
+
+from . import streams
+from .messages import ChatMessage, MessagePayload
+from .query import EchoQuery, QueryError
+
+__all__ = ["live_page", "publish_message", "sse", "sse2", "sse3"]
+
+_ALLOWED = ("GET", "HEAD")
+
+
+def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> Callable[..., Any]:
+    """GET and HEAD only, with the query validated; every refusal is a JSON 4xx.
+
+    CSRF-exempt because these views change nothing: a POST gets the JSON 405, not an HTML 403.
+    Plain functions, not coroutines: they await nothing, and a sync stream view runs in the one
+    thread hop of its request phase, where an async one would be bridged back to the event loop
+    and out again (see `echo.sse.asgi.stream_view`).
+    """
+
+    @stream_view
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponseBase:
+        if request.method not in _ALLOWED:
+            return method_not_allowed(request, _ALLOWED)
+        try:
+            query = EchoQuery.from_query(request.GET)
+        except QueryError as exc:
+            first = exc.errors[0]
+            return json_error(
+                400, "invalid_parameter", str(exc), parameter=first["parameter"], errors=exc.errors
+            )
+        return view(request, query)
+
+    return wrapper
+
+
+class _BadLastEventId(ValueError):
+    pass
+
+
+def _next_id(request: HttpRequest) -> int:
+    """The id to number from: one after a numeric Last-Event-ID, else 0."""
+    raw = last_event_id(request)
+    if not raw:
+        return 0
+    if not raw.isdigit() or len(raw) > 18:
+        raise _BadLastEventId(f"Last-Event-ID {raw!r} is not an id this stream sent (a whole number).")
+    return int(raw) + 1
+
+
+def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> Any:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+        try:
+            return view(request, query)
+        except _BadLastEventId as exc:
+            return json_error(400, "invalid_last_event_id", str(exc))
+
+    return wrapper
+
+
+@_echo_endpoint
+@_resumable
+def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+    stream = streams.echo_untyped(query.message, query.interval, first_id=_next_id(request))
+    return EventStreamResponse(streams.take(stream, query.limit))
+
+
+@_echo_endpoint
+@_resumable
+def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+    stream = streams.echo.resume(_next_id(request), query.message, query.interval)
+    return EventStreamResponse(streams.take(stream, query.limit))
+
+
+@_echo_endpoint
+@_resumable
+def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+    """Plain per-source ids, as the article shows, unless the client asks to be able to resume.
+
+    `?resumable=1`, or a composite Last-Event-ID (`echo:2,reverse_echo:1`) from an earlier
+    resumable stream, gives composite ids. A plain numeric Last-Event-ID cannot say which source
+    it belongs to, so it is ignored and the stream starts over, as the article's server does.
+    """
+    raw = last_event_id(request)
+    resume_from: dict[str, int] | None = {} if query.resumable else None
+    if raw and not raw.isdigit():
+        try:
+            resume_from = streams.parse_composite_id(raw)
+        except ValueError:
+            raise _BadLastEventId(
+                f"Last-Event-ID {raw!r} is not an id of this stream (e.g. echo:2,reverse_echo:1)."
+            ) from None
+    stream = streams.echo_and_reverse(query.message, query.interval, resume_from)
+    return EventStreamResponse(streams.take(stream, query.limit))
+
+
+async def publish_message(request: HttpRequest, channel: str) -> HttpResponseBase:
+    """`POST /events/<channel>/publish` with a form field `text`: publish a `chat_message`."""
+    if request.method != "POST":
+        return method_not_allowed(request, ("POST",))
+    if not valid_channel(channel):
+        return json_error(400, "invalid_channel", f"Invalid channel name: {channel!r}.")
+    if await forbidden_channels(request, [channel]):
+        return json_error(403, "forbidden", f"Permission denied to channel: {channel}")
+    try:
+        payload = MessagePayload(text=request.POST.get("text", ""))
+    except ValidationError as exc:
+        return json_error(400, "invalid_parameter", exc.errors()[0]["msg"], parameter="text")
+    event_id = await apublish(channel, ChatMessage.create(payload))
+    return JsonResponse({"channel": channel, "id": event_id, "event": ChatMessage.event_name})
+
+
+@ensure_csrf_cookie
+async def live_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /`: /sse3 and a broadcast channel, live in the browser, with a form to publish."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    return TemplateResponse(request, "echo_demo/live.html", {"channel": "demo"})

@@ -1,0 +1,26 @@
+"""The `ECHO` keys the Daphne adapter reads (see `echo.sse.conf`): each optimisation on its own."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from echo.sse.conf import Section, lazy
+
+__all__ = ["ServerSettings", "app_settings"]
+
+
+class ServerSettings(Section):
+    owner: ClassVar[str] = "echo.server"
+
+    # A connection's first write in a loop turn goes to the socket at once when nothing is queued
+    # (`echo.server.transport`), instead of a loop turn later through Twisted's buffer.
+    DAPHNE_DIRECT_WRITES: bool = True
+    # Each connection's messages arrive in an `echo.sse.inbox.Inbox`, watched without a task,
+    # instead of an `asyncio.Queue` and a task parked on it per stream.
+    DAPHNE_INBOX: bool = True
+    # A middle part of a response body goes straight to Twisted's `Request.write`
+    # (`echo.server.send`), and a broadcast hub can write to a waiting stream at once.
+    DAPHNE_DIRECT_SEND: bool = True
+
+
+app_settings: ServerSettings = lazy(ServerSettings)

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
+
+from . import bus
+from .models import StreamSession
+
+__all__ = ["StreamSessionAdmin", "live_counts"]
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[StreamSession]
+else:
+    _ModelAdmin = admin.ModelAdmin  # not subscriptable at run time
+
+
+def live_counts() -> dict[str, int]:
+    rows = StreamSession.objects.live().values("stream").annotate(n=Count("id")).order_by("stream")
+    return {row["stream"] or "(no events yet)": row["n"] for row in rows}
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("live", "live"), ("ended", "ended")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "live":
+            return queryset.filter(ended_at__isnull=True)
+        if self.value() == "ended":
+            return queryset.filter(ended_at__isnull=False)
+        return queryset
+
+
+@admin.register(StreamSession)
+class StreamSessionAdmin(_ModelAdmin):
+    """Sessions are records: every field read-only, nothing added or deleted by hand."""
+
+    list_display = [
+        "stream",
+        "client",
+        "user",
+        "started_at",
+        "duration_display",
+        "events_sent",
+        "bytes_sent",
+        "state",
+        "end_reason",
+    ]
+    list_filter = ["stream", StateFilter, "end_reason"]
+    search_fields = ["client", "path", "user__username"]
+    date_hierarchy = "started_at"
+    list_select_related = ["user"]
+    actions = ["terminate_sessions"]
+    change_list_template = "admin/echo_sessions/streamsession/change_list.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: StreamSession | None = None) -> list[str]:
+        return [field.name for field in StreamSession._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: StreamSession | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: StreamSession | None = None) -> bool:
+        return False
+
+    def has_terminate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("echo_sessions.terminate_streamsession")
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: StreamSession) -> str:
+        seconds = int(obj.duration.total_seconds())
+        hours, rest = divmod(seconds, 3600)
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+    @admin.display(description="state", boolean=False)
+    def state(self, obj: StreamSession) -> str:
+        return "live" if obj.is_live else "ended"
+
+    @admin.action(description="Terminate selected live sessions", permissions=["terminate"])
+    def terminate_sessions(self, request: HttpRequest, queryset: QuerySet[StreamSession]) -> None:
+        ids = list(queryset.filter(ended_at__isnull=True).values_list("id", flat=True))
+        if not ids:
+            self.message_user(request, "None of the selected sessions is live.", messages.WARNING)
+            return
+        bus.terminate_sessions(ids)
+        self.message_user(request, f"Asked {len(ids)} live session(s) to end.", messages.SUCCESS)
+
+    def get_urls(self) -> list[URLPattern]:
+        live = path(
+            "live.json",
+            self.admin_site.admin_view(self.live_view),
+            name="echo_sessions_streamsession_live",
+        )
+        return [live, *super().get_urls()]
+
+    def live_view(self, request: HttpRequest) -> JsonResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        counts = live_counts()
+        return JsonResponse({"live": counts, "total": sum(counts.values())})
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "live_counts": live_counts()})

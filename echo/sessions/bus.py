@@ -1,0 +1,126 @@
+"""The control bus between processes: the channels layer carries "terminate these sessions".
+
+Every process that serves recorded streams joins one channels group with a channel of its own,
+through a single listener task started with its first recorded stream. An operator's request,
+handled by whichever process, sends one group message; each process ends the sessions it is
+serving and ignores the others. With the in-memory layer (the embedded default) this reaches the
+one process there is; with `channels_redis` (`REDIS_URL`) it reaches every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from echo.sse import ServerSentEvent
+from echo.sse.conf import app_settings as sse_settings
+from echo.sse.info import EndReason
+from echo.sse.registry import registry
+
+__all__ = ["GROUP", "aterminate_sessions", "ensure_listener", "terminate_sessions", "terminated_event"]
+
+logger = logging.getLogger("echo.bus")
+
+GROUP = "echo.sessions"
+_TERMINATE = "echo.terminate"
+# channels_redis forgets group members after a day; rejoining hourly keeps the membership fresh.
+_REJOIN_EVERY = 3600.0
+_RETRY_AFTER = 1.0
+
+_listener: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Event]] = {}
+# How long a process's first recorded stream waits for the listener to join the group.
+_JOIN_WAIT = 2.0
+
+
+def terminated_event() -> ServerSentEvent:
+    return ServerSentEvent(
+        event="terminated",
+        data=json.dumps({"reason": EndReason.TERMINATED.value}),
+        retry=sse_settings.FINAL_RETRY,
+    )
+
+
+def end_local(ids: Iterable[uuid.UUID | str]) -> int:
+    """End the given sessions served by this process; returns how many were found here."""
+    ended = 0
+    for raw in ids:
+        response = registry.find(uuid.UUID(str(raw)))
+        if response is not None:
+            response.end_stream(EndReason.TERMINATED, terminated_event())
+            ended += 1
+    return ended
+
+
+async def aterminate_sessions(ids: Iterable[uuid.UUID | str]) -> None:
+    """Ask every process to end these sessions (those it serves) with a `terminated` event."""
+    message = {"type": _TERMINATE, "ids": [str(i) for i in ids]}
+    layer = get_channel_layer()
+    if layer is None:
+        end_local(message["ids"])
+        return
+    await layer.group_send(GROUP, message)
+
+
+def terminate_sessions(ids: Iterable[uuid.UUID | str]) -> None:
+    async_to_sync(aterminate_sessions)(list(ids))
+
+
+async def ensure_listener() -> None:
+    """Start this process's listener on the running loop, once, and wait until it has joined.
+
+    Waiting matters for the first stream only: its session row becomes visible to operators
+    right after this, and a terminate sent before the process had joined would go unheard.
+    """
+    loop = asyncio.get_running_loop()
+    entry = _listener.get(loop)
+    if entry is None or entry[0].done():
+        joined = asyncio.Event()
+        entry = _listener[loop] = (loop.create_task(_listen(joined), name="echo-bus-listener"), joined)
+    task, joined = entry
+    if not joined.is_set():
+        waiter = asyncio.ensure_future(joined.wait())
+        try:
+            await asyncio.wait({task, waiter}, timeout=_JOIN_WAIT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not joined.is_set():
+            logger.warning("The session control listener has not joined %s yet", GROUP)
+
+
+async def _listen(joined: asyncio.Event) -> None:
+    layer: Any = get_channel_layer()
+    if layer is None:
+        joined.set()
+        return
+    channel = await layer.new_channel("echo-bus.")
+    await layer.group_add(GROUP, channel)
+    joined.set()
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(_REJOIN_EVERY):
+                    message = await layer.receive(channel)
+            except TimeoutError:
+                await layer.group_add(GROUP, channel)
+                continue
+            except Exception:
+                # A broken connection to the layer's backend must not end the listener for good.
+                logger.exception("The session control listener lost its layer; retrying")
+                await asyncio.sleep(_RETRY_AFTER)
+                await layer.group_add(GROUP, channel)
+                continue
+            if message.get("type") == _TERMINATE:
+                ended = end_local(message.get("ids", []))
+                logger.info("Terminated %d session(s) served here", ended)
+    finally:
+        try:
+            await asyncio.shield(layer.group_discard(GROUP, channel))
+        except Exception:
+            logger.debug("Could not leave %s", GROUP, exc_info=True)

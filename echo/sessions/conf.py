@@ -1,0 +1,24 @@
+"""The `ECHO` keys stream sessions read (see `echo.sse.conf`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field
+
+from echo.sse.conf import Section, lazy
+
+__all__ = ["SessionSettings", "app_settings"]
+
+
+class SessionSettings(Section):
+    owner: ClassVar[str] = "echo.sessions"
+
+    # Record every stream as a StreamSession row (a view can opt out with `record=False`); read
+    # as each stream opens, so it can change at run time.
+    RECORD_SESSIONS: bool = True
+    # Seconds between progress writes of a live session's counters (never a write per event).
+    SESSION_PROGRESS_INTERVAL: Annotated[float, Field(gt=0)] = 5.0
+
+
+app_settings: SessionSettings = lazy(SessionSettings)

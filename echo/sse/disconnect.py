@@ -1,0 +1,89 @@
+"""`DisconnectWatcher`: cancels a request's task when its client goes away.
+
+It watches a receive queue that can be watched (`echo.sse.types.WatchableInbox`, what
+`echo.server` hands out under Daphne) with a callback; any other server's `receive` takes a task
+parked on it for the life of the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from django.core.exceptions import RequestAborted
+from django.core.handlers import asgi as django_asgi
+
+from .inbox import Inbox
+
+__all__ = ["DisconnectWatcher", "Disconnected"]
+
+
+class Disconnected(Exception):
+    pass
+
+
+class DisconnectWatcher:
+    """Cancels the request's task when the client goes away, inside `async with watcher:`."""
+
+    def __init__(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
+        self.gone = False
+        self._guarding = False
+        self._owner = asyncio.current_task()
+        self._task: asyncio.Task[None] | None = None
+        inbox = getattr(receive, "__self__", None)
+        self._inbox = inbox if isinstance(inbox, Inbox) else None
+        if self._inbox is not None:
+            for message in self._inbox.watch(self._message):
+                self._message(message)
+        else:
+            self._task = asyncio.create_task(self._watch(handler, receive))
+
+    async def _watch(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
+        with contextlib.suppress(RequestAborted):
+            await handler.listen_for_disconnect(receive)
+        self._left()
+
+    def _message(self, message: Any) -> None:
+        # Anything else after the body is left unread, as Django leaves it.
+        if message.get("type") == "http.disconnect":
+            self.gone = True
+            # Daphne puts it from inside a `send()` of this very task (the one that ends the
+            # response): cancel from the loop, once that call is over, not in the middle of it.
+            asyncio.get_running_loop().call_soon(self._cancel_if_guarding)
+
+    def _left(self) -> None:
+        self.gone = True
+        self._cancel_if_guarding()
+
+    def _cancel_if_guarding(self) -> None:
+        if self._guarding and self._owner is not None:
+            self._owner.cancel()
+
+    async def __aenter__(self) -> None:
+        """Guard the body of `async with watcher:`; it raises `Disconnected` if the client left.
+
+        A context manager rather than a coroutine around the work: an open stream is awaited in
+        the handler's own frame, not in one more coroutine frame kept for the stream's life.
+        """
+        if self.gone:
+            raise Disconnected
+        self._guarding = True
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        self._guarding = False
+        task = self._owner
+        if not isinstance(error, asyncio.CancelledError) or not self.gone or task is None:
+            return
+        if task.uncancel() == 0:  # ours: the client left and nobody else asked this task to stop
+            raise Disconnected from None
+
+    async def stop(self) -> None:
+        if self._inbox is not None:
+            self._inbox.watch(None)
+        if self._task is None:
+            return
+        self._task.cancel()
+        await asyncio.wait({self._task})
+        if not self._task.cancelled():
+            self._task.exception()  # retrieved: a protocol error here ends the request anyway

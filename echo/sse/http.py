@@ -1,0 +1,40 @@
+"""Plain HTTP helpers for stream endpoints: JSON errors and the client's `Last-Event-ID`.
+
+A client of an event stream reads JSON, not Django's HTML error pages: every refusal a stream
+view makes is `json_error(status, code, detail)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+
+__all__ = ["csrf_failure", "json_error", "last_event_id", "method_not_allowed"]
+
+
+def json_error(status: int, error: str, detail: str, **extra: Any) -> JsonResponse:
+    """`{"error": code, "detail": text, ...extra}` with `status`."""
+    return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
+
+
+def method_not_allowed(request: HttpRequest, allowed: Sequence[str]) -> JsonResponse:
+    response = json_error(
+        405, "method_not_allowed", f"{request.method} is not allowed here.", allowed=list(allowed)
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def last_event_id(request: HttpRequest) -> str:
+    """The `Last-Event-ID` header, else the `lastEventId` query parameter (as django-eventstream
+    reads it, for clients that cannot set headers), stripped."""
+    # META, not `request.headers`: that builds a mapping of every header on first use.
+    raw: str = request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("lastEventId", "")
+    return raw.strip()
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """A `CSRF_FAILURE_VIEW` for JSON clients: a refused POST says why, as JSON."""
+    return json_error(403, "csrf_failed", f"CSRF verification failed: {reason}")

@@ -1,0 +1,58 @@
+"""`Pinger`: one task per process that sends keep-alive comments for streams idle too long.
+
+A stream served by `echo.sse.asgi.ASGIHandler` waits on its source in the request's own task, so
+a ping cannot come from that task; instead of a timer or a task per stream, this sweeper looks at
+every such stream a few times per ping interval and asks the idle ones to ping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+__all__ = ["Pingable", "Pinger", "pinger"]
+
+_SWEEP_MAX = 1.0
+
+
+class Pingable(Protocol):
+    @property
+    def ping(self) -> float | None: ...
+
+    def ping_due(self, now: float) -> bool: ...
+
+    def start_ping(self) -> None: ...
+
+
+class Pinger:
+    def __init__(self) -> None:
+        self._streams: set[Pingable] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def reset(self) -> None:
+        self._streams.clear()
+        self._task = None
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def add(self, stream: Pingable) -> None:
+        self._streams.add(stream)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._sweep())
+
+    def discard(self, stream: Pingable) -> None:
+        self._streams.discard(stream)
+
+    async def _sweep(self) -> None:
+        while self._streams:
+            pings = [stream.ping for stream in self._streams if stream.ping]
+            await asyncio.sleep(min([_SWEEP_MAX, *(p / 4 for p in pings)]))
+            now = time.monotonic()
+            for stream in list(self._streams):
+                if stream.ping_due(now):
+                    stream.start_ping()
+
+
+pinger = Pinger()

@@ -1,0 +1,91 @@
+"""The process-wide state of the toolkit: the live streams and their observers.
+
+One `StreamRegistry` per process (`registry`), so every list the toolkit keeps across requests
+is here, in one object a reader can find and a test can `reset()`. Responses register themselves
+when they start streaming; terminate and shutdown look them up here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+from .types import EndableStream, StreamObserver
+
+__all__ = [
+    "StreamRegistry",
+    "add_observer",
+    "find",
+    "live_streams",
+    "observers",
+    "registry",
+    "remove_observer",
+    "wait_until_idle",
+]
+
+
+class StreamRegistry:
+    def __init__(self) -> None:
+        self._observers: list[StreamObserver] = []
+        self._live: dict[uuid.UUID, EndableStream] = {}
+        # Waiters for "no stream left"; `unregister` may run in a worker thread (Django calls
+        # `response.close()` through `sync_to_async`), so each waiter is woken on its own loop.
+        self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    def reset(self) -> None:
+        """Forget every stream and observer (tests)."""
+        self._observers.clear()
+        self._live.clear()
+
+    # -- observers ------------------------------------------------------------------------------
+
+    def add_observer(self, observer: StreamObserver) -> None:
+        if observer not in self._observers:
+            self._observers.append(observer)
+
+    def remove_observer(self, observer: StreamObserver) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def observers(self) -> list[StreamObserver]:
+        return list(self._observers)
+
+    # -- live streams ---------------------------------------------------------------------------
+
+    def live_streams(self) -> Iterator[EndableStream]:
+        """The streams open in this process right now."""
+        return iter(list(self._live.values()))
+
+    def find(self, stream_id: uuid.UUID) -> EndableStream | None:
+        return self._live.get(stream_id)
+
+    def register(self, stream: EndableStream) -> None:
+        self._live[stream.info.id] = stream
+
+    def unregister(self, stream: EndableStream) -> None:
+        self._live.pop(stream.info.id, None)
+        if not self._live:
+            for loop, idle in list(self._idle_waiters):
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(idle.set)
+
+    async def wait_until_idle(self) -> None:
+        """Return once no stream is live in this process."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        self._idle_waiters.append(waiter)
+        try:
+            if self._live:
+                await waiter[1].wait()
+        finally:
+            self._idle_waiters.remove(waiter)
+
+
+registry = StreamRegistry()
+
+add_observer = registry.add_observer
+remove_observer = registry.remove_observer
+observers = registry.observers
+live_streams = registry.live_streams
+find = registry.find
+wait_until_idle = registry.wait_until_idle

@@ -1,0 +1,255 @@
+"""A Pushpin (GRIP proxy) of the test's own: free loopback ports, its own config and runtime dir.
+
+Debian's package is set up for a system service (runtime files in /var/run/pushpin, logs in
+/var/log/pushpin, a shared zurl under /var/run/zurl, control sockets on fixed TCP ports). Here
+every one of those lives in a temp dir instead: the runner starts its own zurl, the ZeroMQ
+sockets are ipc files in the runtime dir, and only two TCP ports are opened, both on 127.0.0.1:
+the proxy's HTTP port and the handler's HTTP control (publish) port.
+
+Pushpin's runner starts condure, zurl, pushpin-proxy and pushpin-handler, each in a process
+group of its own. So the runner is started in a new session (`start_new_session=True`), and
+everything in that session is what this helper started: at the end the runner's group gets
+SIGTERM (it stops its services), and whatever of the session is still alive after a deadline
+is killed by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ..servers import free_port, wait_for
+from ..services import require
+
+PUSHPIN_MISSING = "pushpin is not installed (apt-get install pushpin)"
+INTERNAL_CONF = Path("/usr/lib/pushpin/internal.conf")
+
+_CONFIG = """\
+[global]
+include={internal}
+rundir={rundir}
+ipc_prefix=pushpin-
+port_offset=0
+stats_connection_ttl=120
+
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=127.0.0.1:{http_port}
+logdir={logdir}
+log_level=2
+client_buffer_size=8192
+client_maxconn=1000
+condure_bin=condure
+zurl_bin=zurl
+
+[proxy]
+routesfile={routes}
+debug=true
+auto_cross_origin=false
+accept_x_forwarded_protocol=false
+set_x_forwarded_protocol=proto-only
+x_forwarded_for=
+x_forwarded_for_trusted=
+orig_headers_need_mark=
+accept_pushpin_route=false
+log_from=false
+log_user_agent=false
+sig_iss=pushpin
+sig_key=test-only-grip-key
+upstream_key=
+updates_check=off
+
+[handler]
+push_in_spec=ipc://{{rundir}}/{{ipc_prefix}}push-in
+push_in_sub_specs=ipc://{{rundir}}/{{ipc_prefix}}push-in-sub
+push_in_sub_connect=false
+push_in_http_addr=127.0.0.1
+push_in_http_port={publish_port}
+push_in_http_max_headers_size=10000
+push_in_http_max_body_size=1000000
+stats_spec=ipc://{{rundir}}/{{ipc_prefix}}stats
+command_spec=ipc://{{rundir}}/{{ipc_prefix}}command
+message_rate=2500
+message_hwm=25000
+message_wait=5000
+id_cache_ttl=60
+connection_subscription_max=20
+subscription_linger=60
+stats_subscription_ttl=60
+stats_report_interval=10
+stats_format=tnetstring
+"""
+
+
+@dataclass
+class Pushpin:
+    process: subprocess.Popen[bytes]
+    http_port: int
+    publish_port: int
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        """Where clients connect: requests are proxied to the origin named in the routes file."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grip_url(self) -> str:
+        """The publish (HTTP control) endpoint, the value for Django's `GRIP_URL`."""
+        return f"http://127.0.0.1:{self.publish_port}"
+
+    def log(self) -> str:
+        return (self.directory / "pushpin.log").read_text(errors="replace")
+
+    def session_members(self) -> list[int]:
+        """Pids of the live processes of pushpin's session: the runner and the services it started."""
+        return _session_members(self.process.pid)
+
+
+def require_pushpin() -> str:
+    """pushpin's path; skip (or fail, with ECHO_REQUIRE_SERVICES=1) when it or its services are missing."""
+    binary = require("pushpin", PUSHPIN_MISSING)
+    for helper in ("condure", "zurl"):
+        require(helper, f"{helper} is not installed (Debian's pushpin package brings it)")
+    return binary
+
+
+def write_config(directory: Path, *, http_port: int, publish_port: int, origin: str) -> Path:
+    """pushpin.conf, its internal.conf (with zurl's sockets moved into the runtime dir) and routes."""
+    rundir = directory / "run"
+    logdir = directory / "log"
+    rundir.mkdir(parents=True, exist_ok=True)
+    logdir.mkdir(exist_ok=True)
+    internal = directory / "internal.conf"
+    text = INTERNAL_CONF.read_text()
+    # Debian points the proxy at a system-wide zurl; the runner's own zurl listens in the rundir.
+    internal.write_text(text.replace("ipc:///var/run/zurl/", "ipc://{rundir}/{ipc_prefix}"))
+    routes = directory / "routes"
+    routes.write_text(f"* {origin}\n")
+    config = directory / "pushpin.conf"
+    config.write_text(
+        _CONFIG.format(
+            internal=internal,
+            rundir=rundir,
+            logdir=logdir,
+            routes=routes,
+            http_port=http_port,
+            publish_port=publish_port,
+        )
+    )
+    return config
+
+
+def _answers(url: str) -> bool:
+    """Any HTTP response at all (a 502 from the proxy included): the chain behind the port is up."""
+    try:
+        with httpx.stream("GET", url, timeout=2.0):
+            return True  # headers are in; the body does not matter
+    except httpx.TransportError:
+        return False
+
+
+def _holds(url: str) -> bool:
+    """True once pushpin answers a GRIP stream request with 200 (the handler is connected)."""
+    try:
+        with httpx.stream("GET", url, timeout=2.0) as response:
+            return response.status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def reserve_ports() -> tuple[int, int]:
+    """Two distinct free loopback ports: (http, publish)."""
+    http_port = free_port()
+    publish_port = free_port()
+    while publish_port == http_port:
+        publish_port = free_port()
+    return http_port, publish_port
+
+
+@contextmanager
+def pushpin(
+    tmp_path: Path,
+    *,
+    origin_port: int,
+    http_port: int | None = None,
+    publish_port: int | None = None,
+    origin_serves_streams: bool = True,
+) -> Iterator[Pushpin]:
+    """Run pushpin in front of `127.0.0.1:<origin_port>`; stop every process of its session at the end."""
+    binary = require_pushpin()
+    if http_port is None or publish_port is None:
+        http_port, publish_port = reserve_ports()
+    directory = tmp_path / f"pushpin-{http_port}"
+    directory.mkdir()
+    config = write_config(
+        directory, http_port=http_port, publish_port=publish_port, origin=f"127.0.0.1:{origin_port}"
+    )
+    command = [binary, "--config", str(config), "--merge-output"]
+    with (directory / "pushpin.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Pushpin(process, http_port, publish_port, directory)
+    try:
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"pushpin exited with {process.returncode}:\n{server.log()}")
+            # A listening port is not enough: condure accepts before the proxy and handler are
+            # connected, and closes such a connection without an answer. And until the handler
+            # has joined, a GRIP hold answers 500 "Accept service unavailable": so the last
+            # check is a real held stream.
+            return (
+                _answers(f"{server.url}/")
+                and _answers(f"{server.grip_url}/")
+                and (not origin_serves_streams or _holds(f"{server.url}/events/pushpin-ready/"))
+            )
+
+        wait_for(ready, timeout=20.0, what=f"pushpin on ports {http_port} and {publish_port}")
+        yield server
+    finally:
+        _stop(process)
+
+
+def _session_members(session: int) -> list[int]:
+    """Live (not zombie) processes whose session id is `session`, read from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces, so split after its last ')'.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == session:
+            members.append(int(entry))
+    return members
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    # The session id is the runner's pid (start_new_session): that session and nothing else.
+    session = process.pid
+    with suppress(ProcessLookupError):
+        os.killpg(session, signal.SIGTERM)  # the runner's own group: it stops its services
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+    try:
+        wait_for(lambda: not _session_members(session), timeout=10.0, what="pushpin's processes to exit")
+    except AssertionError:
+        for pid in _session_members(session):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not _session_members(session), timeout=10.0, what="pushpin's processes to die")
+    if process.poll() is None:
+        process.kill()
+    process.wait(10)

@@ -1,0 +1,101 @@
+"""The private details of Daphne and Twisted that `echo.server` relies on, one test each.
+
+Daphne and Twisted are pinned (requirements.txt); when an upgrade renames or drops one of these,
+the matching test fails here, loudly, instead of every write failing in production.
+"""
+
+from __future__ import annotations
+
+import inspect
+import socket
+
+import pytest
+from daphne.cli import CommandLineInterface as DaphneCLI
+from daphne.http_protocol import WebRequest
+from daphne.management.commands.runserver import Command as DaphneRunserver
+from daphne.server import Server as DaphneServer
+from twisted.internet import tcp
+from twisted.web.http import Request
+
+from echo.server.cli import CommandLineInterface
+from echo.server.management.commands.runserver import Command
+from echo.server.server import Server
+from echo.server.transport import DirectWriteServer
+
+
+def test_daphnes_cli_takes_its_server_class_from_a_class_attribute() -> None:
+    assert DaphneCLI.server_class is DaphneServer
+    assert "self.server_class(" in inspect.getsource(DaphneCLI.run)
+    assert CommandLineInterface.server_class is Server
+
+
+def test_daphnes_runserver_takes_its_server_from_server_cls() -> None:
+    assert DaphneRunserver.server_cls is DaphneServer
+    assert "self.server_cls(" in inspect.getsource(DaphneRunserver.inner_run)
+    assert Command.server_cls is Server
+
+
+def test_daphne_calls_listen_success_with_each_port_before_the_reactor_runs() -> None:
+    source = inspect.getsource(DaphneServer.run)
+    assert "listener.addCallback(self.listen_success)" in source
+    assert source.index("listen_success") < source.index("reactor.run(")
+    assert list(inspect.signature(DaphneServer.listen_success).parameters) == ["self", "port"]
+
+
+def test_daphnes_create_application_is_what_server_overrides() -> None:
+    assert list(inspect.signature(DaphneServer.create_application).parameters) == [
+        "self",
+        "protocol",
+        "scope",
+    ]
+    source = inspect.getsource(DaphneServer.create_application)
+    for detail in ('"application_instance"', "self.connections[protocol]", "receive=", "send="):
+        assert detail in source, detail
+    assert inspect.iscoroutinefunction(DaphneServer.handle_reply)
+
+
+def test_a_twisted_port_makes_its_connections_from_its_transport_attribute() -> None:
+    assert tcp.Port.transport is tcp.Server
+    assert "self.transport(" in inspect.getsource(tcp.Port.doRead)
+
+
+@pytest.mark.parametrize(
+    "name", ["TLS", "dataBuffer", "_writeDisconnecting", "_writeDisconnected", "connected", "disconnecting"]
+)
+def test_twisted_connections_have_the_attributes_direct_writes_read(name: str) -> None:
+    assert hasattr(tcp.Server, name)
+
+
+def test_a_twisted_connection_has_a_temp_data_length_and_a_socket() -> None:
+    # Set per instance in Twisted's FileDescriptor/Connection: read from a real connection.
+    left, right = socket.socketpair()
+    with left, right:
+        connection = DirectWriteServer(left, _Protocol(), ("127.0.0.1", 1), _FakePort(), 1, None)
+        assert connection._tempDataLen == 0
+        assert connection.socket is left
+
+
+class _FakePort:
+    sessionno = 0
+    _realPortNumber = 1
+
+    def _buildAddr(self, address: object) -> object:
+        return address
+
+
+class _Protocol:
+    pass
+
+
+def test_daphnes_request_tracks_whether_its_response_started() -> None:
+    assert "self._response_started = False" in inspect.getsource(WebRequest.__init__)
+    assert "self._response_started = True" in inspect.getsource(WebRequest.handle_reply)
+
+
+@pytest.mark.parametrize("name", ["finished", "_disconnected", "write"])
+def test_twisted_requests_have_what_direct_send_reads(name: str) -> None:
+    assert hasattr(Request, name)
+
+
+def test_twisted_requests_keep_their_channel() -> None:
+    assert "self.channel = channel" in inspect.getsource(Request.__init__)

@@ -1,0 +1,157 @@
+"""The `echo` system checks, each by id: called directly, and through Django's check framework."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, run_checks
+from django.test import override_settings
+
+from echo.sse import checks
+
+Check = Callable[..., list[CheckMessage]]
+
+GZIP = "django.middleware.gzip.GZipMiddleware"
+STREAM_MIDDLEWARE = "echo.sse.middleware.EventStreamMiddleware"
+
+
+def echo_ids(messages: Sequence[CheckMessage]) -> list[str]:
+    return sorted(str(message.id) for message in messages if str(message.id).startswith("echo."))
+
+
+def run(check: Check, app_configs: Sequence[AppConfig] | None = None) -> list[CheckMessage]:
+    messages: list[CheckMessage] = check(app_configs)
+    return messages
+
+
+def apps_without_daphne() -> list[str]:
+    return [app for app in settings.INSTALLED_APPS if app not in ("daphne", "echo.server")]
+
+
+def middleware_without(*names: str) -> list[str]:
+    return [entry for entry in settings.MIDDLEWARE if entry not in names]
+
+
+def test_project_settings_pass_every_echo_check() -> None:
+    assert echo_ids(run_checks()) == []
+    for check in (checks.check_daphne_first, checks.check_middleware, checks.check_settings):
+        assert run(check) == []
+
+
+# echo.E001: daphne first in INSTALLED_APPS.
+
+
+def test_e001_when_daphne_is_missing() -> None:
+    with override_settings(INSTALLED_APPS=apps_without_daphne()):
+        messages = run(checks.check_daphne_first)
+        assert [(type(m), m.id) for m in messages] == [(Error, "echo.E001")]
+        assert "missing from" in messages[0].msg
+        assert messages[0].hint
+        assert echo_ids(run_checks()) == ["echo.E001"]
+
+
+def test_e001_when_daphne_is_not_first() -> None:
+    with override_settings(INSTALLED_APPS=[*apps_without_daphne(), "daphne"]):
+        messages = run(checks.check_daphne_first)
+        assert [(type(m), m.id) for m in messages] == [(Error, "echo.E001")]
+        assert "not first in" in messages[0].msg
+        assert echo_ids(run_checks()) == ["echo.E001"]
+
+
+@pytest.mark.parametrize("daphne", ["daphne", "daphne.apps.DaphneConfig"])
+def test_no_e001_when_daphne_is_first(daphne: str) -> None:
+    with override_settings(INSTALLED_APPS=[daphne, *apps_without_daphne()]):
+        assert run(checks.check_daphne_first) == []
+        assert "echo.E001" not in echo_ids(run_checks())
+
+
+# echo.W001 / echo.W002: the middleware.
+
+
+def test_w001_when_gzip_middleware_is_enabled() -> None:
+    with override_settings(MIDDLEWARE=[*settings.MIDDLEWARE, GZIP]):
+        messages = run(checks.check_middleware)
+        assert [(type(m), m.id) for m in messages] == [(Warning, "echo.W001")]
+        assert GZIP in str(messages[0].hint)
+        assert echo_ids(run_checks()) == ["echo.W001"]
+
+
+def test_w002_when_stream_middleware_is_missing() -> None:
+    with override_settings(MIDDLEWARE=middleware_without(STREAM_MIDDLEWARE)):
+        messages = run(checks.check_middleware)
+        assert [(type(m), m.id) for m in messages] == [(Warning, "echo.W002")]
+        assert STREAM_MIDDLEWARE in str(messages[0].hint)
+        assert echo_ids(run_checks()) == ["echo.W002"]
+
+
+def test_w001_and_w002_together() -> None:
+    with override_settings(MIDDLEWARE=[GZIP]):
+        assert echo_ids(run(checks.check_middleware)) == ["echo.W001", "echo.W002"]
+        assert echo_ids(run_checks()) == ["echo.W001", "echo.W002"]
+
+
+def test_w002_when_middleware_setting_is_empty() -> None:
+    with override_settings(MIDDLEWARE=[]):
+        assert echo_ids(run(checks.check_middleware)) == ["echo.W002"]
+
+
+# echo.E002: the ECHO setting.
+
+
+@pytest.mark.parametrize(
+    ("echo", "key"),
+    [
+        ({"UNKNOWN": 1}, "UNKNOWN"),
+        ({"PING_INTERVAL": "x"}, "PING_INTERVAL"),
+        ({"PING_INTERVAL": "15"}, "PING_INTERVAL"),
+        ({"PING_INTERVAL": 0}, "PING_INTERVAL"),
+        ({"PING_INTERVAL": -1.0}, "PING_INTERVAL"),
+        ({"RETRY": -1}, "RETRY"),
+        ({"RETRY": True}, "RETRY"),
+        ({"RETRY": 1.5}, "RETRY"),
+        ({"RETRY": "3000"}, "RETRY"),
+        ({"MESSAGE_MAX_LENGTH": 0}, "MESSAGE_MAX_LENGTH"),
+    ],
+)
+def test_e002_for_a_bad_echo_setting(echo: dict[str, Any], key: str) -> None:
+    with override_settings(ECHO=echo):
+        messages = run(checks.check_settings)
+        assert [(type(m), m.id) for m in messages] == [(Error, "echo.E002")]
+        assert f"ECHO[{key!r}]" in messages[0].msg
+        assert key in str(messages[0].hint) or key == "UNKNOWN"
+        assert "PING_INTERVAL" in str(messages[0].hint) or key == "MESSAGE_MAX_LENGTH"
+        assert echo_ids(run_checks()) == ["echo.E002"]
+
+
+def test_e002_once_per_bad_key() -> None:
+    with override_settings(ECHO={"UNKNOWN": 1, "RETRY": -1}):
+        messages = run(checks.check_settings)
+        assert [m.id for m in messages] == ["echo.E002", "echo.E002"]
+        assert sorted(m.msg.split(":")[0].split(" ")[0] for m in messages) == [
+            "ECHO['RETRY']",
+            "ECHO['UNKNOWN']",
+        ]
+
+
+def test_e002_when_echo_is_not_a_dict() -> None:
+    with override_settings(ECHO=["PING_INTERVAL"]):
+        assert echo_ids(run(checks.check_settings)) == ["echo.E002"]
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        {},
+        {"PING_INTERVAL": None, "RETRY": None},
+        {"PING_INTERVAL": 5, "RETRY": 0},
+        {"PING_INTERVAL": 0.25, "RETRY": 3000, "MESSAGE_MAX_LENGTH": 1},
+    ],
+)
+def test_no_e002_for_good_echo_settings(echo: dict[str, Any]) -> None:
+    with override_settings(ECHO=echo):
+        assert run(checks.check_settings) == []
+        assert "echo.E002" not in echo_ids(run_checks())
