@@ -19,8 +19,8 @@ __all__ = ["insert_many", "update_many"]
 def _adapters(fields: list[Any], connection: Any) -> list[tuple[int, Any]]:
     """For each of `fields` (by position) whose values need converting, the conversion.
 
-    `Field.get_db_prep_save` goes the generic way through a field's preparation (about a
-    microsecond a value, half of what the writer spent on a row); the recorder's values are
+    `Field.get_db_prep_save` goes the generic way through a field's preparation (half of what
+    the writer spent on a row, docs/performance.md); the recorder's values are
     already what those steps would make of them (`str`, `int`, aware `datetime`), so strings go as
     they are and numbers and datetimes straight to the backend's own adapter, the call the field
     would end with. A row's datetimes repeat (`last_seen_at` is its start or its end): each

@@ -1,12 +1,12 @@
 """A small ASGI `receive` queue whose messages can be watched without a task.
 
 An ASGI server hands each connection's messages (request body, `http.disconnect`) to the
-application through a queue; Daphne uses an `asyncio.Queue`, four empty deques (about 3 KB) per
+application through a queue; Daphne uses an `asyncio.Queue`, four empty deques per
 connection. A long-lived stream never reads that queue again after the request body, yet it must
 notice `http.disconnect`: with an `asyncio.Queue` that takes a task per stream, parked on
-`receive()` for hours. `Inbox` is a FIFO of the same interface in a few hundred bytes, and
+`receive()` for hours. `Inbox` is a FIFO of the same interface in a fraction of the memory, and
 `watch()` calls back on each message as it is put, so the handler needs no such task
-(`echo.sse.asgi`). `echo.sse.daphne.install()` makes Daphne give every connection one.
+(`echo.sse.disconnect`). `echo.server.Server` gives every Daphne connection one.
 """
 
 from __future__ import annotations

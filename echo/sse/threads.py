@@ -36,9 +36,9 @@ class Worker(concurrent.futures.Executor):
     it returns an asyncio future that the thread settles with `call_soon_threadsafe`:
     `asyncio.wrap_future` passes an asyncio future through as it is, so a round trip makes no
     `concurrent.futures.Future` (a lock and a condition each) and no callbacks chaining it to an
-    asyncio one: a hop with its request context costs ~52 us of CPU here against ~64 us through a
-    `ThreadPoolExecutor` of one thread (this machine, best of 7 runs of 3,000 hops). From
-    anywhere else `submit` returns a `concurrent.futures.Future`, as every executor does.
+    asyncio one, so a hop costs less CPU than through a `ThreadPoolExecutor` of one thread
+    (docs/performance.md). From anywhere else `submit` returns a `concurrent.futures.Future`, as
+    every executor does.
     """
 
     def __init__(self, name: str) -> None:
