@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Twisted endpoint strings escape colons, so an IPv6 HOST such as ::1 works too.
 ENDPOINT := tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=4096
 
-.PHONY: run test test-plain lint typecheck pytest migrate superuser install install-dev bench clean
+.PHONY: run static pushpin test test-plain lint typecheck pytest migrate superuser install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate
+static: install
+	$(BIN)/python manage.py collectstatic --noinput -v0
+
+run: migrate static
 	@echo "Serving on http://$(HOST):$(PORT)/ - try: curl -N 'http://$(HOST):$(PORT)/sse2?message=hello'"
 	@echo "Stream sessions are in the admin at http://$(HOST):$(PORT)/admin/ - create a user with"
 	@echo "  make superuser    (or: $(BIN)/python manage.py createsuperuser)"
@@ -49,6 +52,14 @@ test: migrate lint typecheck pytest
 # The suite with every server optimisation off (ECHO_OPTIMISATIONS=off, see tests/settings.py).
 test-plain: install-dev
 	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Pushpin in front of `make run` (echo.broadcast's Pushpin mode): Debian's `pushpin`, configured from
+# deploy/pushpin/. Then, in another terminal: GRIP_URL=http://127.0.0.1:5561 make run
+PUSHPIN_PORT ?= 7999
+PUSHPIN_PUBLISH_PORT ?= 5561
+pushpin:
+	PUSHPIN_PORT=$(PUSHPIN_PORT) PUSHPIN_PUBLISH_PORT=$(PUSHPIN_PUBLISH_PORT) ORIGIN=$(HOST):$(PORT) \
+		bash deploy/pushpin/start
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

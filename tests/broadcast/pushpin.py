@@ -1,16 +1,15 @@
 """A Pushpin (GRIP proxy) of the test's own: free loopback ports, its own config and runtime dir.
 
-Debian's package is set up for a system service (runtime files in /var/run/pushpin, logs in
-/var/log/pushpin, a shared zurl under /var/run/zurl, control sockets on fixed TCP ports). Here
-every one of those lives in a temp dir instead: the runner starts its own zurl, the ZeroMQ
-sockets are ipc files in the runtime dir, and only two TCP ports are opened, both on 127.0.0.1:
-the proxy's HTTP port and the handler's HTTP control (publish) port.
+Started with the repository's own `deploy/pushpin/start` (what `make pushpin` runs), which renders
+`deploy/pushpin/pushpin.conf`: the runner starts its own zurl, the ZeroMQ sockets are ipc files in
+the runtime dir (here a temp dir), and only two TCP ports are opened, both on 127.0.0.1: the
+proxy's HTTP port and the handler's HTTP control (publish) port.
 
-Pushpin's runner starts condure, zurl, pushpin-proxy and pushpin-handler, each in a process
-group of its own. So the runner is started in a new session (`start_new_session=True`), and
-everything in that session is what this helper started: at the end the runner's group gets
-SIGTERM (it stops its services), and whatever of the session is still alive after a deadline
-is killed by its pid.
+The start script execs Pushpin's runner, which starts condure, zurl, pushpin-proxy and
+pushpin-handler, each in a process group of its own. So the runner is started in a new session
+(`start_new_session=True`), and everything in that session is what this helper started: at the
+end the runner's group gets SIGTERM (it stops its services), and whatever of the session is
+still alive after a deadline is killed by its pid.
 """
 
 from __future__ import annotations
@@ -25,67 +24,13 @@ from pathlib import Path
 
 import httpx
 
-from ..servers import free_port, wait_for
+from ..servers import ROOT, free_port, wait_for
 from ..services import require
 
 PUSHPIN_MISSING = "pushpin is not installed (apt-get install pushpin)"
-INTERNAL_CONF = Path("/usr/lib/pushpin/internal.conf")
-
-_CONFIG = """\
-[global]
-include={internal}
-rundir={rundir}
-ipc_prefix=pushpin-
-port_offset=0
-stats_connection_ttl=120
-
-[runner]
-services=condure,zurl,pushpin-proxy,pushpin-handler
-http_port=127.0.0.1:{http_port}
-logdir={logdir}
-log_level=2
-client_buffer_size=8192
-client_maxconn=1000
-condure_bin=condure
-zurl_bin=zurl
-
-[proxy]
-routesfile={routes}
-debug=true
-auto_cross_origin=false
-accept_x_forwarded_protocol=false
-set_x_forwarded_protocol=proto-only
-x_forwarded_for=
-x_forwarded_for_trusted=
-orig_headers_need_mark=
-accept_pushpin_route=false
-log_from=false
-log_user_agent=false
-sig_iss=pushpin
-sig_key=test-only-grip-key
-upstream_key=
-updates_check=off
-
-[handler]
-push_in_spec=ipc://{{rundir}}/{{ipc_prefix}}push-in
-push_in_sub_specs=ipc://{{rundir}}/{{ipc_prefix}}push-in-sub
-push_in_sub_connect=false
-push_in_http_addr=127.0.0.1
-push_in_http_port={publish_port}
-push_in_http_max_headers_size=10000
-push_in_http_max_body_size=1000000
-stats_spec=ipc://{{rundir}}/{{ipc_prefix}}stats
-command_spec=ipc://{{rundir}}/{{ipc_prefix}}command
-message_rate=2500
-message_hwm=25000
-message_wait=5000
-id_cache_ttl=60
-connection_subscription_max=20
-subscription_linger=60
-stats_subscription_ttl=60
-stats_report_interval=10
-stats_format=tnetstring
-"""
+# The configuration and start script the README documents (`make pushpin`): every Pushpin test
+# runs Pushpin the way a user does, on ports and a runtime directory of its own.
+START = ROOT / "deploy" / "pushpin" / "start"
 
 
 @dataclass
@@ -119,32 +64,6 @@ def require_pushpin() -> str:
     for helper in ("condure", "zurl"):
         require(helper, f"{helper} is not installed (Debian's pushpin package brings it)")
     return binary
-
-
-def write_config(directory: Path, *, http_port: int, publish_port: int, origin: str) -> Path:
-    """pushpin.conf, its internal.conf (with zurl's sockets moved into the runtime dir) and routes."""
-    rundir = directory / "run"
-    logdir = directory / "log"
-    rundir.mkdir(parents=True, exist_ok=True)
-    logdir.mkdir(exist_ok=True)
-    internal = directory / "internal.conf"
-    text = INTERNAL_CONF.read_text()
-    # Debian points the proxy at a system-wide zurl; the runner's own zurl listens in the rundir.
-    internal.write_text(text.replace("ipc:///var/run/zurl/", "ipc://{rundir}/{ipc_prefix}"))
-    routes = directory / "routes"
-    routes.write_text(f"* {origin}\n")
-    config = directory / "pushpin.conf"
-    config.write_text(
-        _CONFIG.format(
-            internal=internal,
-            rundir=rundir,
-            logdir=logdir,
-            routes=routes,
-            http_port=http_port,
-            publish_port=publish_port,
-        )
-    )
-    return config
 
 
 def _answers(url: str) -> bool:
@@ -184,18 +103,26 @@ def pushpin(
     origin_serves_streams: bool = True,
 ) -> Iterator[Pushpin]:
     """Run pushpin in front of `127.0.0.1:<origin_port>`; stop every process of its session at the end."""
-    binary = require_pushpin()
+    require_pushpin()
     if http_port is None or publish_port is None:
         http_port, publish_port = reserve_ports()
     directory = tmp_path / f"pushpin-{http_port}"
     directory.mkdir()
-    config = write_config(
-        directory, http_port=http_port, publish_port=publish_port, origin=f"127.0.0.1:{origin_port}"
-    )
-    command = [binary, "--config", str(config), "--merge-output"]
+    env = {
+        **os.environ,
+        "PUSHPIN_DIR": str(directory),
+        "PUSHPIN_PORT": str(http_port),
+        "PUSHPIN_PUBLISH_PORT": str(publish_port),
+        "ORIGIN": f"127.0.0.1:{origin_port}",
+    }
     with (directory / "pushpin.log").open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            ["bash", str(START)],
+            cwd=directory,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Pushpin(process, http_port, publish_port, directory)
     try:
