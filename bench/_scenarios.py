@@ -421,6 +421,34 @@ SCENARIOS: dict[str, Scenario] = {
             ),
         ),
         Scenario(
+            name="churn0",
+            title="Connect churn against a stream that never waits",
+            how=(
+                "As `churn`, with `interval=0` and no `limit`: the server produces events as fast as it "
+                "can write them, the client reads event 0 and closes. What the server does for a "
+                "connection that is gone (or no longer reading) decides the rate: a server that keeps "
+                "writing into a dead or full connection pays for it."
+            ),
+            trial=_trials.churn,
+            params=lambda quick: {
+                "cycles": 300 if quick else 3000,
+                "concurrency": 20 if quick else 50,
+                "interval": 0,
+                "timeout": 120,
+            },
+            metrics=CHURN_METRICS,
+            variants=VERSUS_REFERENCE,
+            targets=(
+                ratio_target(
+                    _GROUP_3,
+                    "connects/s against `interval=0` without `limit`, project / reference",
+                    "cycles_per_s",
+                    1.0,
+                    cost_key="server_cpu_ms_per_cycle_total",
+                ),
+            ),
+        ),
+        Scenario(
             name="fanout",
             title="Fan-out: one broadcast channel, many subscribers",
             how=(

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "echo.sse.middleware.EventStreamMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's stylesheets and scripts) under Daphne, which serves none itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -94,6 +96,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# `manage.py collectstatic` gathers them here (`make run` does); WhiteNoise serves them.
+STATIC_ROOT = Path(os.environ.get("ECHO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# While developing, straight from the apps (an edited file shows without collectstatic).
+WHITENOISE_USE_FINDERS = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis, when set, carries broadcast events and the sessions' control bus between processes.
@@ -104,7 +110,7 @@ ECHO: dict[str, object] = {"REDIS_URL": REDIS_URL}
 # Broadcast channels: django-eventstream stores events (ids and replay) in the database and asks
 # echo's channel manager who may read what.
 EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
-EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.broadcast.access.ChannelManager"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.demo.access.DemoChannelManager"
 
 # Pushpin (GRIP) in front: set GRIP_URL to its publish endpoint, e.g. http://127.0.0.1:5561.
 GRIP_URL = os.environ.get("GRIP_URL", "")
@@ -126,10 +132,15 @@ CHANNEL_LAYERS = {
     )
 }
 
+# echo's own log lines carry a timestamp and the logger's name; Django's loggers keep Django's
+# defaults (a 4xx is logged once, by `django.request`).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "timestamped": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timestamped"}},
     "loggers": {
         "echo": {
             "handlers": ["console"],

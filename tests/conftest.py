@@ -3,10 +3,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from .browser import launch_browser
 from .servers import Server, daphne
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +36,9 @@ def server(live_server_process: Server) -> Iterator[Server]:
     new_log = live_server_process.log()[start:]
     assert "Traceback" not in new_log, new_log
     assert not re.search(r'" 5\d\d ', new_log), new_log
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through Playwright (see tests/browser.py)."""
+    yield from launch_browser()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import gc
 import os
 import sys
@@ -19,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
+from echo.broadcast.hub import hub
 from echo.server.transport import DirectWriteServer
 from echo.sse import EventStreamResponse, ServerSentEvent, merge
 from echo.sse.asgi import stream_view
@@ -38,6 +40,27 @@ def _direct_writes() -> bool:
     return bool(ports) and all(port.transport is DirectWriteServer for port in ports)
 
 
+def _queued_bytes() -> list[int]:
+    """Bytes Twisted holds for each connection still writing (Twisted's own buffers)."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return []
+    from twisted.internet import reactor, tcp
+
+    return [
+        len(writer.dataBuffer) + writer._tempDataLen
+        for writer in reactor.getWriters()
+        if isinstance(writer, tcp.Connection)
+    ]
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 async def stats(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
@@ -47,6 +70,9 @@ async def stats(request: HttpRequest) -> JsonResponse:
             "fds": len(os.listdir("/proc/self/fd")),
             "pid": os.getpid(),
             "direct_writes": _direct_writes(),
+            "queued_bytes": _queued_bytes(),
+            "rss_kb": _rss_kb(),
+            "hub": dataclasses.asdict(hub.counters),
             "gc_frozen": gc.get_freeze_count(),
             "gc_threshold": gc.get_threshold(),
             # events sent so far by each live stream, by its query string
@@ -165,7 +191,44 @@ async def body(request: HttpRequest) -> EventStreamResponse:
     return EventStreamResponse(events(), request=request)
 
 
+async def _failing(after: int) -> AsyncIterator[ServerSentEvent]:
+    for n in range(after):
+        yield ServerSentEvent(id=n, event="tick", data=str(n))
+    raise ValueError("boom")
+
+
+def fail(request: HttpRequest) -> EventStreamResponse:
+    """A stream whose source raises after `?after=` events (0: before its first)."""
+    return EventStreamResponse(_failing(int(request.GET.get("after", "0"))), ping=None)
+
+
+@stream_view
+def fail_view(request: HttpRequest) -> EventStreamResponse:
+    """A stream view that raises before it has a response."""
+    raise ValueError("the view failed")
+
+
+async def _stuck() -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(event="tick", data="0")
+    ignored = False
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if ignored:
+                raise
+            ignored = True  # deaf to the first request to stop (a shutdown's end_stream)
+
+
+def stuck(request: HttpRequest) -> EventStreamResponse:
+    """A stream that does not end when asked to, once: a drain must not wait for it forever."""
+    return EventStreamResponse(_stuck(), ping=None)
+
+
 urlpatterns = [
+    path("_probe/stuck", stuck),
+    path("_probe/fail", fail),
+    path("_probe/fail_view", fail_view),
     path("_probe/stats", stats),
     path("_probe/body", body),
     path("_probe/burst", burst),

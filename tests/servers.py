@@ -145,6 +145,37 @@ def daphne(tmp_path: Path, *, host: str = "127.0.0.1", **extra_env: str) -> Iter
         yield server
 
 
+def uvicorn_command(host: str, port: int, app: str = "sse_project.asgi:application") -> list[str]:
+    # As `uvicorn[standard]` runs it (uvloop, httptools), on the project's ASGI application.
+    command = [sys.executable, "-m", "uvicorn", app, "--host", host, "--port", str(port)]
+    return [*command, "--log-level", "warning"]
+
+
+@contextmanager
+def uvicorn(
+    tmp_path: Path, *, app: str = "sse_project.asgi:application", **extra_env: str
+) -> Iterator[Server]:
+    env = server_env(tmp_path / "db.sqlite3", **extra_env)
+    migrate(env)
+    port = free_port()
+    with running(
+        uvicorn_command("127.0.0.1", port, app), tmp_path, host="127.0.0.1", port=port, env=env
+    ) as server:
+        yield server
+
+
+@contextmanager
+def daphne_app(tmp_path: Path, app: str, **extra_env: str) -> Iterator[Server]:
+    """`python -m echo.server` serving another ASGI application (Django's stock handler, say)."""
+    env = server_env(tmp_path / "db.sqlite3", **extra_env)
+    migrate(env)
+    port = free_port()
+    with running(
+        daphne_command("127.0.0.1", port, app), tmp_path, host="127.0.0.1", port=port, env=env
+    ) as server:
+        yield server
+
+
 @contextmanager
 def runserver(tmp_path: Path, **extra_env: str) -> Iterator[Server]:
     env = server_env(tmp_path / "db.sqlite3", **extra_env)

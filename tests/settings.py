@@ -5,17 +5,26 @@ adapter's direct writes, inbox and direct send; the collector tuning): the suite
 way too (CI runs it once).
 """
 
+import json
 import os
 
 from sse_project.settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.live_urls"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# WhiteNoise wants its STATIC_ROOT to exist; tests that collect static files name their own.
+if "ECHO_STATIC_ROOT" not in os.environ:
+    STATIC_ROOT = BASE_DIR / "tests" / "staticroot"  # noqa: F405
+# Publishing open to anyone, so tests can publish to channels of their own (tests/access.py).
+EVENTSTREAM_CHANNELMANAGER_CLASS = "tests.access.OpenPublishingChannelManager"
+
+# A live test's own ECHO keys, as JSON (`ECHO_TEST_SETTINGS='{"ERROR_EVENT": false}'`).
+ECHO = {**ECHO, **json.loads(os.environ.get("ECHO_TEST_SETTINGS", "{}"))}  # noqa: F405
 
 OPTIMISATIONS = os.environ.get("ECHO_OPTIMISATIONS", "on") != "off"
 if not OPTIMISATIONS:
     ECHO = {
-        **ECHO,  # noqa: F405
+        **ECHO,
         "DAPHNE_DIRECT_WRITES": False,
         "DAPHNE_INBOX": False,
         "DAPHNE_DIRECT_SEND": False,

@@ -1,8 +1,11 @@
-"""Who may read which broadcast channel: django-eventstream's channel-manager hook.
+"""Who may read, and who may publish to, which broadcast channel: django-eventstream's
+channel-manager hook.
 
 Set as `EVENTSTREAM_CHANNELMANAGER_CLASS`, so django-eventstream's own views and GRIP responses
-apply the same rules as ours. Every channel is public except `user-<id>`, which only that user
-may read.
+apply the same rules as ours. Every channel is readable except `user-<id>`, which only that user
+may read. Publishing over HTTP is a separate question, `can_publish_channel`: by default only
+superusers and users with the `echo_broadcast.publish` permission. `publish()` in Python code
+asks nothing: it is the server's own code.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import Any
 
 from django_eventstream.channelmanager import DefaultChannelManager
 
-__all__ = ["CHANNEL_NAME", "ChannelManager", "valid_channel"]
+__all__ = ["CHANNEL_NAME", "PUBLISH_PERMISSION", "ChannelManager", "valid_channel"]
+
+PUBLISH_PERMISSION = "echo_broadcast.publish"
 
 # No ':' or ',' (they separate parts of a multi-channel event id) and nothing a header could split on.
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -27,6 +32,12 @@ class ChannelManager(DefaultChannelManager):  # type: ignore[misc]
         if channel.startswith("user-"):
             return bool(user is not None and user.is_authenticated and channel == f"user-{user.pk}")
         return True
+
+    def can_publish_channel(self, user: Any, channel: str) -> bool:
+        """May `user` (None for an anonymous visitor) publish to `channel` over HTTP?"""
+        if user is None or not user.is_authenticated:
+            return False
+        return bool(user.is_superuser or user.has_perm(PUBLISH_PERMISSION))
 
     def is_channel_reliable(self, channel: str) -> bool:
         return True

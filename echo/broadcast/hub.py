@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -34,11 +35,27 @@ from .poll import poll
 from .published import Published
 from .storage import current_id, read_stored
 
-__all__ = ["Hub", "Overflow", "Subscription", "hub"]
+__all__ = ["Counters", "Hub", "Overflow", "Pushed", "Subscription", "hub"]
 
 logger = logging.getLogger("echo.broadcast.hub")
 
 _GAP_WAIT = 0.05
+_GAP_BATCH = 500
+
+
+class Pushed(enum.Enum):
+    DIRECT = "direct"  # written to the subscriber's connection by the hub's own call
+    QUEUED = "queued"  # in the subscriber's buffer; its task was woken
+    OVERFLOW = "overflow"  # the buffer was full: the subscriber catches up from storage
+
+
+@dataclass
+class Counters:
+    """What the hub has done since the process started (or `reset()`): for tests and metrics."""
+
+    direct: int = 0
+    queued: int = 0
+    overflows: int = 0
 
 
 class Overflow(Exception):
@@ -61,14 +78,15 @@ class Subscription:
     _waiter: asyncio.Future[None] | None = None
     _overflow: dict[str, int | None] | None = None
 
-    def push(self, item: Published) -> bool:
-        """Queue `item`; False when the buffer is full (it is then emptied, see `overflowed`)."""
+    def push(self, item: Published) -> Pushed:
+        """Hand `item` over: written at once, queued, or (buffer full) dropped with the buffer
+        emptied, see `overflowed`."""
         waiter = self._waiter
         direct = self.direct
         if direct is not None and waiter is not None and not waiter.done() and not self._items:
             try:
                 if self._overflow is None and direct(item):
-                    return True
+                    return Pushed.DIRECT
             except Exception:
                 # One subscriber's failure must not stop the fan-out: queue it the usual way.
                 logger.exception("Direct delivery failed; queueing instead")
@@ -80,7 +98,7 @@ class Subscription:
             self._items.clear()
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        return ok
+        return Pushed.QUEUED if ok else Pushed.OVERFLOW
 
     def overflowed(self, hub_positions: dict[str, int | None]) -> None:
         # Everything up to these positions is in storage; what arrives later is queued again.
@@ -120,6 +138,15 @@ class Hub:
         self._channels: dict[str, _Channel] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.counters = Counters()
+
+    def reset(self) -> None:
+        """Forget every channel and counter (tests); background tasks are cancelled."""
+        for task in self._tasks:
+            task.cancel()
+        self._channels.clear()
+        self._loop = None
+        self.counters = Counters()
 
     # -- subscribers (event loop) -----------------------------------------------------------------
 
@@ -223,7 +250,8 @@ class Hub:
     async def _fill_gap(self, name: str, state: _Channel) -> None:
         await asyncio.sleep(_GAP_WAIT)  # most gaps are two publishers racing; give the other a moment
         while state.held and state.last is not None and self._channels.get(name) is state:
-            upto = min(state.held) - 1
+            # A batch at a time: a long gap is never read into memory whole.
+            upto = min(min(state.held) - 1, state.last + _GAP_BATCH)
             if upto > state.last:
                 try:
                     missing = await read_stored(name, state.last, upto)
@@ -246,8 +274,15 @@ class Hub:
     def _fan_out(self, name: str, state: _Channel, item: Published) -> None:
         if not state.subscribers:
             return
+        counters = self.counters
         for sub in list(state.subscribers):
-            if not sub.push(item):
+            pushed = sub.push(item)
+            if pushed is Pushed.DIRECT:
+                counters.direct += 1
+            elif pushed is Pushed.QUEUED:
+                counters.queued += 1
+            else:
+                counters.overflows += 1
                 sub.overflowed(self._positions(sub.channels))
 
     def _positions(self, channels: tuple[str, ...]) -> dict[str, int | None]:

@@ -18,6 +18,8 @@ __all__ = ["Polled", "poll"]
 
 logger = logging.getLogger("echo.broadcast.poll")
 
+_BATCH = 500
+
 
 class Polled(Protocol):
     """What the poll needs of the hub (`echo.broadcast.hub.Hub`)."""
@@ -33,23 +35,25 @@ async def poll(hub: Polled) -> None:
     while (interval := app_settings.BROADCAST_POLL_INTERVAL) is not None:
         await asyncio.sleep(interval)
         for name, last in hub.settled_positions():
-            current: int | None = None
-            try:
-                current = await current_id(name)
-                if current is None or current <= last:
-                    continue
-                items = await read_stored(name, last, current)
-            except EventDoesNotExist:
-                # Our last event is gone from storage (trimmed): what followed it cannot be told
-                # apart from what is new, so move on from the current position.
-                logger.warning(
-                    "Channel %s: event %s is no longer stored; skipping to %s", name, last, current
-                )
-                if current is not None:
-                    hub.skip_to(name, current)
-                continue
-            except Exception:
-                logger.exception("Could not poll channel %s", name)
-                continue
-            for item in items:
+            await _catch_up(hub, name, last)
+
+
+async def _catch_up(hub: Polled, name: str, last: int) -> None:
+    current: int | None = None
+    try:
+        current = await current_id(name)
+        # A batch at a time, each delivered before the next is read: what other processes
+        # published meanwhile is never held in memory whole.
+        while current is not None and last < current:
+            upto = min(current, last + _BATCH)
+            for item in await read_stored(name, last, upto):
                 hub.deliver(item)
+            last = upto
+    except EventDoesNotExist:
+        # Our last event is gone from storage (trimmed): what followed it cannot be told apart
+        # from what is new, so move on from the current position.
+        logger.warning("Channel %s: event %s is no longer stored; skipping to %s", name, last, current)
+        if current is not None:
+            hub.skip_to(name, current)
+    except Exception:
+        logger.exception("Could not poll channel %s", name)

@@ -20,6 +20,7 @@ from echo.sse import BaseEvent
 from . import relay
 from .access import valid_channel
 from .conf import grip_url
+from .exceptions import RelayUnavailable
 from .hub import hub
 from .published import Published
 
@@ -28,8 +29,13 @@ __all__ = ["apublish", "publish"]
 logger = logging.getLogger("echo.broadcast")
 
 
-def publish(channel: str, event: BaseEvent[Any]) -> int | None:
-    """Store and deliver `event` on `channel`; returns the id the channel gave it."""
+def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int | None:
+    """Store and deliver `event` on `channel`; returns the id the channel gave it.
+
+    When Redis cannot be reached the event is still stored and delivered here (other processes
+    find it by their storage poll): a warning is logged, or with `strict` `RelayUnavailable` is
+    raised, after the event is stored and delivered locally.
+    """
     from django_eventstream.event import Event
     from django_eventstream.utils import get_channelmanager, get_storage
     from django_eventstream.views import get_listener_manager
@@ -43,13 +49,20 @@ def publish(channel: str, event: BaseEvent[Any]) -> int | None:
         event_id = int(storage.append_event(channel, event.event_name, data).id)
     item = Published(channel, event_id, event.event_name, data)
     hub.deliver_threadsafe(item)
-    relay.publish(item)
+    relay_error: RelayUnavailable | None = None
+    try:
+        relay.publish(item)
+    except RelayUnavailable as exc:
+        relay_error = exc
+        logger.warning("Published %s:%s here only: %s", channel, event_id, exc)
     if grip_url():
         from django_eventstream.utils import publish_event
 
         prev = None if event_id is None else str(event_id - 1)
         publish_event(channel, event.event_name, data, None if event_id is None else str(event_id), prev)
     get_listener_manager().add_to_queues(channel, Event(channel, event.event_name, data, id=event_id))
+    if relay_error is not None and strict:
+        raise relay_error
     return event_id
 
 

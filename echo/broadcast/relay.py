@@ -6,11 +6,13 @@ news that an event exists, and a hub that misses one finds it in storage (a gap,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from .conf import app_settings
+from .exceptions import RelayUnavailable
 from .published import Published
 
 __all__ = ["CHANNEL", "Relay", "listen", "publish", "relay"]
@@ -18,6 +20,9 @@ __all__ = ["CHANNEL", "Relay", "listen", "publish", "relay"]
 logger = logging.getLogger("echo.broadcast.relay")
 
 CHANNEL = "echo.broadcast"
+_CONNECT_TIMEOUT = 2.0
+# Seconds between attempts to reach Redis again after the listener lost it, doubling up to the last.
+_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 class Relay:
@@ -33,16 +38,20 @@ class Relay:
             client.close()
 
     def publish(self, item: Published) -> None:
+        """Tell the other processes; `RelayUnavailable` when Redis cannot be reached."""
         url = app_settings.REDIS_URL
         if not url:
             return
-        if self._client is None or self._url != url:
-            import redis
+        import redis
 
+        if self._client is None or self._url != url:
             self.reset()
-            self._client = redis.Redis.from_url(url)
+            self._client = redis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT)
             self._url = url
-        self._client.publish(CHANNEL, item.to_json())
+        try:
+            self._client.publish(CHANNEL, item.to_json())
+        except redis.RedisError as exc:
+            raise RelayUnavailable(f"could not reach Redis at {url}: {exc}") from None
 
 
 relay = Relay()
@@ -50,19 +59,36 @@ publish = relay.publish
 
 
 async def listen(deliver: Callable[[Published], None]) -> None:
-    """Hand every event other processes publish to `deliver`, until cancelled."""
+    """Hand every event other processes publish to `deliver`, until cancelled.
+
+    Redis going away is one warning, then quiet retries (doubling, up to 15 s apart) and one line
+    when it is back; events published meanwhile reach this process through the storage poll.
+    """
+    import redis
     import redis.asyncio as aredis
 
-    client = aredis.Redis.from_url(app_settings.REDIS_URL)
-    pubsub = client.pubsub()
-    try:
-        await pubsub.subscribe(CHANNEL)
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                try:
-                    deliver(Published.from_json(message["data"]))
-                except (ValueError, KeyError, TypeError):
-                    logger.warning("Ignoring a malformed relay message")
-    finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
-        await client.aclose()
+    attempt = 0
+    while True:
+        client = aredis.Redis.from_url(app_settings.REDIS_URL, socket_connect_timeout=_CONNECT_TIMEOUT)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(CHANNEL)
+            if attempt:
+                logger.info("Reached Redis at %s again", app_settings.REDIS_URL)
+            attempt = 0
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    try:
+                        deliver(Published.from_json(message["data"]))
+                    except (ValueError, KeyError, TypeError):
+                        logger.warning("Ignoring a malformed relay message")
+        except (redis.RedisError, OSError) as exc:
+            if attempt == 0:
+                logger.warning(
+                    "Lost Redis at %s (%s: %s); retrying", app_settings.REDIS_URL, type(exc).__name__, exc
+                )
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await client.aclose()
+        await asyncio.sleep(_RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)])
+        attempt += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
@@ -26,18 +27,34 @@ class LastEventIdError(ValueError):
     pass
 
 
+_CATCH_UP_BATCH = 200
+
+
+# An id is a whole number below 10**18: what a channel's counter reaches in practice, and a
+# bound on the text `int()` is given (Python refuses very long digit strings with an error).
+_NUMBER = re.compile(r"[0-9]{1,18}")
+# Longer than any id this server writes for the channels a subscription may name.
+_MAX_ID_LENGTH = 8192
+
+
 def parse_last_event_id(raw: str, channels: Sequence[str]) -> dict[str, int]:
     """`news:5,alerts:2` (or a bare `5` when there is one channel) -> positions by channel."""
     raw = raw.strip()
     if not raw:
         return {}
-    if raw.isdigit() and len(channels) == 1:
+    if len(raw) > _MAX_ID_LENGTH:
+        raise LastEventIdError(f"Last-Event-ID is longer than {_MAX_ID_LENGTH} characters")
+    if _NUMBER.fullmatch(raw) and len(channels) == 1:
         return {channels[0]: int(raw)}
     positions: dict[str, int] = {}
     for part in raw.split(","):
         name, sep, number = part.rpartition(":")
-        if not sep or not number.isdigit() or not valid_channel(name):
-            raise LastEventIdError(f"cannot read Last-Event-ID {raw!r}: expected channel:id[,channel:id]")
+        if not sep or not _NUMBER.fullmatch(number) or not valid_channel(name):
+            shown = raw if len(raw) <= 80 else raw[:80] + "..."
+            raise LastEventIdError(
+                f"cannot read Last-Event-ID {shown!r}: expected channel:id[,channel:id], each id a "
+                "whole number of at most 18 digits"
+            )
         positions[name] = int(number)
     return {name: number for name, number in positions.items() if name in channels}
 
@@ -124,15 +141,22 @@ async def _catch_up(
     after = cursor[name]
     if after is None or upto is None or after >= upto:
         return
-    try:
-        missed = await read_stored(name, after, upto)
-    except EventDoesNotExist:
-        cursor[name] = upto
-        yield ServerSentEvent(
-            event="stream-reset", data=json.dumps({"channels": [name]}), id=_make_id(cursor)
-        )
-        return
-    for item in missed:
-        cursor[name] = item.id
-        yield _event(item, cursor)
+    # A batch at a time, each sent before the next is read: a subscriber far behind (or one that
+    # stopped reading) holds one batch in memory, not everything it missed.
+    position = after
+    while position < upto:
+        batch_end = min(upto, position + _CATCH_UP_BATCH)
+        try:
+            missed = await read_stored(name, position, batch_end)
+        except EventDoesNotExist:
+            cursor[name] = upto
+            yield ServerSentEvent(
+                event="stream-reset", data=json.dumps({"channels": [name]}), id=_make_id(cursor)
+            )
+            return
+        for item in missed:
+            cursor[name] = item.id
+            yield _event(item, cursor)
+        del missed
+        position = batch_end
     cursor[name] = upto

@@ -11,14 +11,20 @@ from echo.sse.asgi import stream_view
 from echo.sse.http import json_error, last_event_id, method_not_allowed
 
 from .access import valid_channel
+from .conf import app_settings
 from .subscribe import LastEventIdError, channel_events, parse_last_event_id
 
-__all__ = ["events", "forbidden_channels"]
+__all__ = ["events", "forbidden_channels", "may_publish"]
 
 _ALLOWED = ("GET", "HEAD")
 
 
 def _channel_names(raw: str) -> list[str] | JsonResponse:
+    limit = app_settings.MAX_CHANNELS
+    if raw.count(",") >= limit:
+        return json_error(
+            400, "too_many_channels", f"A subscription names at most {limit} channels.", limit=limit
+        )
     names = list(dict.fromkeys(raw.split(",")))
     bad = [name for name in names if not valid_channel(name)]
     if bad:
@@ -40,6 +46,16 @@ async def forbidden_channels(request: HttpRequest, names: list[str]) -> list[str
     return [name for name in names if not manager.can_read_channel(reader, name)]
 
 
+async def may_publish(request: HttpRequest, channel: str) -> bool:
+    """The channel manager's `can_publish_channel` for this request's user (False without one)."""
+    from django_eventstream.utils import get_channelmanager
+
+    user = await request.auser()
+    can_publish = getattr(get_channelmanager(), "can_publish_channel", None)
+    publisher = user if user.is_authenticated else None
+    return bool(can_publish is not None and can_publish(publisher, channel))
+
+
 @stream_view
 @csrf_exempt
 async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
@@ -57,11 +73,12 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
     try:
         last_ids = parse_last_event_id(last_event_id(request), names)
     except LastEventIdError as exc:
-        return json_error(400, "invalid_last_event_id", str(exc))
+        return json_error(400, "invalid_last_event_id", str(exc), parameter="Last-Event-ID")
     grip = getattr(request, "grip", None)
     if grip is not None and grip.proxied:
         return await sync_to_async(_grip_response)(request, names)
-    return EventStreamResponse(channel_events(names, last_ids))
+    # Named after its channels (`events:news,alerts`), not after its first event's type.
+    return EventStreamResponse(channel_events(names, last_ids), name=f"events:{','.join(names)}")
 
 
 def _grip_response(request: HttpRequest, names: list[str]) -> HttpResponseBase:

@@ -37,14 +37,14 @@ class EchoQuery(BaseModel):
     def _plain_number(cls, value: object) -> object:
         # Pydantic's lax parsing takes `1_000`, ` 1` and `1.0` for an int; a URL should not.
         if isinstance(value, str) and not _PLAIN_NUMBER.fullmatch(value):
-            raise ValueError("must be a plain decimal number such as 5 or 0.5")
+            raise ValueError("not a plain decimal number")
         return value
 
     @field_validator("limit", mode="before")
     @classmethod
     def _whole(cls, value: object) -> object:
         if isinstance(value, str) and "." in value:
-            raise ValueError("must be a whole number")
+            raise ValueError("not a whole number")
         return value
 
     @field_validator("message")
@@ -68,11 +68,29 @@ class EchoQuery(BaseModel):
             parsed = cls.model_validate(values)
         except ValidationError as exc:
             duplicated = {error["parameter"] for error in errors}
-            errors.extend(
-                {"parameter": str(error["loc"][0]), "detail": error["msg"]}
-                for error in exc.errors()
-                if str(error["loc"][0]) not in duplicated
-            )
+            for error in exc.errors():
+                name = str(error["loc"][0])
+                if name not in duplicated:
+                    duplicated.add(name)  # one error per parameter, saying what it accepts
+                    errors.append({"parameter": name, "detail": _detail(name, error)})
         if errors:
             raise QueryError(errors)
         return parsed
+
+
+# What each parameter accepts, said whatever was wrong with the value given.
+_ACCEPTS = {
+    "interval": "must be a number of seconds from 0 to 3600, such as 5 or 0.5",
+    "limit": "must be a whole number of events from 1 to 1000000",
+    "resumable": "must be 1 or 0 (or true or false)",
+}
+
+
+def _detail(name: str, error: Any) -> str:
+    if name in _ACCEPTS:
+        return _ACCEPTS[name]
+    if error["type"] == "missing":
+        return "is required: the text to echo"
+    if error["type"] == "string_too_short":
+        return "must not be empty"
+    return str(error["msg"]).removeprefix("Value error, ")

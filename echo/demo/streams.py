@@ -157,7 +157,7 @@ def echo_and_reverse(
     )
 
 
-COMPOSITE_ID = re.compile(r"[a-z_]+:[0-9]+(,[a-z_]+:[0-9]+)*")
+COMPOSITE_ID = re.compile(r"[a-z_]{1,40}:[0-9]{1,18}(,[a-z_]{1,40}:[0-9]{1,18}){0,9}")
 
 
 def parse_composite_id(raw: str) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from echo.broadcast.access import valid_channel
 from echo.broadcast.publish import apublish
-from echo.broadcast.views import forbidden_channels
+from echo.broadcast.views import forbidden_channels, may_publish
 from echo.sse import EventStreamResponse
 from echo.sse.asgi import stream_view
 from echo.sse.http import json_error, last_event_id, method_not_allowed
@@ -54,6 +55,11 @@ def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -
     return wrapper
 
 
+# A whole number below 10**18 in ASCII digits (`str.isdigit` also takes other scripts' digits,
+# which `int()` may refuse).
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
 class _BadLastEventId(ValueError):
     pass
 
@@ -63,7 +69,7 @@ def _next_id(request: HttpRequest) -> int:
     raw = last_event_id(request)
     if not raw:
         return 0
-    if not raw.isdigit() or len(raw) > 18:
+    if not _NUMBER.fullmatch(raw):
         raise _BadLastEventId(f"Last-Event-ID {raw!r} is not an id this stream sent (a whole number).")
     return int(raw) + 1
 
@@ -74,7 +80,7 @@ def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> An
         try:
             return view(request, query)
         except _BadLastEventId as exc:
-            return json_error(400, "invalid_last_event_id", str(exc))
+            return json_error(400, "invalid_last_event_id", str(exc), parameter="Last-Event-ID")
 
     return wrapper
 
@@ -104,7 +110,7 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     """
     raw = last_event_id(request)
     resume_from: dict[str, int] | None = {} if query.resumable else None
-    if raw and not raw.isdigit():
+    if raw and not _NUMBER.fullmatch(raw):
         try:
             resume_from = streams.parse_composite_id(raw)
         except ValueError:
@@ -123,6 +129,8 @@ async def publish_message(request: HttpRequest, channel: str) -> HttpResponseBas
         return json_error(400, "invalid_channel", f"Invalid channel name: {channel!r}.")
     if await forbidden_channels(request, [channel]):
         return json_error(403, "forbidden", f"Permission denied to channel: {channel}")
+    if not await may_publish(request, channel):
+        return json_error(403, "forbidden", f"You may not publish to channel: {channel}")
     try:
         payload = MessagePayload(text=request.POST.get("text", ""))
     except ValidationError as exc:

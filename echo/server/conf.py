@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from pydantic import Field
 
 from echo.sse.conf import Section, lazy
 
@@ -21,6 +23,10 @@ class ServerSettings(Section):
     # A middle part of a response body goes straight to Twisted's `Request.write`
     # (`echo.server.send`), and a broadcast hub can write to a waiting stream at once.
     DAPHNE_DIRECT_SEND: bool = True
+    # Bytes queued for one connection before its stream's `send` waits (back-pressure; Twisted's
+    # transport buffer size on the connections `echo.server.Server` makes with direct writes on,
+    # Twisted's own 64 KiB otherwise).
+    SEND_HIGH_WATER: Annotated[int, Field(ge=1024)] = 65536
 
 
 app_settings: ServerSettings = lazy(ServerSettings)

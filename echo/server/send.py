@@ -1,21 +1,81 @@
-"""`DirectSend`: Daphne's `send` for one connection, with a short path for the middle of a body.
+"""Daphne's `send` for one connection: `FlowSend` waits while the client's connection is full,
+`DirectSend` adds a short path for the middle of a body.
 
 Private attributes of Daphne and Twisted read here (Daphne 4.2.3, Twisted 26.10.0, tested by
 `tests/server/test_upstream.py`): `WebRequest._response_started`, `Request.finished`,
-`Request._disconnected`, `Request.channel`, `Server.connections`, `Server.handle_reply`.
+`Request._disconnected`, `Request.channel`, `Request.channel.transport`, `Server.connections`,
+`Server.handle_reply`; public: `Request.registerProducer`, `unregisterProducer`,
+`ITCPTransport.abortConnection`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from twisted.web.http import Request as _TwistedRequest
 
-__all__ = ["DirectSend"]
+from .flow import FlowControl
+
+__all__ = ["DirectSend", "FlowSend"]
 
 
-class DirectSend:
-    """Daphne's `send` for one connection, with a short path for the middle parts of a body.
+class FlowSend:
+    """Daphne's `send` for one connection (its `handle_reply`), waiting while the client's
+    connection is full (`echo.server.flow`): a stream then stops pulling its source.
+
+    The producer is registered when the response starts and unregistered with its last part
+    (Twisted refuses a second producer on a kept-alive connection's next request otherwise). A
+    send cancelled while it waits (the stream ended as a slow client, say) aborts the connection:
+    the body cannot be finished, and what is queued for it is dropped.
+    """
+
+    __slots__ = ("_flow", "_protocol", "_server")
+
+    def __init__(self, server: Any, protocol: Any) -> None:
+        self._server = server
+        self._protocol = protocol
+        self._flow: FlowControl | None = None
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        flow = self._flow
+        if flow is not None and flow.paused:
+            try:
+                await flow.wait()
+            except asyncio.CancelledError:
+                self._abort()
+                raise
+        await self._reply(message)
+
+    async def _reply(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "http.response.body" and not message.get("more_body"):
+            self._unregister()
+        await self._server.handle_reply(self._protocol, message)
+        if kind == "http.response.start":
+            self._register()
+
+    def _register(self) -> None:
+        protocol = self._protocol
+        if self._flow is None and protocol._response_started and protocol.channel is not None:
+            self._flow = FlowControl()
+            protocol.registerProducer(self._flow, True)
+
+    def _unregister(self) -> None:
+        if self._flow is not None:
+            self._flow = None
+            if self._protocol.channel is not None:
+                self._protocol.unregisterProducer()
+
+    def _abort(self) -> None:
+        protocol = self._protocol
+        channel = protocol.channel
+        if channel is not None and not protocol._disconnected and channel.transport is not None:
+            channel.transport.abortConnection()
+
+
+class DirectSend(FlowSend):
+    """`FlowSend` with a short path for the middle parts of a body.
 
     Each part of a response body Daphne gets goes through two `handle_reply` methods (one a
     coroutine) that check the message, log it at debug level and hand it to Twisted's
@@ -23,20 +83,19 @@ class DirectSend:
     on a response Daphne has started and not finished, goes to `Request.write` after the same
     checks. Everything else (the start, the last part, anything malformed) is Daphne's.
     `write_now` is that short path as a plain call, for `EventStreamResponse.write_now`
-    (`echo.sse.types.DirectSend` is the contract).
+    (`echo.sse.types.DirectSend` is the contract); it refuses while the connection is full.
     """
 
-    __slots__ = ("_protocol", "_server")
-
-    def __init__(self, server: Any, protocol: Any) -> None:
-        self._server = server
-        self._protocol = protocol
+    __slots__ = ()
 
     def write_now(self, body: bytes) -> bool:
-        """Write a middle part of the body now, as Daphne would; False when Daphne would not."""
+        """Write a middle part of the body now, as Daphne would; False when Daphne would not, or
+        while the client's connection is full."""
         protocol = self._protocol
+        flow = self._flow
         if (
-            not protocol._response_started
+            flow is None
+            or flow.paused
             or protocol.finished
             or protocol._disconnected
             or protocol.channel is None
@@ -49,10 +108,17 @@ class DirectSend:
         return True
 
     async def __call__(self, message: dict[str, Any]) -> None:
+        flow = self._flow
+        if flow is not None and flow.paused:
+            try:
+                await flow.wait()
+            except asyncio.CancelledError:
+                self._abort()
+                raise
         if (
             message.get("more_body")
             and message["type"] == "http.response.body"
             and self.write_now(message.get("body", b""))
         ):
             return
-        await self._server.handle_reply(self._protocol, message)
+        await self._reply(message)

@@ -7,7 +7,7 @@ process-wide: the transport change applies to the ports this server opens, and t
 send to the connections it makes.
 
 Daphne's methods overridden here (Daphne 4.2.3, tested by `tests/server/test_upstream.py`):
-`create_application` (what Daphne's does, with an `Inbox` and a `DirectSend`) and
+`create_application` (what Daphne's does, with an `Inbox` and a `FlowSend` or `DirectSend`) and
 `listen_success` (called with each port as it opens, before the reactor runs).
 """
 
@@ -22,7 +22,7 @@ from twisted.internet import tcp
 from echo.sse.inbox import Inbox
 
 from .conf import app_settings
-from .send import DirectSend
+from .send import DirectSend, FlowSend
 from .transport import DirectWriteServer
 
 __all__ = ["Server"]
@@ -32,17 +32,21 @@ class Server(DaphneServer):  # type: ignore[misc]
     def listen_success(self, port: Any) -> None:
         # A port's `transport` is the class of the connections it accepts; set on this port only.
         if app_settings.DAPHNE_DIRECT_WRITES and type(port) is tcp.Port and port.transport is tcp.Server:
-            port.transport = DirectWriteServer
+            # An instance attribute of this port (Twisted reads `self.transport` per accept); the
+            # class, and every other port, keep Twisted's.
+            port.transport = DirectWriteServer  # type: ignore[assignment]
         super().listen_success(port)
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
-        if not (app_settings.DAPHNE_INBOX or app_settings.DAPHNE_DIRECT_SEND):
-            return super().create_application(protocol, scope)
-        # As Daphne's, with an Inbox (a few hundred bytes, watched without a task) in place of an
-        # asyncio.Queue and a DirectSend in place of `partial(self.handle_reply, protocol)`.
+        # As Daphne's, with an Inbox (smaller, watched without a task; DAPHNE_INBOX) in place of
+        # an asyncio.Queue, and a send that waits while the client's connection is full (always)
+        # and writes body parts straight to Twisted (DAPHNE_DIRECT_SEND) in place of
+        # `partial(self.handle_reply, protocol)`.
         assert "application_instance" not in self.connections[protocol]
         inbox: Any = Inbox() if app_settings.DAPHNE_INBOX else asyncio.Queue()
-        send: Any = DirectSend(self, protocol) if app_settings.DAPHNE_DIRECT_SEND else _Reply(self, protocol)
+        send: Any = (
+            DirectSend(self, protocol) if app_settings.DAPHNE_DIRECT_SEND else FlowSend(self, protocol)
+        )
         scope.setdefault("asgi", {"version": "3.0"})
         instance = self.application(scope=scope, receive=inbox.get, send=send)
         if protocol not in self.connections:  # gone while the application was being made
@@ -51,16 +55,3 @@ class Server(DaphneServer):  # type: ignore[misc]
             return None
         self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
         return inbox
-
-
-class _Reply:
-    """Daphne's own `send` (`handle_reply` for one protocol), without a `write_now`."""
-
-    __slots__ = ("_protocol", "_server")
-
-    def __init__(self, server: Server, protocol: Any) -> None:
-        self._server = server
-        self._protocol = protocol
-
-    async def __call__(self, message: dict[str, Any]) -> None:
-        await self._server.handle_reply(self._protocol, message)

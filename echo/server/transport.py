@@ -14,15 +14,18 @@ Only the ports `echo.server.Server` opens hand out these connections (`Server.li
 
 Private attributes of Twisted read here (Twisted 26.10.0, tested by `tests/server/test_upstream.py`):
 `tcp.Connection.TLS`, `dataBuffer`, `_tempDataLen`, `_writeDisconnecting`, `_writeDisconnected`,
-`socket`, `connected`, `disconnecting`.
+`socket`, `connected`, `disconnecting`, and `bufferSize` (public, set per connection).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 from twisted.internet import tcp
+
+from .conf import app_settings
 
 __all__ = ["DirectWriteServer", "Turns", "turns"]
 
@@ -56,6 +59,11 @@ class DirectWriteServer(tcp.Server):
     """A TCP server connection whose first write in a loop turn goes to the socket at once."""
 
     _direct_turn = -1
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Twisted pauses the connection's producer past this many queued bytes (back-pressure).
+        self.bufferSize = app_settings.SEND_HIGH_WATER
 
     def _send_now(self, data: bytes) -> bytes:
         """Send what the kernel takes now; return the part Twisted still has to queue."""

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import uuid
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,6 +36,7 @@ _REJOIN_EVERY = 3600.0
 _RETRY_AFTER = 1.0
 
 _listener: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Event]] = {}
+_waited: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 # How long a process's first recorded stream waits for the listener to join the group.
 _JOIN_WAIT = 2.0
 
@@ -84,7 +86,8 @@ async def ensure_listener() -> None:
         joined = asyncio.Event()
         entry = _listener[loop] = (loop.create_task(_listen(joined), name="echo-bus-listener"), joined)
     task, joined = entry
-    if not joined.is_set():
+    if not joined.is_set() and loop not in _waited:
+        _waited.add(loop)  # once: while the layer is unreachable, later streams do not wait
         waiter = asyncio.ensure_future(joined.wait())
         try:
             await asyncio.wait({task, waiter}, timeout=_JOIN_WAIT, return_when=asyncio.FIRST_COMPLETED)
@@ -100,7 +103,7 @@ async def _listen(joined: asyncio.Event) -> None:
         joined.set()
         return
     channel = await layer.new_channel("echo-bus.")
-    await layer.group_add(GROUP, channel)
+    await _join(layer, channel)
     joined.set()
     try:
         while True:
@@ -108,13 +111,13 @@ async def _listen(joined: asyncio.Event) -> None:
                 async with asyncio.timeout(_REJOIN_EVERY):
                     message = await layer.receive(channel)
             except TimeoutError:
-                await layer.group_add(GROUP, channel)
+                await _join(layer, channel)
                 continue
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - said once, then retried
                 # A broken connection to the layer's backend must not end the listener for good.
-                logger.exception("The session control listener lost its layer; retrying")
+                logger.warning("The session control listener lost its layer (%s); retrying", exc)
                 await asyncio.sleep(_RETRY_AFTER)
-                await layer.group_add(GROUP, channel)
+                await _join(layer, channel)
                 continue
             if message.get("type") == _TERMINATE:
                 ended = end_local(message.get("ids", []))
@@ -124,3 +127,26 @@ async def _listen(joined: asyncio.Event) -> None:
             await asyncio.shield(layer.group_discard(GROUP, channel))
         except Exception:
             logger.debug("Could not leave %s", GROUP, exc_info=True)
+
+
+async def _join(layer: Any, channel: str) -> None:
+    """Join the group, retrying until the layer's backend (Redis) answers; one warning for it."""
+    warned = False
+    while True:
+        try:
+            await layer.group_add(GROUP, channel)
+        except Exception as exc:  # noqa: BLE001 - any backend error: said once, then retried
+            if not warned:
+                logger.warning(
+                    "The session control listener cannot join %s (%s: %s): terminate requests from "
+                    "the admin will not reach this process until it can; retrying",
+                    GROUP,
+                    type(exc).__name__,
+                    exc,
+                )
+                warned = True
+            await asyncio.sleep(_RETRY_AFTER)
+            continue
+        if warned:
+            logger.info("The session control listener joined %s", GROUP)
+        return

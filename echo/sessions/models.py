@@ -29,6 +29,7 @@ class StreamSession(models.Model):
         SERVER_SHUTDOWN = EndReason.SERVER_SHUTDOWN.value, "server shutdown"
         TERMINATED = EndReason.TERMINATED.value, "terminated"
         ERROR = EndReason.ERROR.value, "error"
+        SLOW_CLIENT = EndReason.SLOW_CLIENT.value, "slow client"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     stream = models.CharField(max_length=200, blank=True, db_index=True)

@@ -41,8 +41,8 @@ logger = logging.getLogger("echo.sessions")
 _Op = tuple[Literal["open", "close"], StreamInfo] | tuple[Literal["flush", "stop"], threading.Event]
 _BATCH = 500
 # What a transaction costs (its commit, waking this thread, the GIL changing hands around
-# SQLite's calls) outweighs its rows: under connect churn, 0.2 s batches made recording nearly free
-# where 20 ms ones cost about a tenth of the connects per second.
+# SQLite's calls) outweighs its rows: under connect churn, batches gathered over a fifth of a
+# second keep recording's cost small where short ones did not (docs/performance.md).
 _LINGER = 0.2
 _HOLD = 0.25
 _PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")

@@ -24,26 +24,38 @@ Use it in `asgi.py` in place of `django.core.asgi.get_asgi_application()`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import gc
+import logging
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Mapping
 from typing import IO, Any, TypeVar, cast
 
 import django
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core import signals
-from django.core.exceptions import RequestAborted
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestAborted,
+    SuspiciousOperation,
+)
 from django.core.handlers import asgi as django_asgi
 from django.core.handlers import base
-from django.http import HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404, URLResolver, get_resolver, set_script_prefix
 
 from .conf import app_settings
 from .disconnect import Disconnected, DisconnectWatcher
+from .http import json_error
+from .signals import application_ready
 from .threads import ExecutorPool, RequestPhase
 
 __all__ = ["ASGIHandler", "get_asgi_application", "stream_view"]
+
+logger = logging.getLogger("echo.sse")
 
 V = TypeVar("V", bound=Callable[..., Any])
 
@@ -60,9 +72,47 @@ def stream_view(view: V) -> V:
     A sync view runs right there; an async one is bridged to the event loop and back by Django,
     two more hops, so a view that awaits nothing is best written sync. Either should return its
     response promptly (a stream view does: the streaming happens afterwards, on the event loop).
+
+    A view that raises (anything but the exceptions Django answers with a 4xx) is answered with a
+    JSON 500 and logged once with its traceback: a stream's client reads JSON, not Django's HTML
+    error page.
     """
-    view.echo_stream_view = True  # type: ignore[attr-defined]
-    return view
+    wrapper: Any
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                response: HttpResponseBase = await view(request, *args, **kwargs)
+            except _DJANGOS_OWN:
+                raise
+            except Exception as exc:  # noqa: BLE001 - answered as JSON and logged, as Django would
+                return _server_error(request, exc)
+            return response
+
+    else:
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                response: HttpResponseBase = view(request, *args, **kwargs)
+            except _DJANGOS_OWN:
+                raise
+            except Exception as exc:  # noqa: BLE001 - answered as JSON and logged, as Django would
+                return _server_error(request, exc)
+            return response
+
+    wrapper.echo_stream_view = True
+    return cast(V, wrapper)
+
+
+# What Django's exception handling answers with a 4xx of its own; left to it.
+_DJANGOS_OWN = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
+
+
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponseBase:
+    logger.error("Internal Server Error: %s", request.path, exc_info=exc)
+    return json_error(500, "server_error", "The server could not start this stream.")
 
 
 class ASGIHandler(django_asgi.ASGIHandler):
@@ -107,6 +157,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
                         await self.send_response(response, send)
                 except Disconnected:
                     pass  # the client left: the request is finished as after a whole response
+                except asyncio.CancelledError:
+                    # A stream ended because its client stopped reading (`end_slow`) is finished
+                    # like a client that left; any other cancellation goes on.
+                    if not _ended_slow(response):
+                        if response is not None:
+                            await request_phase.close(response)
+                        raise
                 except BaseException:
                     if response is not None:
                         await request_phase.close(response)
@@ -115,7 +172,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 # to the worker thread, which raises it again there, and the thread's frame in its
                 # traceback makes a reference cycle of it and of every frame the client's leaving
                 # went through: all of a connection's objects would be left to the cyclic garbage
-                # collector (15 % of the CPU under connect churn).
+                # collector (docs/performance.md: a large share of the CPU under connect churn).
                 if response is None:
                     await signals.request_finished.asend(sender=self.__class__)
                 else:
@@ -134,7 +191,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             return
         # As Django sends a streaming response, but Django's encoded header list, held by its
         # frame until the last byte, is let go once the headers are out: a stream keeps its
-        # response open for hours (1 KB each, across 10,000 streams).
+        # response open for hours, and that list is paid once per open stream.
         await self._send_start(response, send)
         parts = aiter(cast(AsyncIterable[bytes], response))
         async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], parts)) as content:
@@ -187,6 +244,13 @@ class _Head:
         self.items = response.items
 
 
+def _ended_slow(response: HttpResponseBase | None) -> bool:
+    if not getattr(response, "ended_slow", False):
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.uncancel() == 0
+
+
 def _is_stream_view(scope: _Scope) -> bool:
     # Only an optimisation: a path this cannot match takes Django's usual route.
     path: str = scope["path"]
@@ -211,7 +275,9 @@ def get_asgi_application() -> ASGIHandler:
     """Like `django.core.asgi.get_asgi_application`, with streams that pin no thread."""
     django.setup(set_prefix=False)
     _tune_process()
-    return ASGIHandler()
+    handler = ASGIHandler()
+    application_ready.send(sender=ASGIHandler)
+    return handler
 
 
 def _tune_process() -> None:

@@ -85,11 +85,21 @@ class SseSettings(Section):
     PING_INTERVAL: Annotated[float, Field(gt=0)] | None = 15.0
     # Reconnection delay (ms) sent as `retry:` when a stream opens; None sends none.
     RETRY: Annotated[int, Field(ge=0)] | None = None
+    # A stream whose source raises ends with a final `event: error` (no details) when True; its
+    # body ends either way.
+    ERROR_EVENT: bool = True
     # Reconnection hint (ms) on the final event of a stream ended by an operator or a shutdown.
     FINAL_RETRY: Annotated[int, Field(ge=0)] = 3000
     # On SIGTERM or SIGINT, end streams with a final event before the server stops.
     GRACEFUL_SHUTDOWN: bool = True
     SHUTDOWN_GRACE: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # A stream whose client reads nothing for this many seconds while the server has a full
+    # send buffer for it ends, recorded as `slow_client` (under echo's handler).
+    SLOW_CLIENT_TIMEOUT: Annotated[float, Field(gt=0)] = 30.0
+    # Open streams one process serves, and one client address may hold; more are refused at
+    # once (503 and 429, with Retry-After) by EventStreamMiddleware. None: no limit.
+    MAX_STREAMS: Annotated[int, Field(ge=1)] | None = 20_000
+    MAX_STREAMS_PER_CLIENT: Annotated[int, Field(ge=1)] | None = 200
     # Threads kept by echo.sse.asgi.ASGIHandler for the sync parts of requests.
     SYNC_THREADS: Annotated[int, Field(ge=1, le=1024)] = 16
     # Once the ASGI application is set up, freeze what is loaded out of the cyclic collector's

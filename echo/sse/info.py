@@ -26,6 +26,7 @@ class EndReason(enum.StrEnum):
     SERVER_SHUTDOWN = "server_shutdown"
     TERMINATED = "terminated"
     ERROR = "error"
+    SLOW_CLIENT = "slow_client"
 
 
 def _now() -> datetime:

@@ -1,4 +1,5 @@
-"""`Pinger`: one task per process that sends keep-alive comments for streams idle too long.
+"""`Pinger`: one task per process that sends keep-alive comments for streams idle too long, and
+ends those whose client has stopped reading for `SLOW_CLIENT_TIMEOUT` seconds.
 
 A stream served by `echo.sse.asgi.ASGIHandler` waits on its source in the request's own task, so
 a ping cannot come from that task; instead of a timer or a task per stream, this sweeper looks at
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Protocol
+
+from .conf import app_settings
 
 __all__ = ["Pingable", "Pinger", "pinger"]
 
@@ -23,6 +26,10 @@ class Pingable(Protocol):
     def ping_due(self, now: float) -> bool: ...
 
     def start_ping(self) -> None: ...
+
+    def stalled(self, now: float, timeout: float) -> bool: ...
+
+    def end_slow(self) -> None: ...
 
 
 class Pinger:
@@ -48,10 +55,15 @@ class Pinger:
     async def _sweep(self) -> None:
         while self._streams:
             pings = [stream.ping for stream in self._streams if stream.ping]
-            await asyncio.sleep(min([_SWEEP_MAX, *(p / 4 for p in pings)]))
+            await asyncio.sleep(
+                min([_SWEEP_MAX, app_settings.SLOW_CLIENT_TIMEOUT / 4, *(p / 4 for p in pings)])
+            )
             now = time.monotonic()
+            slow_after = app_settings.SLOW_CLIENT_TIMEOUT
             for stream in list(self._streams):
-                if stream.ping_due(now):
+                if stream.stalled(now, slow_after):
+                    stream.end_slow()
+                elif stream.ping_due(now):
                     stream.start_ping()
 
 

@@ -8,12 +8,15 @@ when they start streaming; terminate and shutdown look them up here.
 from __future__ import annotations
 
 import asyncio
+import enum
+import threading
 import uuid
 from collections.abc import Iterator
 
 from .types import EndableStream, StreamObserver
 
 __all__ = [
+    "Refusal",
     "StreamRegistry",
     "add_observer",
     "find",
@@ -25,6 +28,11 @@ __all__ = [
 ]
 
 
+class Refusal(enum.Enum):
+    PROCESS = "process"  # this process serves `MAX_STREAMS` streams already
+    CLIENT = "client"  # this client address holds `MAX_STREAMS_PER_CLIENT` already
+
+
 class StreamRegistry:
     def __init__(self) -> None:
         self._observers: list[StreamObserver] = []
@@ -32,11 +40,51 @@ class StreamRegistry:
         # Waiters for "no stream left"; `unregister` may run in a worker thread (Django calls
         # `response.close()` through `sync_to_async`), so each waiter is woken on its own loop.
         self._idle_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        # Streams admitted (see `admit`) and not yet released, in all and by client address.
+        self._admitted = 0
+        self._by_client: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def reset(self) -> None:
         """Forget every stream and observer (tests)."""
         self._observers.clear()
         self._live.clear()
+        with self._lock:
+            self._admitted = 0
+            self._by_client.clear()
+
+    # -- admission ------------------------------------------------------------------------------
+
+    def admit(self, client: str | None, *, limit: int | None, per_client: int | None) -> Refusal | None:
+        """Count one more stream from `client`, or say which limit it would pass (nothing counted).
+
+        Counted from the moment a view returns the stream, not from its first byte, so a burst of
+        requests cannot all pass the check before any of them starts.
+        """
+        key = client or ""
+        with self._lock:
+            if limit is not None and self._admitted >= limit:
+                return Refusal.PROCESS
+            held = self._by_client.get(key, 0)
+            if per_client is not None and held >= per_client:
+                return Refusal.CLIENT
+            self._admitted += 1
+            self._by_client[key] = held + 1
+        return None
+
+    def release(self, client: str | None) -> None:
+        key = client or ""
+        with self._lock:
+            self._admitted -= 1
+            held = self._by_client.get(key, 0) - 1
+            if held > 0:
+                self._by_client[key] = held
+            else:
+                self._by_client.pop(key, None)
+
+    def admitted(self, client: str | None = None) -> int:
+        """Streams admitted and not released: in all, or from `client`."""
+        return self._admitted if client is None else self._by_client.get(client, 0)
 
     # -- observers ------------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import enum
+import json
+import logging
 import time
 from collections.abc import (
     AsyncIterable,
@@ -43,15 +45,19 @@ from .info import EndReason, StreamInfo
 from .iterators import aclose
 from .pinger import pinger
 from .pump import END, IDLE, WAKE, Pump
-from .registry import registry
+from .registry import Refusal, registry
 from .shutdown import final_event, shutdown
 from .types import Send
 
-__all__ = ["DEFAULT", "EventStreamResponse", "StreamItem", "current_response"]
+__all__ = ["DEFAULT", "ERROR_EVENT", "EventStreamResponse", "StreamItem", "current_response"]
+
+logger = logging.getLogger("echo.sse")
 
 StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str
 
 PING: Final = ServerSentEvent(comment="ping").encode()
+# The final event of a stream whose source raised: no details (they are in the server's log).
+ERROR_EVENT: Final = ServerSentEvent(event="error", data=json.dumps({"reason": "error"})).encode()
 
 _HEADERS: Final = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -137,6 +143,12 @@ class EventStreamResponse(StreamingHttpResponse):
         self._interrupted = False
         self._last_write = 0.0
         self._ping_task: asyncio.Task[None] | None = None
+        self._admitted = False
+        # Slow-client watch (`echo.sse.pinger`): True while a chunk is with the server's `send`,
+        # and (bytes sent, when first seen stalled) while it stays there.
+        self._sending = False
+        self._stall: tuple[int, float] | None = None
+        self._slow = False
         super().__init__(self._encoded(), status=status, headers={**_HEADERS, **(headers or {})})
         if request is not None:
             self.bind(request)
@@ -165,8 +177,9 @@ class EventStreamResponse(StreamingHttpResponse):
         For a source that hands one event to many streams (the broadcast hub): writing it to each
         waiting connection saves waking every stream's task for it. Only the source knows that it
         holds nothing older for the stream, so only the source may call this, and only while the
-        stream waits on it. It needs a server `send` with a synchronous `write_now(body)` (Daphne
-        with `echo.sse.daphne` installed); elsewhere, and while the stream is ending, it is False.
+        stream waits on it. It needs a server `send` with a synchronous `write_now(body)`
+        (`echo.sse.types.DirectSend`, as `echo.server` gives); elsewhere, and while the stream is
+        ending, it is False.
         """
         write = self._write_body
         if write is None or not self._waiting or self._ending is not None:
@@ -191,9 +204,18 @@ class EventStreamResponse(StreamingHttpResponse):
             self._interrupted = True
             self._task.cancel()
 
+    def admit(self, *, limit: int | None, per_client: int | None) -> Refusal | None:
+        """Count this stream against the limits, until `close()`; a `Refusal` when over one."""
+        refusal = registry.admit(self.info.client, limit=limit, per_client=per_client)
+        self._admitted = refusal is None
+        return refusal
+
     def close(self) -> None:
         # Django calls this once the last byte has been handed to the server.
         registry.unregister(self)
+        if self._admitted:
+            self._admitted = False
+            registry.release(self.info.client)
         super().close()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -209,11 +231,9 @@ class EventStreamResponse(StreamingHttpResponse):
         shutdown.install()
         if shutdown.in_progress:
             self.end_stream(EndReason.SERVER_SHUTDOWN, final_event())
-        for observer in watchers:
-            await observer.stream_opened(info, self.request)
-        self._release_request()
         reason = EndReason.CLIENT_DISCONNECTED
         error = ""
+        failed = False
         direct = self._send is not None
         _current.set(self)
         source = aiter(self.source)
@@ -224,47 +244,64 @@ class EventStreamResponse(StreamingHttpResponse):
         else:
             self._pump = Pump(source)
         try:
-            if self.retry is not None:
-                chunk = ServerSentEvent(retry=self.retry).encode()
-                info.bytes_sent += len(chunk)
-                yield chunk
-            else:
-                # An empty body part makes Daphne write the status line and headers now, so the
-                # client's `open` does not wait for the first event.
-                yield b""
-            while True:
-                if self._ending is not None:
-                    reason, final = self._ending
-                    if final is not None:
-                        chunk = final.encode()
-                        info.bytes_sent += len(chunk)
-                        yield chunk
-                    return
-                if direct:
-                    item = await self._next_direct(source)
+            try:
+                for observer in watchers:
+                    await observer.stream_opened(info, self.request)
+                self._release_request()
+                if self.retry is not None:
+                    chunk = ServerSentEvent(retry=self.retry).encode()
+                    info.bytes_sent += len(chunk)
+                    yield chunk
                 else:
-                    assert self._pump is not None
-                    item = await self._pump.next(self.ping)
-                if item is END:
-                    reason = EndReason.COMPLETED
-                    return
-                if item is WAKE:
-                    continue
-                if item is IDLE:
-                    info.bytes_sent += len(PING)
-                    yield PING
-                    continue
-                event = to_event(item)
-                chunk = event.encode()
-                info.sent(event, len(chunk))
-                del item, event  # not kept while the stream waits for the next one
-                yield chunk
-                self._last_write = _monotonic()
-        except Exception as exc:
-            reason, error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"
-            raise
+                    # An empty body part makes Daphne write the status line and headers now, so the
+                    # client's `open` does not wait for the first event.
+                    yield b""
+                while True:
+                    if self._ending is not None:
+                        reason, final = self._ending
+                        if final is not None:
+                            chunk = final.encode()
+                            info.bytes_sent += len(chunk)
+                            yield chunk
+                        return
+                    if direct:
+                        item = await self._next_direct(source)
+                    else:
+                        assert self._pump is not None
+                        item = await self._pump.next(self.ping)
+                    if item is END:
+                        reason = EndReason.COMPLETED
+                        return
+                    if item is WAKE:
+                        continue
+                    if item is IDLE:
+                        info.bytes_sent += len(PING)
+                        yield PING
+                        continue
+                    event = to_event(item)
+                    chunk = event.encode()
+                    info.sent(event, len(chunk))
+                    del item, event  # not kept while the stream waits for the next one
+                    self._sending = True  # until the server's send takes it (see `stalled`)
+                    yield chunk
+                    self._sending = False
+                    self._last_write = _monotonic()
+            except Exception as exc:
+                # Logged here, once, with its traceback; the body then ends cleanly (a client must
+                # not be left waiting on a stream that will send nothing more).
+                reason, error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"
+                logger.error(
+                    "Stream %s ended: its source raised %s", info.path or info.id, error, exc_info=exc
+                )
+                failed = True
+                del exc
+            if failed and app_settings.ERROR_EVENT:
+                info.bytes_sent += len(ERROR_EVENT)
+                yield ERROR_EVENT
         finally:
-            if reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress:
+            if self._slow:
+                reason = EndReason.SLOW_CLIENT
+            elif reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress:
                 reason = EndReason.SERVER_SHUTDOWN
             info.end(reason, error)
             _current.set(None)
@@ -307,6 +344,34 @@ class EventStreamResponse(StreamingHttpResponse):
             if getattr(closer, "__self__", None) is request:
                 closers.remove(closer)
                 closer()
+
+    # -- slow clients under echo's handler (`echo.sse.pinger`) ----------------------------------
+
+    def stalled(self, now: float, timeout: float) -> bool:
+        """True once one chunk has been with the server's `send` for `timeout` seconds: the
+        client reads nothing and the server's buffer for it is full (a server whose `send` waits
+        then: uvicorn's, and echo.server's)."""
+        if not self._sending:
+            self._stall = None
+            return False
+        mark = self.info.bytes_sent
+        if self._stall is None or self._stall[0] != mark:
+            self._stall = (mark, now)
+            return False
+        return now - self._stall[1] >= timeout
+
+    def end_slow(self) -> None:
+        """End a stream whose client stopped reading: no final event (it could not be sent)."""
+        if self._slow:
+            return
+        self._slow = True
+        self._ending = (EndReason.SLOW_CLIENT, None)
+        if self._task is not None:
+            self._task.cancel()
+
+    @property
+    def ended_slow(self) -> bool:
+        return self._slow
 
     # -- keep-alive under echo's handler (`echo.sse.pinger`) -----------------------------------
 

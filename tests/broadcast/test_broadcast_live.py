@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
 from ..loops import run
@@ -199,19 +200,26 @@ def test_under_daphne_the_hub_writes_to_waiting_subscribers_and_their_counters_f
             events = source.iter_sse()
             start = position(next(events).id, "direct")
             stats = client.get("/_probe/stats").json()
-            assert stats["writes_now"][tag] is True
+            assert stats["writes_now"][tag] is settings.OPTIMISATIONS
+            before = stats["hub"]
             for n in range(1, 4):
                 response = client.post(
                     "/events/direct/publish", data={"text": f"m{n}"}, headers={"X-CSRFToken": token}
                 )
                 assert response.status_code == 200
             received = [next(events) for _ in range(3)]
-            live = client.get("/_probe/stats").json()["live_events"]
+            after = client.get("/_probe/stats").json()
+            live = after["live_events"]
 
     assert [(event.id, text_of(event)) for event in received] == [
         (f"direct:{start + n}", f"m{n}") for n in (1, 2, 3)
     ]
     assert live[tag] == 4  # stream-open and the three, however each was written
+    # Counted, not claimed: each of the three was written by the hub's own call (with direct
+    # sends on), or queued for the subscriber's task (off). Other tests may share the server.
+    written = after["hub"]["direct"] - before["direct"]
+    queued = after["hub"]["queued"] - before["queued"]
+    assert (written, queued) == ((3, 0) if settings.OPTIMISATIONS else (0, 3)), after["hub"]
 
 
 def test_publishing_without_the_csrf_token_is_refused_and_publishes_nothing(server: Server) -> None:
@@ -554,6 +562,14 @@ def test_a_subscriber_far_behind_is_caught_up_from_storage_not_dropped(small_buf
     assert received == sorted(sent.items())
     assert [event_id for event_id, _ in received] == list(range(1, batch + burst + 2))
     check_log(server, start)
+    counted = httpx.get(f"{server.url}/_probe/stats", timeout=DEADLINE).json()["hub"]
+    if server.env["DJANGO_SETTINGS_MODULE"].endswith("_queued"):
+        # Nothing written directly: the poll's batch of 200 overflowed the 5-event buffer, and the
+        # subscriber caught up from storage.
+        assert counted["direct"] == 0, counted
+        assert counted["overflows"] >= 1, counted
+    elif settings.OPTIMISATIONS:
+        assert counted["direct"] >= 1, counted
 
 
 def test_a_subscriber_that_connects_mid_publish_misses_nothing_after_its_start(server: Server) -> None:

@@ -10,8 +10,6 @@ A missing package or browser skips these tests, or fails them when ECHO_REQUIRE_
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import time
 import uuid
@@ -21,26 +19,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..servers import Server, daphne
-from ..services import require
 
-HAVE_PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
-if HAVE_PLAYWRIGHT or TYPE_CHECKING:
-    from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Dialog, Locator, Page
+
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.live
 
-CHROMIUM_MISSING = "chromium is not installed (apt-get install chromium)"
-PLAYWRIGHT_MISSING = "the playwright package is not installed (pip install -r requirements-dev.txt)"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # the tests may run as root, where Chromium's sandbox cannot start
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Records every EventSource's `stream-open` event (the page itself does not show it): once the
 # broadcast stream has sent it, the server has registered the subscriber, so a message published
 # after that cannot be missed. It wraps the browser's own EventSource; nothing is replaced.
@@ -57,25 +43,6 @@ RECORD_STREAM_OPEN = """
 })();
 """
 PUBLISH_BUDGET = 1.0  # seconds from the submit to the message in #channel-log
-
-
-def _require_playwright() -> None:
-    if not HAVE_PLAYWRIGHT:
-        if os.environ.get("ECHO_REQUIRE_SERVICES") == "1":
-            pytest.fail(PLAYWRIGHT_MISSING)
-        pytest.skip(PLAYWRIGHT_MISSING)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    _require_playwright()
-    executable = require("chromium", CHROMIUM_MISSING)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")

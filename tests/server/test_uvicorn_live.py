@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from ..servers import free_port, migrate, running, server_env, wait_for
+from ..servers import Server, uvicorn, wait_for
 
 
 @pytest.fixture
-def uvicorn_server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    if shutil.which("uvicorn", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("uvicorn is not installed in this environment")
-    env = server_env(tmp_path / "db.sqlite3")
-    migrate(env)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "sse_project.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    with running(command, tmp_path, host="127.0.0.1", port=port, env=env) as server:
+def uvicorn_server(tmp_path: Path) -> Iterator[Server]:
+    # uvicorn is pinned in requirements-dev.txt: never skipped.
+    with uvicorn(tmp_path) as server:
         yield server
 
 

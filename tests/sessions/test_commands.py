@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from echo.sessions.models import StreamSession
+
+from ..servers import ROOT, server_env
 
 pytestmark = pytest.mark.django_db
 
@@ -213,3 +216,29 @@ def test_close_stale_default_silence_is_at_least_a_minute() -> None:
 def test_close_stale_refuses_a_malformed_duration() -> None:
     with pytest.raises(CommandError, match="is not a duration"):
         run("close_stale_sessions", "--silent-for", "soon")
+
+
+@pytest.mark.parametrize(
+    ("command", "option"), [("prune_sessions", "--older-than"), ("close_stale_sessions", "--silent-for")]
+)
+def test_a_bad_duration_on_the_command_line_is_a_usage_line_not_a_traceback(
+    tmp_path: Path, command: str, option: str
+) -> None:
+    env = server_env(tmp_path / "db.sqlite3")
+    done = subprocess.run(
+        [sys.executable, "manage.py", command, option, "7"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("usage: manage.py " + command)
+    error = done.stderr.strip().splitlines()[-1]
+    assert error == (
+        f"manage.py {command}: error: argument {option}: '7' is not a duration like 90s, 30m, 12h, 7d "
+        "or 2w (a unit is required)"
+    )

@@ -173,15 +173,22 @@ def burst(i: int) -> int:
     return 1 + i % BURST_SIZES
 
 
+@pytest.fixture
+def uncapped_daphne(tmp_path: Path) -> Iterator[Server]:
+    """500 streams from one address: more than `MAX_STREAMS_PER_CLIENT` allows by default."""
+    with daphne(tmp_path, ECHO_TEST_SETTINGS='{"MAX_STREAMS_PER_CLIENT": null}') as server:
+        yield server
+
+
 def test_500_concurrent_streams_are_each_recorded_with_their_end_reason_and_exact_count(
-    fresh_daphne: Server,
+    uncapped_daphne: Server,
 ) -> None:
     tokens = [f"s{i:03d}x" for i in range(STREAMS)]
-    reads = run(_open_all(fresh_daphne.url, tokens))
+    reads = run(_open_all(uncapped_daphne.url, tokens))
     assert reads == [5 if i % 2 == 0 else burst(i) for i in range(STREAMS)]
 
     def all_ended() -> list[dict[str, Any]]:
-        rows = session_rows(fresh_daphne, "ended_at IS NOT NULL")
+        rows = session_rows(uncapped_daphne, "ended_at IS NOT NULL")
         return rows if len(rows) == STREAMS else []
 
     rows = wait_for(all_ended, timeout=30, what=f"{STREAMS} ended session rows")
@@ -198,7 +205,7 @@ def test_500_concurrent_streams_are_each_recorded_with_their_end_reason_and_exac
         if got != expected:
             wrong.append((token, got, expected))
     assert wrong == []
-    log = fresh_daphne.log()
+    log = uncapped_daphne.log()
     assert "database is locked" not in log
     assert "Could not record stream sessions" not in log
     assert "Traceback" not in log, log
@@ -256,3 +263,44 @@ def test_close_stale_sessions_ends_the_rows_of_a_killed_server(tmp_path: Path) -
         rows = session_rows(server)
         assert sorted(row["end_reason"] for row in rows) == ["completed", *["server_shutdown"] * 3]
         assert all(row["ended_at"] is not None for row in rows)
+
+
+CREATE_USER = """
+from django.contrib.auth.models import User
+print(User.objects.create_user("carol", password="pw-carol-5117", is_staff=True).pk)
+"""
+
+
+def test_a_logged_in_users_live_stream_is_recorded_as_that_user(live_server_process: Server) -> None:
+    server = live_server_process
+    output = run_python("manage.py", "shell", "-c", CREATE_USER, env=server.env)
+    user_id = int(output.strip().splitlines()[-1])  # Django 5.2's shell may say what it imported
+    token = uuid.uuid4().hex
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        client.get("/admin/login/")
+        login = client.post(
+            "/admin/login/",
+            data={
+                "username": "carol",
+                "password": "pw-carol-5117",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+                "next": "/admin/",
+            },
+        )
+        assert login.status_code == 302, login.text
+        params = {"message": "mine", "interval": 0.05, "token": token}
+        with connect_sse(client, "GET", "/sse2", params=params) as source:
+            events = source.iter_sse()  # kept: a dropped iterator closes the response
+            next(events)
+            row = live_row(server, token)  # while the stream is live
+    assert row["ended_at"] is None, row
+    assert row["user_id"] == user_id
+    anonymous = uuid.uuid4().hex
+    with (
+        httpx.Client(base_url=server.url, timeout=10) as client,
+        connect_sse(
+            client, "GET", "/sse2", params={"message": "x", "limit": 1, "token": anonymous}
+        ) as source,
+    ):
+        list(source.iter_sse())
+    assert ended_row(server, anonymous)["user_id"] is None

@@ -241,8 +241,7 @@ def test_a_source_that_raises_is_recorded_as_an_error(recorder: SessionRecorder)
         finally:
             response.close()
 
-    with pytest.raises(ValueError, match="the source broke"):
-        run(main())
+    run(main())  # the body ends with an error event; nothing is raised to the server
 
     row = only_row(recorder)
     assert row.end_reason == EndReason.ERROR

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,8 @@ from django.core.checks import CheckMessage, Error, Warning, run_checks
 from django.test import override_settings
 
 from echo.sse import checks
+
+from ..servers import ROOT, server_env
 
 Check = Callable[..., list[CheckMessage]]
 
@@ -155,3 +160,23 @@ def test_no_e002_for_good_echo_settings(echo: dict[str, Any]) -> None:
     with override_settings(ECHO=echo):
         assert run(checks.check_settings) == []
         assert "echo.E002" not in echo_ids(run_checks())
+
+
+def test_manage_py_check_reports_bad_settings_without_a_traceback(tmp_path: Path) -> None:
+    env = server_env(
+        tmp_path / "db.sqlite3", ECHO_TEST_SETTINGS='{"PING_INTERVAL": "soon", "NOT_A_SETTING": 1}'
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "echo.E002" in done.stderr
+    assert "ECHO['PING_INTERVAL']: Input should be a valid number (given 'soon')." in done.stderr
+    assert "ECHO['NOT_A_SETTING'] is not a setting of any installed echo package." in done.stderr

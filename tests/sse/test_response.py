@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 from django.core.signals import request_finished
 from django.db import close_old_connections
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from pydantic import BaseModel
 
 from echo.sse import (
@@ -26,6 +26,7 @@ from echo.sse import (
     StreamTypeError,
     current_response,
 )
+from echo.sse.response import ERROR_EVENT
 
 from ..loops import run
 
@@ -320,15 +321,19 @@ def test_response_refuses_an_item_of_unknown_type(
                 if chunk:
                     received.append(chunk)
 
-    with pytest.raises(TypeError, match=f"yields ServerSentEvent, BaseEvent or str, not {kind}"):
-        run(main())
-    assert received == [b"data: fine\n\n"]
+    run(main())
+    # The bad item ends the stream like any error in its source: the body ends at once with
+    # the error event, and the error is the stream's recorded end.
+    assert received == [b"data: fine\n\n", ERROR_EVENT]
+    assert response.info.end_reason == EndReason.ERROR
+    assert response.info.error.startswith("StreamTypeError: ")
+    assert f"yields ServerSentEvent, BaseEvent or str, not {kind}" in response.info.error
     assert source.closed
 
 
 @pytest.mark.parametrize("ping", [None, 0.5])
-def test_source_error_reaches_the_consumer(
-    responses: Callable[..., EventStreamResponse], ping: float | None
+def test_a_source_error_ends_the_body_with_an_error_event_and_is_logged_once(
+    responses: Callable[..., EventStreamResponse], ping: float | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     closed = []
 
@@ -348,10 +353,32 @@ def test_source_error_reaches_the_consumer(
                 if chunk:
                     received.append(chunk)
 
-    with pytest.raises(ValueError, match="source broke"):
-        run(main())
-    assert received == [b"data: before\n\n"]
+    run(main())
+    assert received == [b"data: before\n\n", ERROR_EVENT]
     assert closed == [True]
+    assert (response.info.end_reason, response.info.error) == (EndReason.ERROR, "ValueError: source broke")
+    (record,) = [r for r in caplog.records if r.name == "echo.sse"]
+    assert record.levelname == "ERROR"
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "source broke"
+
+
+@pytest.mark.parametrize("ping", [None, 0.5])
+def test_without_the_error_event_a_failed_body_just_ends(
+    responses: Callable[..., EventStreamResponse], ping: float | None
+) -> None:
+    async def failing() -> AsyncIterator[StreamItem]:
+        yield "before"
+        raise ValueError("source broke")
+
+    with override_settings(ECHO={"ERROR_EVENT": False}):
+        response = responses(failing(), ping=ping, retry=None)
+
+        async def main() -> list[bytes]:
+            async with aclosing(body(response)) as chunks:
+                return [chunk async for chunk in chunks if chunk]
+
+        assert run(main()) == [b"data: before\n\n"]
 
 
 @pytest.mark.parametrize("ping", [None, 0.5])

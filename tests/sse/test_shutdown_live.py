@@ -33,6 +33,7 @@ STREAMS: list[tuple[str, dict[str, Any]]] = [
     ("/_probe/burst", {"n": 3}),
 ]
 EXIT_WITHIN = 10.0
+GRACE = 5.0  # ECHO["SHUTDOWN_GRACE"]'s default
 
 
 @dataclass
@@ -67,7 +68,10 @@ def live_rows(server: Server, count: int) -> bool:
     return len(session_rows(server, "ended_at IS NULL")) == count
 
 
-def test_sigterm_ends_every_open_stream_with_a_final_event_then_stops_the_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_every_open_stream_with_a_final_event_then_stops_the_server(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     readers = [Reader(path, params, f"t{i}") for i, (path, params) in enumerate(STREAMS)]
     with daphne(tmp_path) as server, ThreadPoolExecutor(len(readers)) as pool:
         futures = [pool.submit(reader.run, server.url) for reader in readers]
@@ -76,7 +80,7 @@ def test_sigterm_ends_every_open_stream_with_a_final_event_then_stops_the_server
         wait_for(lambda: live_rows(server, len(readers)), what="a live row for every stream")
 
         started = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
+        server.process.send_signal(signum)
         try:
             returncode = server.process.wait(EXIT_WITHIN)
         except subprocess.TimeoutExpired:
@@ -86,7 +90,9 @@ def test_sigterm_ends_every_open_stream_with_a_final_event_then_stops_the_server
             future.result(timeout=EXIT_WITHIN)
 
     log = server.log()
-    print(f"Daphne exited with {returncode} {took:.2f}s after SIGTERM")
+    # Every stream here ends when asked: the drain is over long before the grace (5 s) runs out.
+    assert took < GRACE, (took, log)
+    assert "Shutdown grace ran out" not in log, log
     assert returncode == 0, log
     assert "Traceback" not in log, log
     for reader in readers:
@@ -105,3 +111,53 @@ def test_sigterm_ends_every_open_stream_with_a_final_event_then_stops_the_server
         assert row["ended_at"] is not None
         assert row["events_sent"] == len(reader.events) - 1, (row, reader.events)
         assert row["bytes_sent"] == reader.received
+
+
+def _open(server: Server, path: str, **params: Any) -> tuple[Reader, Any]:
+    reader = Reader(path, params, "x")
+    thread = threading.Thread(target=reader.run, args=(server.url,), daemon=True)
+    thread.start()
+    return reader, thread
+
+
+def test_a_stream_that_does_not_end_is_cut_off_when_the_grace_runs_out(tmp_path: Path) -> None:
+    with daphne(tmp_path, ECHO_TEST_SETTINGS='{"SHUTDOWN_GRACE": 1.0}') as server:
+        reader, thread = _open(server, "/_probe/stuck")
+        wait_for(reader.started.is_set, what="the stuck stream's first event")
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(EXIT_WITHIN)
+        took = time.monotonic() - started
+        thread.join(EXIT_WITHIN)
+    log = server.log()
+    assert "Shutdown grace ran out with streams still open" in log, log
+    assert took >= 1.0, took  # it did wait for the grace
+    assert [event.event for event in reader.events] == ["tick"]
+
+
+def test_a_stream_opened_during_the_drain_gets_the_final_event_at_once(tmp_path: Path) -> None:
+    with daphne(tmp_path, ECHO_TEST_SETTINGS='{"SHUTDOWN_GRACE": 3.0}') as server:
+        holder, holder_thread = _open(server, "/_probe/stuck")
+        wait_for(holder.started.is_set, what="the stuck stream's first event")
+        server.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: "Shutting down" in server.log(), what="the drain to start")
+        with (
+            httpx.Client(base_url=server.url, timeout=5) as client,
+            connect_sse(client, "GET", "/sse2", params={"message": "late", "interval": 0.05}) as source,
+        ):
+            late = [event.event for event in source.iter_sse()]
+        server.process.wait(EXIT_WITHIN)
+        holder_thread.join(EXIT_WITHIN)
+    assert late == ["shutdown"]
+
+
+def test_without_graceful_shutdown_streams_get_no_final_event(tmp_path: Path) -> None:
+    with daphne(tmp_path, ECHO_TEST_SETTINGS='{"GRACEFUL_SHUTDOWN": false}') as server:
+        reader, thread = _open(server, "/sse2", message="plain", interval=0.05)
+        wait_for(reader.started.is_set, what="a first event")
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(EXIT_WITHIN)
+        thread.join(EXIT_WITHIN)
+    assert reader.events
+    assert all(event.event == "echo" for event in reader.events), reader.events
+    assert "Shutting down" not in server.log()

@@ -24,7 +24,6 @@ def test_a_streaming_response_keeps_its_async_iterator() -> None:
     response = StreamingHttpResponse(_nothing())
     assert response.is_async
     assert hasattr(response._iterator, "__anext__")
-    response.close()
 
 
 def test_event_stream_response_iterates_its_encoded_parts_directly() -> None:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from echo.broadcast.access import valid_channel
 from echo.broadcast.event_types import event_types
+from echo.broadcast.exceptions import RelayUnavailable
 from echo.broadcast.publish import publish
 
 
@@ -42,7 +43,12 @@ class Command(BaseCommand):
                 for error in exc.errors()
             )
             raise CommandError(f"The payload does not fit {event!r}: {problems}") from exc
-        event_id = publish(channel, typed)
+        try:
+            event_id = publish(channel, typed, strict=True)
+        except RelayUnavailable as exc:
+            raise CommandError(
+                f"Stored {event} on {channel}, but other processes were not told: {exc}"
+            ) from None
         self.stdout.write(f"Published {event} to {channel} with id {event_id}.")
 
 

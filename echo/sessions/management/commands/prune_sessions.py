@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from echo.sessions.models import StreamSession
@@ -24,7 +25,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, older_than: Any, dry_run: bool, **options: Any) -> None:
         if isinstance(older_than, str):  # call_command(older_than="7d") skips argparse's type
-            older_than = parse_duration(older_than)
+            try:
+                older_than = parse_duration(older_than)
+            except ArgumentTypeError as exc:
+                raise CommandError(str(exc)) from None
         cutoff = timezone.now() - older_than
         old = StreamSession.objects.filter(ended_at__lt=cutoff)
         when = f"ended before {cutoff:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,0 +1,17 @@
+"""Errors broadcast raises on purpose.
+
+BroadcastError
+└── RelayUnavailable    Redis (`ECHO["REDIS_URL"]`) could not be reached to tell the others
+"""
+
+from __future__ import annotations
+
+__all__ = ["BroadcastError", "RelayUnavailable"]
+
+
+class BroadcastError(Exception):
+    pass
+
+
+class RelayUnavailable(BroadcastError):
+    """The event is stored and delivered in this process; other processes were not told."""

@@ -1,0 +1,63 @@
+"""What a newcomer sees: the start-up log names the broadcast mode, and a Redis that cannot be
+reached is one clear warning (the server, `manage.py publish`), never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from ..servers import ROOT, daphne, free_port, server_env, wait_for
+
+pytestmark = pytest.mark.live
+
+
+def test_the_embedded_mode_is_named_at_start_up(live_server_process) -> None:  # type: ignore[no-untyped-def]
+    log = wait_for(lambda: "Broadcast mode:" in live_server_process.log() and live_server_process.log())
+    assert "Broadcast mode: embedded: one process" in log
+
+
+def test_an_unreachable_redis_is_one_warning_and_streams_still_work(tmp_path: Path) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with daphne(tmp_path, REDIS_URL=dead) as server:
+        log = wait_for(lambda: "Broadcast mode:" in server.log() and server.log(), what="the mode line")
+        assert f"Broadcast mode: Redis ({dead})" in log
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            with connect_sse(client, "GET", "/sse2", params={"message": "hi", "limit": 2}) as source:
+                assert [event.event for event in source.iter_sse()] == ["echo", "echo"]
+            with connect_sse(client, "GET", "/events/demo/") as source:
+                assert next(source.iter_sse()).event == "stream-open"
+        wait_for(lambda: "Lost Redis" in server.log(), what="the relay's warning")
+        wait_for(lambda: "cannot join echo.sessions" in server.log(), what="the control bus's warning")
+        log = server.log()
+    assert log.count(f"Redis at {dead} is unreachable") == 1, log
+    assert log.count("Lost Redis") == 1, log
+    assert log.count("cannot join echo.sessions") == 1, log
+    assert "Traceback" not in log, log
+    assert "never retrieved" not in log, log
+
+
+def test_publish_says_in_one_line_that_redis_is_unreachable(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = server_env(tmp_path / "db.sqlite3", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "publish", "demo", "chat_message", '{"text": "hi"}'],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("CommandError: Stored chat_message on demo, but other processes were not told"), (
+        line
+    )
+    assert "could not reach Redis" in line
