@@ -264,6 +264,29 @@ _GROUP_4 = "4. Fan-out"
 _GROUP_5 = "5. Session recording cost"
 _GROUP_6 = "6. Compatibility"
 
+
+def _churn_scenario(name: str, title: str, how: str, interval: float, requirement: str) -> Scenario:
+    return Scenario(
+        name=name,
+        title=title,
+        how=how,
+        trial=_trials.churn,
+        params=lambda quick: {
+            "cycles": 300 if quick else 3000,
+            "concurrency": 20 if quick else 50,
+            "interval": interval,
+            "timeout": 120,
+        },
+        metrics=CHURN_METRICS,
+        variants=VERSUS_REFERENCE,
+        targets=(
+            ratio_target(
+                _GROUP_3, requirement, "cycles_per_s", 1.0, cost_key="server_cpu_ms_per_cycle_total"
+            ),
+        ),
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
@@ -390,63 +413,27 @@ SCENARIOS: dict[str, Scenario] = {
                 ),
             ),
         ),
-        Scenario(
-            name="churn",
-            title="Connect churn",
-            how=(
-                "C cycles, K at a time: connect (source address rotating over 127.0.0.2..51), "
-                "`GET /sse2?message=hello&interval=I`, read the response head and event 0, close the "
-                "connection (the server sees a client disconnect). connects/s = C / wall time. Server CPU "
-                "per cycle is counted over the run and again until the server is quiet (the session "
-                "recorder writes from its own thread, in batches). StreamSession rows are counted in the "
-                "project's SQLite file. Session recording is on (the default)."
-            ),
-            trial=_trials.churn,
-            params=lambda quick: {
-                "cycles": 300 if quick else 3000,
-                "concurrency": 20 if quick else 50,
-                "interval": 0.01,
-                "timeout": 120,
-            },
-            metrics=CHURN_METRICS,
-            variants=VERSUS_REFERENCE,
-            targets=(
-                ratio_target(
-                    _GROUP_3,
-                    "connects/s (recording on), project / reference",
-                    "cycles_per_s",
-                    1.0,
-                    cost_key="server_cpu_ms_per_cycle_total",
-                ),
-            ),
+        _churn_scenario(
+            "churn",
+            "Connect churn",
+            "C cycles, K at a time: connect (source address rotating over 127.0.0.2..51), "
+            "`GET /sse2?message=hello&interval=I`, read the response head and event 0, close the "
+            "connection (the server sees a client disconnect). connects/s = C / wall time. Server CPU "
+            "per cycle is counted over the run and again until the server is quiet (the session "
+            "recorder writes from its own thread, in batches). StreamSession rows are counted in the "
+            "project's SQLite file. Session recording is on (the default).",
+            0.01,
+            "connects/s (recording on), project / reference",
         ),
-        Scenario(
-            name="churn0",
-            title="Connect churn against a stream that never waits",
-            how=(
-                "As `churn`, with `interval=0` and no `limit`: the server produces events as fast as it "
-                "can write them, the client reads event 0 and closes. What the server does for a "
-                "connection that is gone (or no longer reading) decides the rate: a server that keeps "
-                "writing into a dead or full connection pays for it."
-            ),
-            trial=_trials.churn,
-            params=lambda quick: {
-                "cycles": 300 if quick else 3000,
-                "concurrency": 20 if quick else 50,
-                "interval": 0,
-                "timeout": 120,
-            },
-            metrics=CHURN_METRICS,
-            variants=VERSUS_REFERENCE,
-            targets=(
-                ratio_target(
-                    _GROUP_3,
-                    "connects/s against `interval=0` without `limit`, project / reference",
-                    "cycles_per_s",
-                    1.0,
-                    cost_key="server_cpu_ms_per_cycle_total",
-                ),
-            ),
+        _churn_scenario(
+            "churn0",
+            "Connect churn against a stream that never waits",
+            "As `churn`, with `interval=0` and no `limit`: the server produces events as fast as it "
+            "can write them, the client reads event 0 and closes. What the server does for a "
+            "connection that is gone (or no longer reading) decides the rate: a server that keeps "
+            "writing into a dead or full connection pays for it.",
+            0,
+            "connects/s against `interval=0` without `limit`, project / reference",
         ),
         Scenario(
             name="fanout",

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +20,7 @@ from typing import TypeVar
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_APP = "sse_project.asgi:application"
 T = TypeVar("T")
 
 
@@ -61,6 +62,19 @@ def run_python(*args: str, env: dict[str, str]) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`manage.py ARGS` in a process of its own, whatever its exit status (the caller checks)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -151,28 +165,23 @@ def uvicorn_command(host: str, port: int, app: str = "sse_project.asgi:applicati
     return [*command, "--log-level", "warning"]
 
 
+def uvicorn(tmp_path: Path, *, app: str = DEFAULT_APP, **extra_env: str) -> AbstractContextManager[Server]:
+    return _serving(uvicorn_command, tmp_path, app, extra_env)
+
+
+def daphne_app(tmp_path: Path, app: str, **extra_env: str) -> AbstractContextManager[Server]:
+    """`python -m echo.server` serving another ASGI application (Django's stock handler, say)."""
+    return _serving(daphne_command, tmp_path, app, extra_env)
+
+
 @contextmanager
-def uvicorn(
-    tmp_path: Path, *, app: str = "sse_project.asgi:application", **extra_env: str
+def _serving(
+    command: Callable[[str, int, str], list[str]], tmp_path: Path, app: str, extra_env: dict[str, str]
 ) -> Iterator[Server]:
     env = server_env(tmp_path / "db.sqlite3", **extra_env)
     migrate(env)
     port = free_port()
-    with running(
-        uvicorn_command("127.0.0.1", port, app), tmp_path, host="127.0.0.1", port=port, env=env
-    ) as server:
-        yield server
-
-
-@contextmanager
-def daphne_app(tmp_path: Path, app: str, **extra_env: str) -> Iterator[Server]:
-    """`python -m echo.server` serving another ASGI application (Django's stock handler, say)."""
-    env = server_env(tmp_path / "db.sqlite3", **extra_env)
-    migrate(env)
-    port = free_port()
-    with running(
-        daphne_command("127.0.0.1", port, app), tmp_path, host="127.0.0.1", port=port, env=env
-    ) as server:
+    with running(command("127.0.0.1", port, app), tmp_path, host="127.0.0.1", port=port, env=env) as server:
         yield server
 
 

@@ -38,6 +38,11 @@ class FlowSend:
         self._flow: FlowControl | None = None
 
     async def __call__(self, message: dict[str, Any]) -> None:
+        await self._room()
+        await self._reply(message)
+
+    async def _room(self) -> None:
+        """Wait while the connection is full; a cancelled wait aborts the connection."""
         flow = self._flow
         if flow is not None and flow.paused:
             try:
@@ -45,7 +50,6 @@ class FlowSend:
             except asyncio.CancelledError:
                 self._abort()
                 raise
-        await self._reply(message)
 
     async def _reply(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -108,13 +112,7 @@ class DirectSend(FlowSend):
         return True
 
     async def __call__(self, message: dict[str, Any]) -> None:
-        flow = self._flow
-        if flow is not None and flow.paused:
-            try:
-                await flow.wait()
-            except asyncio.CancelledError:
-                self._abort()
-                raise
+        await self._room()
         if (
             message.get("more_body")
             and message["type"] == "http.response.body"

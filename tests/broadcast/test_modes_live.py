@@ -9,7 +9,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from ..servers import ROOT, daphne, free_port, server_env, wait_for
+from ..servers import daphne, free_port, manage, migrate, server_env, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -40,20 +40,9 @@ def test_an_unreachable_redis_is_one_warning_and_streams_still_work(tmp_path: Pa
 
 
 def test_publish_says_in_one_line_that_redis_is_unreachable(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     env = server_env(tmp_path / "db.sqlite3", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=60)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "publish", "demo", "chat_message", '{"text": "hi"}'],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    migrate(env)
+    done = manage("publish", "demo", "chat_message", '{"text": "hi"}', env=env)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr
     (line,) = done.stderr.strip().splitlines()[-1:]

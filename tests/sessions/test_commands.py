@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from echo.sessions.models import StreamSession
 
-from ..servers import ROOT, server_env
+from ..servers import manage, server_env
 
 pytestmark = pytest.mark.django_db
 
@@ -225,15 +225,7 @@ def test_a_bad_duration_on_the_command_line_is_a_usage_line_not_a_traceback(
     tmp_path: Path, command: str, option: str
 ) -> None:
     env = server_env(tmp_path / "db.sqlite3")
-    done = subprocess.run(
-        [sys.executable, "manage.py", command, option, "7"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = manage(command, option, "7", env=env)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("usage: manage.py " + command)

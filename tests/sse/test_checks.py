@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from django.test import override_settings
 
 from echo.sse import checks
 
-from ..servers import ROOT, server_env
+from ..servers import manage, server_env
 
 Check = Callable[..., list[CheckMessage]]
 
@@ -166,15 +164,7 @@ def test_manage_py_check_reports_bad_settings_without_a_traceback(tmp_path: Path
     env = server_env(
         tmp_path / "db.sqlite3", ECHO_TEST_SETTINGS='{"PING_INTERVAL": "soon", "NOT_A_SETTING": 1}'
     )
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = manage("check", env=env)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr
     assert "echo.E002" in done.stderr
