@@ -50,8 +50,9 @@ pytest: install-dev
 test: migrate lint typecheck pytest
 
 # The suite with every server optimisation off (ECHO_OPTIMISATIONS=off, see tests/settings.py).
+# The unit tests start no server, so only the live ones can tell; the long load tests run in `make test`.
 test-plain: install-dev
-	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest -m "live and not slow" $(PYTEST_ARGS)
 
 # Pushpin in front of `make run` (echo.broadcast's Pushpin mode): Debian's `pushpin`, configured from
 # deploy/pushpin/. Then, in another terminal: GRIP_URL=http://127.0.0.1:5561 make run
@@ -99,4 +100,4 @@ test-django6: $(VENV6)/.installed
 	ECHO_SQLITE_PATH=$(abspath $(VENV6))/db.sqlite3 $(BIN6)/python manage.py migrate --noinput
 	ECHO_SQLITE_PATH=$(abspath $(VENV6))/db.sqlite3 $(BIN6)/python manage.py makemigrations --check --dry-run
 	$(BIN6)/mypy --cache-dir $(VENV6)/.mypy_cache echo
-	PYTHONDEVMODE=1 $(BIN6)/python -m pytest $(PYTEST_ARGS)
+	PYTHONDEVMODE=1 $(BIN6)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -132,8 +132,7 @@ CHANNEL_LAYERS = {
     )
 }
 
-# echo's own log lines carry a timestamp and the logger's name; Django's loggers keep Django's
-# defaults (a 4xx is logged once, by `django.request`).
+# echo's and Django's log lines carry a timestamp and the logger's name, each line once.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -146,6 +145,9 @@ LOGGING = {
             "handlers": ["console"],
             "level": os.environ.get("ECHO_LOG_LEVEL", "INFO"),
             "propagate": False,
-        }
+        },
+        # Django's own (a refused request: "Bad Request: /sse2"), once: Django's default config
+        # prints it and lets it propagate to the root handler Daphne's command line sets up.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -52,8 +52,11 @@ async def may_publish(request: HttpRequest, channel: str) -> bool:
 
     user = await request.auser()
     can_publish = getattr(get_channelmanager(), "can_publish_channel", None)
+    if can_publish is None:
+        return False
     publisher = user if user.is_authenticated else None
-    return bool(can_publish is not None and can_publish(publisher, channel))
+    # In a thread: a permission check reads the database (`user.has_perm`).
+    return bool(await sync_to_async(can_publish)(publisher, channel))
 
 
 @stream_view

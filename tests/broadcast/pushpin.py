@@ -1,11 +1,11 @@
 """A Pushpin (GRIP proxy) of the test's own: free loopback ports, its own config and runtime dir.
 
-Started with the repository's own `deploy/pushpin/start` (what `make pushpin` runs), which renders
+Started with `make pushpin`, which runs the repository's own `deploy/pushpin/start`; it renders
 `deploy/pushpin/pushpin.conf`: the runner starts its own zurl, the ZeroMQ sockets are ipc files in
 the runtime dir (here a temp dir), and only two TCP ports are opened, both on 127.0.0.1: the
 proxy's HTTP port and the handler's HTTP control (publish) port.
 
-The start script execs Pushpin's runner, which starts condure, zurl, pushpin-proxy and
+make runs the start script, which execs Pushpin's runner, which starts condure, zurl, pushpin-proxy and
 pushpin-handler, each in a process group of its own. So the runner is started in a new session
 (`start_new_session=True`), and everything in that session is what this helper started: at the
 end the runner's group gets SIGTERM (it stops its services), and whatever of the session is
@@ -28,9 +28,8 @@ from ..servers import ROOT, free_port, wait_for
 from ..services import require
 
 PUSHPIN_MISSING = "pushpin is not installed (apt-get install pushpin)"
-# The configuration and start script the README documents (`make pushpin`): every Pushpin test
-# runs Pushpin the way a user does, on ports and a runtime directory of its own.
-START = ROOT / "deploy" / "pushpin" / "start"
+# Every Pushpin test runs it the way the README says, `make pushpin` (deploy/pushpin/start with
+# deploy/pushpin/pushpin.conf), on ports and a runtime directory of its own.
 
 
 @dataclass
@@ -108,16 +107,22 @@ def pushpin(
         http_port, publish_port = reserve_ports()
     directory = tmp_path / f"pushpin-{http_port}"
     directory.mkdir()
-    env = {
-        **os.environ,
-        "PUSHPIN_DIR": str(directory),
-        "PUSHPIN_PORT": str(http_port),
-        "PUSHPIN_PUBLISH_PORT": str(publish_port),
-        "ORIGIN": f"127.0.0.1:{origin_port}",
-    }
+    # The README's command, `make pushpin`, with this test's ports and runtime directory.
+    command = [
+        "make",
+        "-s",
+        "-C",
+        str(ROOT),
+        "pushpin",
+        f"PUSHPIN_PORT={http_port}",
+        f"PUSHPIN_PUBLISH_PORT={publish_port}",
+        "HOST=127.0.0.1",
+        f"PORT={origin_port}",
+    ]
+    env = {**os.environ, "PUSHPIN_DIR": str(directory)}
     with (directory / "pushpin.log").open("wb") as log:
         process = subprocess.Popen(
-            ["bash", str(START)],
+            command,
             cwd=directory,
             env=env,
             stdout=log,

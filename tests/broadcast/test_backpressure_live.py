@@ -21,7 +21,7 @@ from httpx_sse import connect_sse
 from ..servers import Server, daphne, run_python
 from ..whatwg import parse
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 EVENTS = 20_000
 TEXT = "x" * 1000  # about 1 KB an event

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ..servers import Server
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 PATHS = ["/sse", "/sse2", "/sse3", "/events/{channels}/", "/events/{channel}/publish"]
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]

@@ -100,6 +100,7 @@ def test_a_reader_that_stops_holds_a_bounded_buffer_and_ends_as_a_slow_client(an
     assert "Traceback" not in any_server.log(), any_server.log()
 
 
+@pytest.mark.slow
 def test_a_hundred_readers_that_stop_hold_at_most_32_mib(any_server: Server) -> None:
     tokens = [uuid.uuid4().hex for _ in range(100)]
     before = rss_kb(any_server)

@@ -180,6 +180,7 @@ def uncapped_daphne(tmp_path: Path) -> Iterator[Server]:
         yield server
 
 
+@pytest.mark.slow
 def test_500_concurrent_streams_are_each_recorded_with_their_end_reason_and_exact_count(
     uncapped_daphne: Server,
 ) -> None:
