@@ -26,7 +26,7 @@ from django.conf import settings
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
 from ..loops import run
-from ..servers import ROOT, Server, daphne, run_python
+from ..servers import ROOT, Server, daphne, run_python, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -627,3 +627,19 @@ def test_a_subscriber_that_connects_mid_publish_misses_nothing_after_its_start(s
     for start, following in results:
         assert following == [start + 1 + n for n in range(follow)], (start, following)
     assert len({start for start, _ in results}) > 1  # they did connect while events were going out
+
+
+def test_a_subscription_is_recorded_under_its_channels(server: Server) -> None:
+    from ..services import session_rows
+
+    with (
+        httpx.Client(base_url=server.url, timeout=DEADLINE) as client,
+        connect_sse(client, "GET", "/events/named-a,named-b/") as source,
+    ):
+        assert next(source.iter_sse()).event == "stream-open"
+
+    def recorded() -> list[dict[str, object]]:
+        return session_rows(server, "path = ?", ("/events/named-a,named-b/",))
+
+    (row,) = wait_for(recorded, what="the subscription's session row")
+    assert row["stream"] == "events:named-a,named-b"
