@@ -50,9 +50,11 @@ pytest: install-dev
 test: migrate lint typecheck pytest
 
 # The suite with every server optimisation off (ECHO_OPTIMISATIONS=off, see tests/settings.py).
-# The unit tests start no server, so only the live ones can tell; the long load tests run in `make test`.
+# The optimisations live in the server processes: the live tests of the toolkit, the server adapter and
+# broadcast exercise them (the long load tests run in `make test`).
 test-plain: install-dev
-	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest -m "live and not slow" $(PYTEST_ARGS)
+	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest -m "live and not slow" \
+		tests/sse tests/server tests/broadcast $(PYTEST_ARGS)
 
 # Pushpin in front of `make run` (echo.broadcast's Pushpin mode): Debian's `pushpin`, configured from
 # deploy/pushpin/. Then, in another terminal: GRIP_URL=http://127.0.0.1:5561 make run

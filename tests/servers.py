@@ -64,6 +64,22 @@ def run_python(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def admin_login(client: httpx.Client, username: str, password: str) -> None:
+    """Log `client` in through the admin's login form (the user must be staff)."""
+    client.get("/admin/login/")
+    response = client.post(
+        "/admin/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            "next": "/admin/",
+        },
+    )
+    assert response.status_code == 302, response.text
+    assert response.headers["location"] == "/admin/"
+
+
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`manage.py ARGS` in a process of its own, whatever its exit status (the caller checks)."""
     return subprocess.run(

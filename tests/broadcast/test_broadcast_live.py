@@ -26,7 +26,7 @@ from django.conf import settings
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
 from ..loops import run
-from ..servers import ROOT, Server, daphne, run_python, wait_for
+from ..servers import ROOT, Server, admin_login, daphne, run_python, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -293,18 +293,7 @@ def users(broadcast_server: Server) -> Users:
 def logged_in(server: Server, name: str) -> Iterator[httpx.Client]:
     """A client with the session of `name`, logged in through the admin's login form."""
     with httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
-        client.get("/admin/login/")
-        response = client.post(
-            "/admin/login/",
-            data={
-                "username": name,
-                "password": f"pw-{name}-9472",
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-                "next": "/admin/",
-            },
-        )
-        assert response.status_code == 302, response.text
-        assert response.headers["location"] == "/admin/"
+        admin_login(client, name, f"pw-{name}-9472")
         yield client
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from ..servers import Server, daphne, run_python, wait_for
+from ..servers import Server, admin_login, daphne, run_python, wait_for
 
 pytestmark = pytest.mark.live
 
@@ -42,18 +42,9 @@ def client_as(server: Server, name: str | None) -> Iterator[httpx.Client]:
 
 
 def _logged_in(client: httpx.Client, name: str | None) -> httpx.Client:
-    client.get("/")  # the CSRF cookie
     if name is not None:
-        login = client.post(
-            "/admin/login/",
-            data={
-                "username": name,
-                "password": f"pw-{name}-3391",
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-                "next": "/admin/",
-            },
-        )
-        assert login.status_code in (200, 302), login.text  # a non-staff user stays on the form
+        admin_login(client, name, f"pw-{name}-3391")
+    client.get("/")  # the CSRF cookie (login rotates it)
     return client
 
 

@@ -19,7 +19,7 @@ import pytest
 from httpx_sse import aconnect_sse, connect_sse
 
 from ..loops import run
-from ..servers import Server, daphne, run_python, wait_for
+from ..servers import Server, admin_login, daphne, run_python, wait_for
 from ..services import session_rows
 
 pytestmark = pytest.mark.live
@@ -278,17 +278,7 @@ def test_a_logged_in_users_live_stream_is_recorded_as_that_user(live_server_proc
     user_id = int(output.strip().splitlines()[-1])  # Django 5.2's shell may say what it imported
     token = uuid.uuid4().hex
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        client.get("/admin/login/")
-        login = client.post(
-            "/admin/login/",
-            data={
-                "username": "carol",
-                "password": "pw-carol-5117",
-                "csrfmiddlewaretoken": client.cookies["csrftoken"],
-                "next": "/admin/",
-            },
-        )
-        assert login.status_code == 302, login.text
+        admin_login(client, "carol", "pw-carol-5117")
         params = {"message": "mine", "interval": 0.05, "token": token}
         with connect_sse(client, "GET", "/sse2", params=params) as source:
             events = source.iter_sse()  # kept: a dropped iterator closes the response
