@@ -120,3 +120,29 @@ def test_a_hundred_readers_that_stop_hold_at_most_32_mib(any_server: Server) -> 
 
         wait_for(all_slow, timeout=TIMEOUT + 30, what="every stalled stream to end as a slow client")
     assert peak - before <= 32 * 1024, f"RSS grew by {peak - before} KB for 100 stalled readers"
+
+
+@pytest.mark.slow
+def test_with_the_default_timeout_a_stopped_reader_holds_under_2_mib_for_30_seconds(tmp_path: Path) -> None:
+    """The issue's own measure: 30 s of a reader that stopped, with `SLOW_CLIENT_TIMEOUT` at its
+    default (30 s), under `python -m echo.server`; then the stream ends as a slow client."""
+    with daphne(tmp_path) as server:
+        token = uuid.uuid4().hex
+        with closing(stop_reading(server, token)):
+            started = time.monotonic()
+            wait_for(lambda: row(server, token), what="the stream's row")
+            before = rss_kb(server)
+            peak = before
+            while time.monotonic() - started < 29.0:
+                peak = max(peak, rss_kb(server))
+                queued = stats(server)["queued_bytes"]
+                assert isinstance(queued, list)
+                assert max(queued, default=0) <= HIGH_WATER + SLACK, queued
+                time.sleep(0.5)  # the sampling rate of a measurement, not a wait for a condition
+            ended = wait_for(
+                lambda: row(server, token).get("ended_at") and row(server, token),
+                timeout=10,
+                what="the stalled stream to end",
+            )
+    assert peak - before <= 2048, f"RSS grew by {peak - before} KB over 30 s"
+    assert ended["end_reason"] == "slow_client", ended
