@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
 from echo.sse import EventStreamResponse, ServerSentEvent, current_response
+from echo.sse.http import WHOLE_ID
 
 from .access import valid_channel
 from .hub import Overflow, hub
@@ -30,9 +30,6 @@ class LastEventIdError(ValueError):
 _CATCH_UP_BATCH = 200
 
 
-# An id is a whole number below 10**18: what a channel's counter reaches in practice, and a
-# bound on the text `int()` is given (Python refuses very long digit strings with an error).
-_NUMBER = re.compile(r"[0-9]{1,18}")
 # Longer than any id this server writes for the channels a subscription may name.
 _MAX_ID_LENGTH = 8192
 
@@ -44,12 +41,12 @@ def parse_last_event_id(raw: str, channels: Sequence[str]) -> dict[str, int]:
         return {}
     if len(raw) > _MAX_ID_LENGTH:
         raise LastEventIdError(f"Last-Event-ID is longer than {_MAX_ID_LENGTH} characters")
-    if _NUMBER.fullmatch(raw) and len(channels) == 1:
+    if WHOLE_ID.fullmatch(raw) and len(channels) == 1:
         return {channels[0]: int(raw)}
     positions: dict[str, int] = {}
     for part in raw.split(","):
         name, sep, number = part.rpartition(":")
-        if not sep or not _NUMBER.fullmatch(number) or not valid_channel(name):
+        if not sep or not WHOLE_ID.fullmatch(number) or not valid_channel(name):
             shown = raw if len(raw) <= 80 else raw[:80] + "..."
             raise LastEventIdError(
                 f"cannot read Last-Event-ID {shown!r}: expected channel:id[,channel:id], each id a "

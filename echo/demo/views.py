@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from echo.broadcast.publish import apublish
 from echo.broadcast.views import forbidden_channels, may_publish
 from echo.sse import EventStreamResponse
 from echo.sse.asgi import stream_view
-from echo.sse.http import json_error, last_event_id, method_not_allowed
+from echo.sse.http import WHOLE_ID, json_error, last_event_id, method_not_allowed
 
 from . import streams
 from .messages import ChatMessage, MessagePayload
@@ -55,11 +54,6 @@ def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -
     return wrapper
 
 
-# A whole number below 10**18 in ASCII digits (`str.isdigit` also takes other scripts' digits,
-# which `int()` may refuse).
-_NUMBER = re.compile(r"[0-9]{1,18}")
-
-
 class _BadLastEventId(ValueError):
     pass
 
@@ -69,7 +63,7 @@ def _next_id(request: HttpRequest) -> int:
     raw = last_event_id(request)
     if not raw:
         return 0
-    if not _NUMBER.fullmatch(raw):
+    if not WHOLE_ID.fullmatch(raw):
         raise _BadLastEventId(f"Last-Event-ID {raw!r} is not an id this stream sent (a whole number).")
     return int(raw) + 1
 
@@ -110,7 +104,7 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     """
     raw = last_event_id(request)
     resume_from: dict[str, int] | None = {} if query.resumable else None
-    if raw and not _NUMBER.fullmatch(raw):
+    if raw and not WHOLE_ID.fullmatch(raw):
         try:
             resume_from = streams.parse_composite_id(raw)
         except ValueError:

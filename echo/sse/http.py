@@ -6,12 +6,18 @@ view makes is `json_error(status, code, detail)`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-__all__ = ["csrf_failure", "json_error", "last_event_id", "method_not_allowed"]
+__all__ = ["WHOLE_ID", "csrf_failure", "json_error", "last_event_id", "method_not_allowed"]
+
+# A numeric event id as streams here write them: a whole number below 10**18 in ASCII digits
+# (`str.isdigit` also takes other scripts' digits, which `int()` may refuse, and Python refuses
+# very long digit strings with an error).
+WHOLE_ID = re.compile(r"[0-9]{1,18}")
 
 
 def json_error(status: int, error: str, detail: str, **extra: Any) -> JsonResponse:

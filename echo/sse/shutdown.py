@@ -28,7 +28,7 @@ from .event import ServerSentEvent
 from .info import EndReason
 from .registry import registry
 
-__all__ = ["Shutdown", "drain", "final_event", "in_progress", "install", "shutdown"]
+__all__ = ["Shutdown", "final_event", "shutdown"]
 
 logger = logging.getLogger("echo.sse.shutdown")
 
@@ -124,15 +124,3 @@ class Shutdown:
 
 
 shutdown = Shutdown()
-
-
-def install() -> None:
-    shutdown.install()
-
-
-def in_progress() -> bool:
-    return shutdown.in_progress
-
-
-async def drain() -> None:
-    await shutdown.drain()
