@@ -16,6 +16,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from ..http1 import dechunk
 from ..servers import Server, wait_for
 from ..whatwg import parse
 
@@ -106,18 +107,6 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def _dechunk(body: bytes) -> bytes:
-    out, rest = [], body
-    while True:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            return b"".join(out)
-        out.append(rest[:size])
-        assert rest[size : size + 2] == b"\r\n"
-        rest = rest[size + 2 :]
-
-
 def test_a_client_that_stops_reading_still_gets_every_event_in_order(server: Server) -> None:
     message = uuid.uuid4().hex
     query = f"message={message}&interval=0&limit={EVENTS}"
@@ -138,6 +127,6 @@ def test_a_client_that_stops_reading_still_gets_every_event_in_order(server: Ser
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert b"transfer-encoding: chunked" in head.lower()
-    events = [event for event in parse(_dechunk(body)).events if event.type == "echo"]
+    events = [event for event in parse(dechunk(body)).events if event.type == "echo"]
     assert [event.last_event_id for event in events] == [str(n) for n in range(EVENTS)]
     assert all(message in event.data for event in events)
