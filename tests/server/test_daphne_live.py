@@ -23,6 +23,7 @@ from ..whatwg import parse
 pytestmark = pytest.mark.live
 
 EVENTS = 20_000
+STALLED_EVENTS = 5_000  # about 5 MB: more than the kernel's loopback buffers hold
 
 
 def _stats(server: Server) -> dict[str, object]:
@@ -108,25 +109,35 @@ def _read_all(sock: socket.socket) -> bytes:
 
 
 def test_a_client_that_stops_reading_still_gets_every_event_in_order(server: Server) -> None:
-    message = uuid.uuid4().hex
-    query = f"message={message}&interval=0&limit={EVENTS}"
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    message = uuid.uuid4().hex + "x" * 960
+    query = f"message={message}&interval=0&limit={STALLED_EVENTS}"
+    # A small receive buffer from the start (set after connecting, the kernel grows the window
+    # anyway): the kernel's buffers fill with a few megabytes and Twisted queues the rest.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(30)
+    with contextlib.closing(sock):
+        sock.connect(("127.0.0.1", server.port))
         sock.sendall(f"GET /sse2?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
 
-        # The server produces the whole stream (about 1.6 MB) while nothing is read: far more than
-        # the socket buffers hold, so most of it waits in Twisted's queue behind direct sends.
-        def all_produced() -> bool:
-            live = _stats(server)["live_events"]
-            assert isinstance(live, dict)
-            return live.get(query) == EVENTS or query not in live
+        counts: list[int] = []
 
-        wait_for(all_produced, timeout=30, what="the server to produce every event")
+        def stalled() -> bool:
+            stats = _stats(server)
+            live, queued = stats["live_events"], stats["queued_bytes"]
+            assert isinstance(live, dict)
+            assert isinstance(queued, list)
+            counts.append(live.get(query, 0))
+            held = len(counts) > 3 and counts[-1] == counts[-4] and 0 < counts[-1] < STALLED_EVENTS
+            return held and sum(queued) >= 16 * 1024
+
+        wait_for(stalled, timeout=20, what="the stream to wait behind what the client does not read")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # now it reads, quickly
         raw = _read_all(sock)
 
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert b"transfer-encoding: chunked" in head.lower()
     events = [event for event in parse(dechunk(body)).events if event.type == "echo"]
-    assert [event.last_event_id for event in events] == [str(n) for n in range(EVENTS)]
+    assert [event.last_event_id for event in events] == [str(n) for n in range(STALLED_EVENTS)]
     assert all(message in event.data for event in events)
