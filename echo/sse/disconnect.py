@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import RequestAborted
 from django.core.handlers import asgi as django_asgi
 
-from .inbox import Inbox
+from .types import WatchableInbox
 
 __all__ = ["DisconnectWatcher", "Disconnected"]
 
@@ -31,8 +31,9 @@ class DisconnectWatcher:
         self._guarding = False
         self._owner = asyncio.current_task()
         self._task: asyncio.Task[None] | None = None
+        # `receive` is a bound method of the server's queue; one that offers `watch` is watched.
         inbox = getattr(receive, "__self__", None)
-        self._inbox = inbox if isinstance(inbox, Inbox) else None
+        self._inbox: WatchableInbox | None = inbox if callable(getattr(inbox, "watch", None)) else None
         if self._inbox is not None:
             for message in self._inbox.watch(self._message):
                 self._message(message)

@@ -1,4 +1,4 @@
-"""`echo.sse.inbox.Inbox`: the ASGI receive queue Daphne hands out once `echo.sse.daphne` is installed."""
+"""`echo.sse.inbox.Inbox`: the ASGI receive queue `echo.server` hands each Daphne connection."""
 
 from __future__ import annotations
 
