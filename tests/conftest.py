@@ -7,11 +7,37 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from echo.broadcast.hub import hub
+from echo.broadcast.relay import relay
+from echo.sse.pinger import pinger
+from echo.sse.registry import registry
+from echo.sse.shutdown import shutdown
+
 from .browser import launch_browser
 from .servers import Server, daphne
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+
+@pytest.fixture(autouse=True)
+def process_state() -> Iterator[None]:
+    """Each test leaves the process-wide state (ARCHITECTURE.md) as it found it: a stream it left
+    open, an admission it did not release or a drain it left running fails that test, and the
+    next one starts from a reset state either way."""
+    yield
+    left = {
+        "live streams": len(list(registry.live_streams())),
+        "admitted": registry.admitted(),
+        "pinged": len(pinger),
+        "draining": shutdown.in_progress,
+    }
+    registry.reset()
+    pinger.reset()
+    hub.reset()
+    relay.reset()
+    shutdown.reset()
+    assert left == {"live streams": 0, "admitted": 0, "pinged": 0, "draining": False}
 
 
 @pytest.fixture(scope="session")

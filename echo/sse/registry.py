@@ -46,8 +46,8 @@ class StreamRegistry:
         self._lock = threading.Lock()
 
     def reset(self) -> None:
-        """Forget every stream and observer (tests)."""
-        self._observers.clear()
+        """Forget every stream and admission count (tests). Observers stay: they are configuration,
+        added once by the apps that observe (`AppConfig.ready`), not state a request leaves."""
         self._live.clear()
         with self._lock:
             self._admitted = 0

@@ -53,7 +53,7 @@ class Shutdown:
         self._task: asyncio.Task[None] | None = None
 
     def reset(self) -> None:
-        self.installed = False
+        """Forget a drain (tests). The signal handlers stay: installed once, they are the process's."""
         self.in_progress = False
         self._task = None
 
