@@ -1,4 +1,5 @@
-"""Debian's Chromium, headless, driven by Playwright (no browser download): the `browser` fixture.
+"""Debian's Chromium, headless, driven by Playwright (no browser download): the `browser` fixture
+and the screenshots the docs show.
 
 A missing package or browser skips the tests that use it, or fails them when
 ECHO_REQUIRE_SERVICES=1.
@@ -8,16 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from .services import require
 
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
 HAVE_PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
 if HAVE_PLAYWRIGHT or TYPE_CHECKING:
-    from playwright.sync_api import Browser, sync_playwright
+    from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM_MISSING = "chromium is not installed (apt-get install chromium)"
 PLAYWRIGHT_MISSING = "the playwright package is not installed (pip install -r requirements-dev.txt)"
@@ -49,3 +54,14 @@ def launch_browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+def keep_screenshot(page: Page, folder: Path, name: str) -> Path:
+    """A full-page screenshot in `folder`; with ECHO_UPDATE_SCREENSHOTS=1 also `docs/<name>`, the
+    picture the README shows (look at it before committing it)."""
+    shot = folder / name
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000, "an empty page"
+    if os.environ.get("ECHO_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(shot, DOCS / name)
+    return shot

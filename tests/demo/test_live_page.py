@@ -14,10 +14,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from ..browser import keep_screenshot
 from ..servers import Server, daphne
 
 if TYPE_CHECKING:
@@ -96,7 +98,9 @@ def test_live_page_shows_echo_and_reverse_echo_events_from_sse3(live_page: Page)
     assert "olleh" in texts
 
 
-def test_live_page_shows_a_published_message_within_a_second_of_the_submit(live_page: Page) -> None:
+def test_live_page_shows_a_published_message_within_a_second_of_the_submit(
+    live_page: Page, tmp_path: Path
+) -> None:
     text = f"hello from the browser {uuid.uuid4().hex[:8]}"
     _publish_and_wait(live_page, text)
     expect(live_page.locator("#publish-text")).to_have_value("")  # the form says the post succeeded
@@ -104,6 +108,10 @@ def test_live_page_shows_a_published_message_within_a_second_of_the_submit(live_
     item = live_page.locator("#channel-log li").filter(has=live_page.locator(".text", has_text=exact))
     label = item.locator("strong")
     expect(label).to_have_text("message ")
+    # The picture for the docs, once both streams show something.
+    reverse = live_page.locator("#echo-log strong").filter(has_text=re.compile(r"^reverse_echo #\d+"))
+    expect(reverse).not_to_have_count(0, timeout=10_000)
+    keep_screenshot(live_page, tmp_path, "live-page.png")
 
 
 def test_live_page_renders_a_message_with_markup_as_text(live_page: Page) -> None:
