@@ -134,7 +134,8 @@ def test_a_stalled_subscriber_is_bounded_and_caught_up_and_slows_no_one(busy_ser
         deadline = time.monotonic() + 60
         # Counting the tail only: the whole body is about 22 MB.
         seen = received.count(b"event: chat_message")
-        while seen < EVENTS and time.monotonic() < deadline:
+        # Until the last event's chunk is whole, not just its first line.
+        while (seen < EVENTS or not received.endswith(b"\n\n\r\n")) and time.monotonic() < deadline:
             try:
                 chunk = stalled.recv(1 << 16)
             except ConnectionResetError:
