@@ -7,12 +7,13 @@ channel's current id in storage with the hub's last and hand the hub what it has
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
 from .conf import app_settings
 from .published import Published
-from .storage import EventDoesNotExist, current_id, read_stored
+from .storage import EventDoesNotExist, current_id, stored_batches
 
 __all__ = ["Polled", "poll"]
 
@@ -42,13 +43,14 @@ async def _catch_up(hub: Polled, name: str, last: int) -> None:
     current: int | None = None
     try:
         current = await current_id(name)
-        # A batch at a time, each delivered before the next is read: what other processes
-        # published meanwhile is never held in memory whole.
-        while current is not None and last < current:
-            upto = min(current, last + _BATCH)
-            for item in await read_stored(name, last, upto):
-                hub.deliver(item)
-            last = upto
+        if current is None or current <= last:
+            return
+        # Each batch delivered before the next is read: what other processes published meanwhile
+        # is never held in memory whole.
+        async with contextlib.aclosing(stored_batches(name, last, current, _BATCH)) as batches:
+            async for items in batches:
+                for item in items:
+                    hub.deliver(item)
     except EventDoesNotExist:
         # Our last event is gone from storage (trimmed): what followed it cannot be told apart
         # from what is new, so move on from the current position.

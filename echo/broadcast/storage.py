@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from .published import Published
 
-__all__ = ["EventDoesNotExist", "current_id", "read_stored"]
+__all__ = ["EventDoesNotExist", "current_id", "read_stored", "stored_batches"]
 
 from django_eventstream.storage import EventDoesNotExist
 
@@ -55,3 +56,15 @@ def _as_text(data: Any) -> str:
 
 read_stored = sync_to_async(_read, thread_sensitive=False)
 current_id = sync_to_async(_current_id, thread_sensitive=False)
+
+
+async def stored_batches(
+    channel: str, after: int, upto: int, size: int
+) -> AsyncGenerator[list[Published], None]:
+    """`read_stored(channel, after, upto)` at most `size` ids at a time, each batch read once the
+    one before has been taken: a reader far behind never holds all it missed in memory."""
+    position = after
+    while position < upto:
+        batch_end = min(upto, position + size)
+        yield await read_stored(channel, position, batch_end)
+        position = batch_end

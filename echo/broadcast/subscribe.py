@@ -7,6 +7,7 @@ already carries an id: a client that reconnects at once resumes from where it jo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -18,7 +19,7 @@ from echo.sse.http import WHOLE_ID
 from .access import valid_channel
 from .hub import Overflow, hub
 from .published import Published
-from .storage import EventDoesNotExist, read_stored
+from .storage import EventDoesNotExist, stored_batches
 
 __all__ = ["LastEventIdError", "channel_events", "parse_last_event_id"]
 
@@ -140,20 +141,17 @@ async def _catch_up(
         return
     # A batch at a time, each sent before the next is read: a subscriber far behind (or one that
     # stopped reading) holds one batch in memory, not everything it missed.
-    position = after
-    while position < upto:
-        batch_end = min(upto, position + _CATCH_UP_BATCH)
-        try:
-            missed = await read_stored(name, position, batch_end)
-        except EventDoesNotExist:
-            cursor[name] = upto
-            yield ServerSentEvent(
-                event="stream-reset", data=json.dumps({"channels": [name]}), id=_make_id(cursor)
-            )
-            return
-        for item in missed:
-            cursor[name] = item.id
-            yield _event(item, cursor)
-        del missed
-        position = batch_end
+    try:
+        async with contextlib.aclosing(stored_batches(name, after, upto, _CATCH_UP_BATCH)) as batches:
+            async for missed in batches:
+                for item in missed:
+                    cursor[name] = item.id
+                    yield _event(item, cursor)
+                del missed
+    except EventDoesNotExist:
+        cursor[name] = upto
+        yield ServerSentEvent(
+            event="stream-reset", data=json.dumps({"channels": [name]}), id=_make_id(cursor)
+        )
+        return
     cursor[name] = upto

@@ -28,6 +28,7 @@ from echo.broadcast.event_types import event_types, register_event_type
 from echo.broadcast.hub import Hub, Overflow, Subscription, hub
 from echo.broadcast.publish import apublish, publish
 from echo.broadcast.published import Published
+from echo.broadcast.storage import stored_batches
 from echo.broadcast.subscribe import LastEventIdError, channel_events, parse_last_event_id
 from echo.demo.messages import ChatMessage, MessagePayload
 from echo.demo.streams import Echo, ReverseEcho
@@ -691,3 +692,16 @@ def test_channel_events_end_with_stream_error_when_unstored_events_overflow(sett
         "condition": "overflow",
         "text": "fell too far behind; reconnect",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stored_batches_read_a_range_a_batch_at_a_time_in_order() -> None:
+    first = publish("batches", chat("0"))
+    for n in range(1, 7):
+        publish("batches", chat(str(n)))
+    assert first is not None
+
+    async def main() -> list[list[int | None]]:
+        return [[item.id for item in batch] async for batch in stored_batches("batches", first, first + 6, 4)]
+
+    assert run(main()) == [[first + 1, first + 2, first + 3, first + 4], [first + 5, first + 6]]
