@@ -245,6 +245,8 @@ class _Head:
 
 
 def _ended_slow(response: HttpResponseBase | None) -> bool:
+    """Whether this cancellation is the slow-client end's own; if so it is taken back
+    (`Task.uncancel`), so the request finishes normally."""
     if not getattr(response, "ended_slow", False):
         return False
     task = asyncio.current_task()
