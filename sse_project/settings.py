@@ -107,30 +107,18 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 
 ECHO: dict[str, object] = {"REDIS_URL": REDIS_URL}
 
-# Broadcast channels: django-eventstream stores events (ids and replay) in the database and asks
-# echo's channel manager who may read what.
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+# Broadcast channels store their events in the database (django-eventstream's storage, the
+# default) and ask the demo's channel manager who may read and publish what. With REDIS_URL the
+# sessions' control bus (terminate) also reaches every process through Redis (no CHANNEL_LAYERS
+# needed).
 EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.demo.access.DemoChannelManager"
 
 # Pushpin (GRIP) in front: set GRIP_URL to its publish endpoint, e.g. http://127.0.0.1:5561.
 GRIP_URL = os.environ.get("GRIP_URL", "")
 if GRIP_URL:
     MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
-
-# The bus that carries "terminate these sessions" between processes: in memory for the embedded
-# single-process default, Redis when REDIS_URL is set (every Daphne process sees every message).
-CHANNEL_LAYERS = {
-    "default": (
-        # No socket timeout: the layer blocks on Redis for up to 5 s per receive, and redis-py's
-        # default 5 s timeout would turn every idle wait into an error.
-        {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
-        }
-        if REDIS_URL
-        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
-    )
-}
+    # Pushpin's replay is django-eventstream's own, which reads its storage from this setting.
+    EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
 
 # echo's and Django's log lines carry a timestamp and the logger's name, each line once.
 LOGGING = {

@@ -3,6 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("echo.broadcast.urls")),
+    path("", include("echo.urls")),
     path("", include("echo.demo.urls")),
 ]

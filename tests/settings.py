@@ -18,6 +18,16 @@ if "ECHO_STATIC_ROOT" not in os.environ:
 # Publishing open to anyone, so tests can publish to channels of their own (tests/access.py).
 EVENTSTREAM_CHANNELMANAGER_CLASS = "tests.access.OpenPublishingChannelManager"
 
+# The sessions' control bus through channels' in-memory layer (the project sets no CHANNEL_LAYERS:
+# without REDIS_URL the bus ends sessions in-process), so the tests exercise the group messages.
+if not os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Broadcast storage off (a live test of what that means).
+if os.environ.get("ECHO_TEST_STORAGE_OFF") == "1":
+    EVENTSTREAM_STORAGE_CLASS = None
+    SILENCED_SYSTEM_CHECKS = ["echo.W005"]
+
 # A live test's own ECHO keys, as JSON (`ECHO_TEST_SETTINGS='{"ERROR_EVENT": false}'`).
 ECHO = {**ECHO, **json.loads(os.environ.get("ECHO_TEST_SETTINGS", "{}"))}  # noqa: F405
 

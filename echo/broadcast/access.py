@@ -1,9 +1,10 @@
 """Who may read, and who may publish to, which broadcast channel: django-eventstream's
 channel-manager hook.
 
-Set as `EVENTSTREAM_CHANNELMANAGER_CLASS`, so django-eventstream's own views and GRIP responses
-apply the same rules as ours. Every channel is readable except `user-<id>`, which only that user
-may read. Publishing over HTTP is a separate question, `can_publish_channel`: by default only
+`ChannelManager` is the default: `channel_manager()` returns it unless the site names another
+in `EVENTSTREAM_CHANNELMANAGER_CLASS` (which django-eventstream's own views and GRIP responses
+also read). Every channel is readable except `user-<id>`, which only that user may read.
+Publishing over HTTP is a separate question, `can_publish_channel`: by default only
 superusers and users with the `echo_broadcast.publish` permission. `publish()` in Python code
 asks nothing: it is the server's own code.
 """
@@ -13,9 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from django_eventstream.channelmanager import DefaultChannelManager
 
-__all__ = ["CHANNEL_NAME", "PUBLISH_PERMISSION", "ChannelManager", "valid_channel"]
+__all__ = ["CHANNEL_NAME", "PUBLISH_PERMISSION", "ChannelManager", "channel_manager", "valid_channel"]
 
 PUBLISH_PERMISSION = "echo_broadcast.publish"
 
@@ -41,3 +43,13 @@ class ChannelManager(DefaultChannelManager):  # type: ignore[misc]
 
     def is_channel_reliable(self, channel: str) -> bool:
         return True
+
+
+_DEFAULT = "echo.broadcast.access.ChannelManager"
+
+
+def channel_manager() -> Any:
+    """The site's channel manager (`EVENTSTREAM_CHANNELMANAGER_CLASS`), echo's by default."""
+    from django_eventstream.utils import get_class
+
+    return get_class(getattr(settings, "EVENTSTREAM_CHANNELMANAGER_CLASS", None) or _DEFAULT)

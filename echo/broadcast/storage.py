@@ -1,4 +1,10 @@
-"""Reads of django-eventstream's storage, off the event loop: a channel's current id, its events."""
+"""django-eventstream's storage: which one (`get_storage`), and reads of it off the event loop.
+
+Events are stored for ids and replay unless the site chose otherwise: without
+`EVENTSTREAM_STORAGE_CLASS`, broadcast uses django-eventstream's `DjangoModelStorage` (its app,
+`django_eventstream`, must be installed: `echo.E004`). Setting it to None or "" stores nothing:
+no ids, no replay (`echo.W005`).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,35 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django_eventstream.storage import EventDoesNotExist
 
 from .published import Published
 
-__all__ = ["EventDoesNotExist", "current_id", "read_stored", "stored_batches"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "EventDoesNotExist",
+    "current_id",
+    "get_storage",
+    "read_stored",
+    "stored_batches",
+]
 
-from django_eventstream.storage import EventDoesNotExist
+DEFAULT_STORAGE = "django_eventstream.storage.DjangoModelStorage"
 
 _READ_BATCH = 500
 
 
-def _storage() -> Any:
-    from django_eventstream.utils import get_storage
+def get_storage() -> Any:
+    """The storage events are kept in, or None when the site turned storage off."""
+    from django_eventstream.utils import get_class
 
-    return get_storage()
+    chosen = getattr(settings, "EVENTSTREAM_STORAGE_CLASS", DEFAULT_STORAGE)
+    return get_class(chosen) if chosen else None
 
 
 def _current_id(channel: str) -> int | None:
-    storage = _storage()
+    storage = get_storage()
     return None if storage is None else int(storage.get_current_id(channel))
 
 
@@ -33,7 +50,7 @@ def _read(channel: str, after: int, upto: int) -> list[Published]:
 
     Raises django-eventstream's `EventDoesNotExist` when `after` is no longer in storage.
     """
-    storage = _storage()
+    storage = get_storage()
     out: list[Published] = []
     position = after
     while position < upto:

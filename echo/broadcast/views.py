@@ -8,9 +8,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from echo.sse import EventStreamResponse
 from echo.sse.asgi import stream_view
-from echo.sse.http import json_error, last_event_id, method_not_allowed
+from echo.sse.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
 
-from .access import valid_channel
+from .access import channel_manager, valid_channel
 from .conf import app_settings
 from .subscribe import LastEventIdError, channel_events, parse_last_event_id
 
@@ -38,20 +38,16 @@ def _channel_names(raw: str) -> list[str] | JsonResponse:
 
 
 async def forbidden_channels(request: HttpRequest, names: list[str]) -> list[str]:
-    from django_eventstream.utils import get_channelmanager
-
     user = await request.auser()
-    manager = get_channelmanager()
+    manager = channel_manager()
     reader = user if user.is_authenticated else None
     return [name for name in names if not manager.can_read_channel(reader, name)]
 
 
 async def may_publish(request: HttpRequest, channel: str) -> bool:
     """The channel manager's `can_publish_channel` for this request's user (False without one)."""
-    from django_eventstream.utils import get_channelmanager
-
     user = await request.auser()
-    can_publish = getattr(get_channelmanager(), "can_publish_channel", None)
+    can_publish = getattr(channel_manager(), "can_publish_channel", None)
     if can_publish is None:
         return False
     publisher = user if user.is_authenticated else None
@@ -76,7 +72,7 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
     try:
         last_ids = parse_last_event_id(last_event_id(request), names)
     except LastEventIdError as exc:
-        return json_error(400, "invalid_last_event_id", str(exc), parameter="Last-Event-ID")
+        return invalid_last_event_id(exc.raw, exc.expected)
     grip = getattr(request, "grip", None)
     if grip is not None and grip.proxied:
         return await sync_to_async(_grip_response)(request, names)

@@ -3,8 +3,9 @@
 Every process that serves recorded streams joins one channels group with a channel of its own,
 through a single listener task started with its first recorded stream. An operator's request,
 handled by whichever process, sends one group message; each process ends the sessions it is
-serving and ignores the others. With the in-memory layer (the embedded default) this reaches the
-one process there is; with `channels_redis` (`REDIS_URL`) it reaches every process.
+serving and ignores the others. The layer is the site's default channel layer (`CHANNEL_LAYERS`)
+when it has one; otherwise, with `ECHO["REDIS_URL"]`, a `channels_redis` layer of the bus's own,
+and with neither, no layer: a terminate then reaches the one process that handles it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from echo.sse.conf import app_settings as sse_settings
 from echo.sse.info import EndReason
 from echo.sse.registry import registry
 
-__all__ = ["GROUP", "aterminate_sessions", "ensure_listener", "terminate_sessions", "terminated_event"]
+from .conf import app_settings
+
+__all__ = [
+    "GROUP",
+    "aterminate_sessions",
+    "control_layer",
+    "ensure_listener",
+    "terminate_sessions",
+    "terminated_event",
+]
 
 logger = logging.getLogger("echo.bus")
 
@@ -39,6 +49,32 @@ _listener: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Eve
 _waited: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 # How long a process's first recorded stream waits for the listener to join the group.
 _JOIN_WAIT = 2.0
+
+
+_own_layers: dict[str, Any] = {}
+
+
+def control_layer() -> Any:
+    """The channel layer terminate requests travel on, or None (this process only)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        return layer
+    url = app_settings.REDIS_URL
+    if not url:
+        return None
+    if url not in _own_layers:
+        try:
+            from channels_redis.core import RedisChannelLayer
+        except ImportError:
+            # echo.E005 says so before start-up; here the bus falls back to this process alone.
+            logger.error("Terminate requests reach this process only: channels_redis is not installed")
+            _own_layers[url] = None
+            return None
+
+        # No socket timeout: a receive blocks on Redis for up to 5 s, and redis-py's default 5 s
+        # timeout would turn every idle wait into an error.
+        _own_layers[url] = RedisChannelLayer(hosts=[{"address": url, "socket_timeout": None}])
+    return _own_layers[url]
 
 
 def terminated_event() -> ServerSentEvent:
@@ -63,7 +99,7 @@ def end_local(ids: Iterable[uuid.UUID | str]) -> int:
 async def aterminate_sessions(ids: Iterable[uuid.UUID | str]) -> None:
     """Ask every process to end these sessions (those it serves) with a `terminated` event."""
     message = {"type": _TERMINATE, "ids": [str(i) for i in ids]}
-    layer = get_channel_layer()
+    layer = control_layer()
     if layer is None:
         end_local(message["ids"])
         return
@@ -98,7 +134,7 @@ async def ensure_listener() -> None:
 
 
 async def _listen(joined: asyncio.Event) -> None:
-    layer: Any = get_channel_layer()
+    layer: Any = control_layer()
     if layer is None:
         joined.set()
         return

@@ -19,6 +19,9 @@ class SessionSettings(Section):
     RECORD_SESSIONS: bool = True
     # Seconds between progress writes of a live session's counters (never a write per event).
     SESSION_PROGRESS_INTERVAL: Annotated[float, Field(gt=0)] = 5.0
+    # The same key broadcast reads: with it and no CHANNEL_LAYERS of the site's, the control bus
+    # (terminate from the admin) reaches every process through a Redis channel layer of its own.
+    REDIS_URL: str = ""
 
 
 app_settings: SessionSettings = lazy(SessionSettings)

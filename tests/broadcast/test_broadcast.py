@@ -18,17 +18,17 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser, User
 from django_eventstream.models import Event as StoredEvent
-from django_eventstream.utils import get_channelmanager, get_storage
 from pytest_django import Settings
 
 from echo.broadcast import event_types as event_types_module
 from echo.broadcast import hub as hub_module
 from echo.broadcast.access import ChannelManager, valid_channel
+from echo.broadcast.access import channel_manager as get_channelmanager
 from echo.broadcast.event_types import event_types, register_event_type
 from echo.broadcast.hub import Hub, Overflow, Subscription, hub
 from echo.broadcast.publish import apublish, publish
 from echo.broadcast.published import Published
-from echo.broadcast.storage import stored_batches
+from echo.broadcast.storage import get_storage, stored_batches
 from echo.broadcast.subscribe import LastEventIdError, channel_events, parse_last_event_id
 from echo.demo.messages import ChatMessage, MessagePayload
 from echo.demo.streams import Echo, ReverseEcho
@@ -237,7 +237,7 @@ def test_channel_manager_lets_only_user_n_read_user_n(reader: Any, channel: str,
     assert ChannelManager().can_read_channel(reader, channel) is allowed
 
 
-def test_channel_manager_is_the_one_django_eventstream_uses_and_every_channel_is_stored() -> None:
+def test_channel_manager_is_the_one_the_settings_name_and_every_channel_is_stored() -> None:
     manager = get_channelmanager()
 
     assert isinstance(manager, ChannelManager)
@@ -673,7 +673,7 @@ def test_channel_events_catch_up_from_storage_after_the_buffer_overflows(setting
 
 @pytest.mark.django_db(transaction=True)
 def test_channel_events_end_with_stream_error_when_unstored_events_overflow(settings: Settings) -> None:
-    del settings.EVENTSTREAM_STORAGE_CLASS  # no storage: events have no id and cannot be replayed
+    settings.EVENTSTREAM_STORAGE_CLASS = None  # no storage: events have no id and cannot be replayed
     settings.ECHO = {"BROADCAST_BUFFER": 2, "BROADCAST_POLL_INTERVAL": None}
 
     async def main() -> tuple[list[ServerSentEvent], list[ServerSentEvent]]:

@@ -7,10 +7,10 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from django_eventstream.utils import get_storage
 from pydantic import BaseModel
 
 from echo.broadcast import event_types as event_types_module
+from echo.broadcast.storage import get_storage
 from echo.sse import BaseEvent
 
 pytestmark = pytest.mark.django_db

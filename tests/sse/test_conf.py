@@ -27,8 +27,14 @@ ALL = (SseSettings, ServerSettings, SessionSettings, BroadcastSettings, DemoSett
 
 def test_every_package_declares_its_section() -> None:
     assert set(ALL) <= set(sections())
-    names = [name for section in ALL for name in section.model_fields]
-    assert len(names) == len(set(names)), "a key declared by two sections"
+    declared: dict[str, list[tuple[object, object]]] = {}
+    for section in ALL:
+        for name, field in section.model_fields.items():
+            declared.setdefault(name, []).append((field.annotation, field.default))
+    shared = {name: kinds for name, kinds in declared.items() if len(kinds) > 1}
+    # REDIS_URL is read by broadcast (the relay) and sessions (the control bus): one meaning.
+    assert set(shared) == {"REDIS_URL"}
+    assert all(len(set(kinds)) == 1 for kinds in shared.values()), shared
 
 
 def test_defaults_when_echo_is_empty() -> None:

@@ -1,0 +1,19 @@
+"""Every installed echo feature's URLs under one include: `path("", include("echo.urls"))`.
+
+- `echo.broadcast`: `events/<channel>[,<channel>...]/`, a subscription (`echo_broadcast:events`).
+
+A feature that is not in `INSTALLED_APPS` adds nothing. The demo's pages are not here: the demo
+project includes `echo.demo.urls` itself, and a site embedding echo need not.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.urls import URLPattern, URLResolver, include, path
+
+__all__ = ["urlpatterns"]
+
+urlpatterns: list[URLPattern | URLResolver] = []
+
+if apps.is_installed("echo.broadcast"):
+    urlpatterns.append(path("", include("echo.broadcast.urls")))
