@@ -11,9 +11,18 @@ class BroadcastConfig(AppConfig):
     verbose_name = "Broadcast channels"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from echo.sse.apps import ready_toolkit
         from echo.sse.signals import application_ready
 
+        from . import checks as broadcast_checks
         from . import conf  # noqa: F401 - declares its settings for the check
         from .mode import report
 
+        ready_toolkit()
+        checks.register(broadcast_checks.check_storage)
+        checks.register(broadcast_checks.check_redis)
+        checks.register(broadcast_checks.check_grip)
+        checks.register(broadcast_checks.check_urls, checks.Tags.urls)
         application_ready.connect(report, dispatch_uid="echo.broadcast.mode")

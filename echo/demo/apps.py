@@ -12,9 +12,11 @@ class DemoConfig(AppConfig):
 
     def ready(self) -> None:
         from echo.broadcast.event_types import register_event_type
+        from echo.sse.apps import ready_toolkit
 
         from . import conf  # noqa: F401 - declares its settings for the check
         from .messages import ChatMessage
         from .streams import Echo, ReverseEcho
 
+        ready_toolkit()
         register_event_type(ChatMessage, Echo, ReverseEcho)

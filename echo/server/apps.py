@@ -13,4 +13,8 @@ class ServerConfig(AppConfig):
     verbose_name = "Daphne server adapter"
 
     def ready(self) -> None:
+        from echo.sse.apps import ready_toolkit
+
         from . import conf  # noqa: F401 - declares its settings for the check
+
+        ready_toolkit()

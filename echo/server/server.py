@@ -8,7 +8,8 @@ send to the connections it makes.
 
 Daphne's methods overridden here (Daphne 4.2.3, tested by `tests/server/test_upstream.py`):
 `create_application` (what Daphne's does, with an `Inbox` and a `FlowSend` or `DirectSend`) and
-`listen_success` (called with each port as it opens, before the reactor runs).
+`listen_success` (called with each port as it opens, before the reactor runs); `run` (public)
+sends `echo.sse.signals.application_ready` first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from daphne.server import Server as DaphneServer
 from twisted.internet import tcp
 
 from echo.sse.inbox import Inbox
+from echo.sse.signals import announce_ready
 
 from .conf import app_settings
 from .send import DirectSend, FlowSend
@@ -29,6 +31,11 @@ __all__ = ["Server"]
 
 
 class Server(DaphneServer):  # type: ignore[misc]
+    def run(self) -> None:
+        # The process starts serving now: features say how they run (once per process).
+        announce_ready(Server)
+        super().run()
+
     def listen_success(self, port: Any) -> None:
         # A port's `transport` is the class of the connections it accepts; set on this port only.
         if app_settings.DAPHNE_DIRECT_WRITES and type(port) is tcp.Port and port.transport is tcp.Server:

@@ -12,10 +12,18 @@ class SessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from echo.sse.apps import ready_toolkit
         from echo.sse.registry import registry
 
+        from . import checks as session_checks
         from . import conf  # noqa: F401 - declares its settings for the check
         from .recorder import recorder
+
+        ready_toolkit()
+        checks.register(session_checks.check_channel_layer)
+        checks.register(session_checks.check_connections)
 
         # Always an observer; whether a stream is recorded is read as it opens (RECORD_SESSIONS).
         registry.add_observer(recorder)

@@ -50,7 +50,7 @@ from django.urls import Resolver404, URLResolver, get_resolver, set_script_prefi
 from .conf import app_settings
 from .disconnect import Disconnected, DisconnectWatcher
 from .http import json_error
-from .signals import application_ready
+from .signals import announce_ready, application_ready
 from .threads import ExecutorPool, RequestPhase
 
 __all__ = ["ASGIHandler", "get_asgi_application", "stream_view"]
@@ -118,6 +118,7 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponseBase:
 class ASGIHandler(django_asgi.ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
+        self._announced = False
         self._pool = ExecutorPool(app_settings.SYNC_THREADS)
         self._sync_handler = base.BaseHandler()
         self._sync_handler.load_middleware(is_async=False)
@@ -125,8 +126,15 @@ class ASGIHandler(django_asgi.ASGIHandler):
         self._respond_sync = sync_to_async(self._respond_in_thread)
 
     async def __call__(self, scope: _Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        if not self._announced:
+            # A server that neither says when it starts (echo.server does) nor speaks lifespan.
+            self._announced = True
+            await sync_to_async(announce_ready, thread_sensitive=False)(ASGIHandler)
         try:
             body_file: IO[bytes] | None = await self.read_body(receive)
         except RequestAborted:
@@ -184,6 +192,19 @@ class ASGIHandler(django_asgi.ASGIHandler):
 
     # Django's `__call__` runs `handle()`; here they are one coroutine, one frame per open stream.
     handle = __call__
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        # ASGI's lifespan protocol (uvicorn speaks it): start-up is when the process says how it
+        # runs; nothing needs tearing down (a graceful shutdown drains streams on the signal).
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._announced = True
+                await sync_to_async(announce_ready, thread_sensitive=False)(ASGIHandler)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def send_response(self, response: HttpResponseBase, send: Any) -> None:
         if not response.streaming:
@@ -276,13 +297,12 @@ def _resolves_to_stream_view(resolver: URLResolver, path: str) -> bool:
 def get_asgi_application() -> ASGIHandler:
     """Like `django.core.asgi.get_asgi_application`, with streams that pin no thread."""
     django.setup(set_prefix=False)
-    _tune_process()
-    handler = ASGIHandler()
-    application_ready.send(sender=ASGIHandler)
-    return handler
+    # Tuned when the process starts serving, not here: a system check imports this too.
+    application_ready.connect(_tune_process, dispatch_uid="echo.sse.asgi.tune")
+    return ASGIHandler()
 
 
-def _tune_process() -> None:
+def _tune_process(**kwargs: Any) -> None:
     """Process-wide collector settings for serving many long-lived streams (`ECHO`, `echo.sse.conf`)."""
     if app_settings.GC_THRESHOLD is not None:
         gc.set_threshold(*app_settings.GC_THRESHOLD)

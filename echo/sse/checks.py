@@ -1,11 +1,19 @@
-"""System checks that turn a silent misconfiguration into a message with an id.
+"""The toolkit's system checks: a silent misconfiguration becomes a message with an id.
 
-- `echo.E001`: neither `echo.server` nor `daphne` first in `INSTALLED_APPS`: `runserver` is then
-  Django's WSGI server, which reads a stream to its end before sending anything.
+- `echo.E001`: `daphne` (or `echo.server`) is installed but not first in `INSTALLED_APPS`:
+  `runserver` is then another app's (staticfiles', Django's), which buffers streams.
 - `echo.E002`: an `ECHO` setting that no installed package declares, or of the wrong type.
+- `echo.E003`: Daphne's `runserver` is installed and `ASGI_APPLICATION` is not set: it cannot start.
 - `echo.W001`: `GZipMiddleware` compresses event streams, and clients and proxies then hold events
   back until a compressed block fills.
 - `echo.W002`: `EventStreamMiddleware` is missing: HEAD requests start the stream they should not.
+- `echo.W003`: neither `echo.server` nor `daphne` is installed: `runserver` is Django's WSGI
+  server, which reads a stream to its end before sending anything (a warning: a site served by
+  uvicorn or another ASGI server may not use `runserver` at all).
+- `echo.W004`: `ASGI_APPLICATION` is Django's stock handler, not echo's: every open stream holds
+  an OS thread, and the slow-client timeout and the broadcast hub's direct writes are off.
+
+The features add their own (`echo.broadcast.checks`, `echo.sessions.checks`).
 """
 
 from __future__ import annotations
@@ -16,11 +24,12 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.utils.module_loading import import_string
 from pydantic import ValidationError
 
 from .conf import Section, raw, sections
 
-__all__ = ["check_daphne_first", "check_middleware", "check_settings"]
+__all__ = ["check_asgi_application", "check_daphne_first", "check_middleware", "check_settings"]
 
 _GZIP = "django.middleware.gzip.GZipMiddleware"
 _STREAM_MIDDLEWARE = "echo.sse.middleware.EventStreamMiddleware"
@@ -35,15 +44,75 @@ def check_daphne_first(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -
     installed: list[str] = list(settings.INSTALLED_APPS)
     if installed and _is_daphne(installed[0]):
         return []
-    where = "missing from" if not any(map(_is_daphne, installed)) else "not first in"
+    if any(map(_is_daphne, installed)):
+        return [
+            Error(
+                "'daphne' (or 'echo.server') is not first in INSTALLED_APPS.",
+                hint="Put 'echo.server' then 'daphne' first in INSTALLED_APPS: another app's runserver "
+                "(staticfiles', Django's) comes first otherwise, and it buffers whole responses.",
+                id="echo.E001",
+            )
+        ]
     return [
-        Error(
-            f"'daphne' (or 'echo.server') is {where} INSTALLED_APPS.",
-            hint="Put 'echo.server' (or 'daphne') first in INSTALLED_APPS so that runserver serves ASGI and "
-            "streams events as they happen instead of buffering the whole response.",
-            id="echo.E001",
+        Warning(
+            "Neither 'echo.server' nor 'daphne' is in INSTALLED_APPS: runserver is Django's WSGI "
+            "server, which sends an event stream only once it has ended.",
+            hint="Put 'echo.server', 'daphne' first in INSTALLED_APPS. A site served only by another "
+            "ASGI server (uvicorn) may silence this with SILENCED_SYSTEM_CHECKS = ['echo.W003'].",
+            id="echo.W003",
         )
     ]
+
+
+def check_asgi_application(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        if any(map(_is_daphne, settings.INSTALLED_APPS)):
+            return [
+                Error(
+                    "ASGI_APPLICATION is not set: Daphne's runserver cannot start.",
+                    hint="Set ASGI_APPLICATION to your project's ASGI application, e.g. "
+                    "'mysite.asgi.application', built with echo.sse.asgi.get_asgi_application().",
+                    id="echo.E003",
+                )
+            ]
+        return []
+    try:
+        application = import_string(str(path))
+    except Exception:  # noqa: BLE001 - reported elsewhere
+        # What stops the application from being built is said by its own check (a bad ECHO
+        # setting: echo.E002) or by the server as it starts: this check has nothing to look at.
+        return []
+    if _serves_http_with_echo(application):
+        return []
+    return [
+        Warning(
+            f"ASGI_APPLICATION {path!r} does not serve HTTP with echo's handler: every open stream "
+            "holds an OS thread, and SLOW_CLIENT_TIMEOUT and the broadcast hub's direct writes are off.",
+            hint="Build the application with echo.sse.asgi.get_asgi_application() in place of "
+            "django.core.asgi.get_asgi_application() (inside channels' ProtocolTypeRouter too, as its "
+            "'http' entry).",
+            id="echo.W004",
+        )
+    ]
+
+
+def _serves_http_with_echo(application: Any) -> bool:
+    from .asgi import ASGIHandler
+
+    # Unwrapped one level at a time: channels' ProtocolTypeRouter (its "http" entry), and
+    # wrappers that keep the application they wrap (staticfiles' handler, WhiteNoise's ASGI).
+    seen = 0
+    while application is not None and seen < 8:
+        if isinstance(application, ASGIHandler):
+            return True
+        mapping = getattr(application, "application_mapping", None)
+        if isinstance(mapping, Mapping):
+            application = mapping.get("http")
+        else:
+            application = getattr(application, "application", None)
+        seen += 1
+    return False
 
 
 def check_middleware(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:

@@ -242,6 +242,7 @@ class EventStreamResponse(StreamingHttpResponse):
             self._last_write = _monotonic()
             pinger.add(self)
         else:
+            _warn_stock_handler()
             self._pump = Pump(source)
         try:
             try:
@@ -393,6 +394,21 @@ class EventStreamResponse(StreamingHttpResponse):
         finally:
             self._last_write = _monotonic()
             self._ping_task = None
+
+
+_warned_stock = False
+
+
+def _warn_stock_handler() -> None:
+    # Said once per process: the check (echo.W004) cannot see an application built elsewhere.
+    global _warned_stock
+    if not _warned_stock:
+        _warned_stock = True
+        logger.warning(
+            "An event stream is served by an ASGI handler other than echo's: each open stream holds "
+            "an OS thread, and SLOW_CLIENT_TIMEOUT and the broadcast hub's direct writes are off. "
+            "Build the application with echo.sse.asgi.get_asgi_application() (echo.W004)."
+        )
 
 
 def _monotonic() -> float:

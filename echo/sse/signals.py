@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.dispatch import Signal
 
-__all__ = ["application_ready"]
+__all__ = ["announce_ready", "application_ready"]
 
-# Sent by `echo.sse.asgi.get_asgi_application()` once the application is built, in the process
-# that will serve it (not by management commands): where a feature says at start-up how it runs.
+# Sent once per serving process, when it starts serving echo's ASGI application: by
+# `echo.server`'s server as it starts, at an ASGI `lifespan` start-up (uvicorn), or else with the
+# first request. Never on import, so that a system check or a management command can import the
+# ASGI module without it. Where a feature says at start-up how it runs.
 application_ready = Signal()
+
+_sent = False
+_lock = threading.Lock()
+
+
+def announce_ready(sender: object) -> bool:
+    """Send `application_ready` unless this process has already; whether it was sent now."""
+    global _sent
+    with _lock:
+        if _sent:
+            return False
+        _sent = True
+    application_ready.send(sender=sender)
+    return True

@@ -41,20 +41,32 @@ def middleware_without(*names: str) -> list[str]:
 
 def test_project_settings_pass_every_echo_check() -> None:
     assert echo_ids(run_checks()) == []
-    for check in (checks.check_daphne_first, checks.check_middleware, checks.check_settings):
+    for check in (
+        checks.check_daphne_first,
+        checks.check_asgi_application,
+        checks.check_middleware,
+        checks.check_settings,
+    ):
         assert run(check) == []
 
 
-# echo.E001: daphne first in INSTALLED_APPS.
+# echo.E001 / echo.W003: daphne first in INSTALLED_APPS.
 
 
-def test_e001_when_daphne_is_missing() -> None:
+def test_w003_when_daphne_is_missing() -> None:
+    # A warning, not an error: a site served by uvicorn may never use runserver, and its
+    # `migrate` must not stop on this.
     with override_settings(INSTALLED_APPS=apps_without_daphne()):
         messages = run(checks.check_daphne_first)
-        assert [(type(m), m.id) for m in messages] == [(Error, "echo.E001")]
-        assert "missing from" in messages[0].msg
-        assert messages[0].hint
-        assert echo_ids(run_checks()) == ["echo.E001"]
+        assert [(type(m), m.id) for m in messages] == [(Warning, "echo.W003")]
+        assert "Neither 'echo.server' nor 'daphne'" in messages[0].msg
+        assert "SILENCED_SYSTEM_CHECKS" in str(messages[0].hint)
+        assert echo_ids(run_checks()) == ["echo.W003"]
+
+
+def test_w003_can_be_silenced_by_a_site_served_by_uvicorn() -> None:
+    with override_settings(INSTALLED_APPS=apps_without_daphne(), SILENCED_SYSTEM_CHECKS=["echo.W003"]):
+        assert [m for m in run_checks() if not m.is_silenced() and str(m.id).startswith("echo.")] == []
 
 
 def test_e001_when_daphne_is_not_first() -> None:
@@ -70,6 +82,53 @@ def test_no_e001_when_daphne_is_first(daphne: str) -> None:
     with override_settings(INSTALLED_APPS=[daphne, *apps_without_daphne()]):
         assert run(checks.check_daphne_first) == []
         assert "echo.E001" not in echo_ids(run_checks())
+
+
+# echo.E003 / echo.W004: the ASGI application.
+
+
+def test_e003_when_daphne_runserver_has_no_asgi_application() -> None:
+    with override_settings():
+        del settings.ASGI_APPLICATION
+        messages = run(checks.check_asgi_application)
+        assert [(type(m), m.id) for m in messages] == [(Error, "echo.E003")]
+        assert "get_asgi_application" in str(messages[0].hint)
+        assert echo_ids(run_checks()) == ["echo.E003"]
+
+
+def test_no_e003_without_daphne() -> None:
+    with override_settings(INSTALLED_APPS=apps_without_daphne()):
+        del settings.ASGI_APPLICATION
+        assert run(checks.check_asgi_application) == []
+
+
+@pytest.mark.parametrize(
+    "application",
+    [
+        "tests.stock_asgi.application",  # Django's own get_asgi_application()
+        "tests.asgi_routers.stock_router",  # the same inside channels' ProtocolTypeRouter
+    ],
+)
+def test_w004_when_the_asgi_application_is_djangos_stock_handler(application: str) -> None:
+    with override_settings(ASGI_APPLICATION=application):
+        messages = run(checks.check_asgi_application)
+        assert [(type(m), m.id) for m in messages] == [(Warning, "echo.W004")]
+        assert application in messages[0].msg
+        assert "echo.sse.asgi.get_asgi_application()" in str(messages[0].hint)
+        assert echo_ids(run_checks()) == ["echo.W004"]
+
+
+@pytest.mark.parametrize(
+    "application",
+    [
+        "sse_project.asgi.application",
+        "tests.asgi_routers.echo_router",  # echo's handler as ProtocolTypeRouter's "http"
+        "tests.asgi_routers.echo_with_static_files",  # wrapped by staticfiles' ASGI handler
+    ],
+)
+def test_no_w004_for_echos_handler_however_it_is_wrapped(application: str) -> None:
+    with override_settings(ASGI_APPLICATION=application):
+        assert run(checks.check_asgi_application) == []
 
 
 # echo.W001 / echo.W002: the middleware.
