@@ -62,7 +62,7 @@ PUSHPIN_PORT ?= 7999
 PUSHPIN_PUBLISH_PORT ?= 5561
 pushpin:
 	PUSHPIN_PORT=$(PUSHPIN_PORT) PUSHPIN_PUBLISH_PORT=$(PUSHPIN_PUBLISH_PORT) ORIGIN=$(HOST):$(PORT) \
-		bash deploy/pushpin/start
+		exec bash deploy/pushpin/start
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

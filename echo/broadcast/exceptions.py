@@ -14,4 +14,11 @@ class BroadcastError(Exception):
 
 
 class RelayUnavailable(BroadcastError):
-    """The event is stored and delivered in this process; other processes were not told."""
+    """The event is stored and delivered in this process; other processes were not told.
+
+    Raised by `publish(..., strict=True)` with the id the stored event was given (`event_id`).
+    """
+
+    def __init__(self, message: str, *, event_id: int | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id

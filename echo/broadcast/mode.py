@@ -34,6 +34,10 @@ def redis_problem(timeout: float = 2.0) -> str | None:
     """Why `REDIS_URL` cannot be reached now, or None (also when no Redis is configured)."""
     if not app_settings.REDIS_URL:
         return None
+    from .relay import MISSING_PACKAGE, redis_installed
+
+    if not redis_installed():
+        return MISSING_PACKAGE
     import redis
 
     client = redis.Redis.from_url(app_settings.REDIS_URL, socket_connect_timeout=timeout)

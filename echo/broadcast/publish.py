@@ -18,11 +18,12 @@ from asgiref.sync import sync_to_async
 from echo.sse import BaseEvent
 
 from . import relay
-from .access import valid_channel
+from .access import channel_manager, valid_channel
 from .conf import grip_url
 from .exceptions import RelayUnavailable
 from .hub import hub
 from .published import Published
+from .storage import get_storage
 
 __all__ = ["apublish", "publish"]
 
@@ -33,11 +34,10 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
     """Store and deliver `event` on `channel`; returns the id the channel gave it.
 
     When Redis cannot be reached the event is still stored and delivered here (other processes
-    find it by their storage poll): a warning is logged, or with `strict` `RelayUnavailable` is
-    raised, after the event is stored and delivered locally.
+    find it by their storage poll): a warning is logged, or with `strict` `RelayUnavailable`
+    (carrying the stored event's id) is raised, after the event is stored and delivered locally.
     """
     from django_eventstream.event import Event
-    from django_eventstream.utils import get_channelmanager, get_storage
     from django_eventstream.views import get_listener_manager
 
     if not valid_channel(channel):
@@ -45,7 +45,7 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
     data = event.data_json()
     storage = get_storage()
     event_id: int | None = None
-    if storage is not None and get_channelmanager().is_channel_reliable(channel):
+    if storage is not None and channel_manager().is_channel_reliable(channel):
         event_id = int(storage.append_event(channel, event.event_name, data).id)
     item = Published(channel, event_id, event.event_name, data)
     hub.deliver_threadsafe(item)
@@ -54,7 +54,8 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
         relay.publish(item)
     except RelayUnavailable as exc:
         relay_error = exc
-        logger.warning("Published %s:%s here only: %s", channel, event_id, exc)
+        if not strict:  # a strict caller is told by the exception
+            logger.warning("Published %s:%s here only: %s", channel, event_id, exc)
     if grip_url():
         from django_eventstream.utils import publish_event
 
@@ -62,7 +63,7 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
         publish_event(channel, event.event_name, data, None if event_id is None else str(event_id), prev)
     get_listener_manager().add_to_queues(channel, Event(channel, event.event_name, data, id=event_id))
     if relay_error is not None and strict:
-        raise relay_error
+        raise RelayUnavailable(str(relay_error), event_id=event_id)
     return event_id
 
 

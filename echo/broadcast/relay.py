@@ -15,12 +15,13 @@ from .conf import app_settings
 from .exceptions import RelayUnavailable
 from .published import Published
 
-__all__ = ["CHANNEL", "Relay", "listen", "publish", "relay"]
+__all__ = ["CHANNEL", "MISSING_PACKAGE", "Relay", "listen", "publish", "redis_installed", "relay"]
 
 logger = logging.getLogger("echo.broadcast.relay")
 
 CHANNEL = "echo.broadcast"
 _CONNECT_TIMEOUT = 2.0
+MISSING_PACKAGE = "the redis package is not installed: pip install 'django-echo-sse[redis]'"
 # Seconds between attempts to reach Redis again after the listener lost it, doubling up to the last.
 _RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
@@ -42,6 +43,8 @@ class Relay:
         url = app_settings.REDIS_URL
         if not url:
             return
+        if not redis_installed():
+            raise RelayUnavailable(MISSING_PACKAGE)
         import redis
 
         if self._client is None or self._url != url:
@@ -54,6 +57,14 @@ class Relay:
             raise RelayUnavailable(f"could not reach Redis at {url}: {exc}") from None
 
 
+def redis_installed() -> bool:
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 relay = Relay()
 publish = relay.publish
 
@@ -63,7 +74,12 @@ async def listen(deliver: Callable[[Published], None]) -> None:
 
     Redis going away is one warning, then quiet retries (doubling, up to 15 s apart) and one line
     when it is back; events published meanwhile reach this process through the storage poll.
+    Without the redis package there is nothing to listen with: one error (`echo.E005` says so
+    before start-up), and the storage poll goes on.
     """
+    if not redis_installed():
+        logger.error("Not listening to Redis at %s: %s", app_settings.REDIS_URL, MISSING_PACKAGE)
+        return
     import redis
     import redis.asyncio as aredis
 

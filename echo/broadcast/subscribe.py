@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
 from echo.sse import EventStreamResponse, ServerSentEvent, current_response
-from echo.sse.http import WHOLE_ID
+from echo.sse.http import WHOLE_ID, WHOLE_ID_TEXT
 
 from .access import valid_channel
 from .hub import Overflow, hub
@@ -25,7 +25,12 @@ __all__ = ["LastEventIdError", "channel_events", "parse_last_event_id"]
 
 
 class LastEventIdError(ValueError):
-    pass
+    """A Last-Event-ID this subscription cannot resume from; `expected` says what it takes."""
+
+    def __init__(self, raw: str, expected: str) -> None:
+        super().__init__(f"cannot resume from Last-Event-ID: expected {expected}")
+        self.raw = raw
+        self.expected = expected
 
 
 _CATCH_UP_BATCH = 200
@@ -40,19 +45,16 @@ def parse_last_event_id(raw: str, channels: Sequence[str]) -> dict[str, int]:
     raw = raw.strip()
     if not raw:
         return {}
+    expected = f"channel:id[,channel:id], each id {WHOLE_ID_TEXT}"
     if len(raw) > _MAX_ID_LENGTH:
-        raise LastEventIdError(f"Last-Event-ID is longer than {_MAX_ID_LENGTH} characters")
+        raise LastEventIdError(raw, f"at most {_MAX_ID_LENGTH} characters of {expected}")
     if WHOLE_ID.fullmatch(raw) and len(channels) == 1:
         return {channels[0]: int(raw)}
     positions: dict[str, int] = {}
     for part in raw.split(","):
         name, sep, number = part.rpartition(":")
         if not sep or not WHOLE_ID.fullmatch(number) or not valid_channel(name):
-            shown = raw if len(raw) <= 80 else raw[:80] + "..."
-            raise LastEventIdError(
-                f"cannot read Last-Event-ID {shown!r}: expected channel:id[,channel:id], each id a "
-                "whole number of at most 18 digits"
-            )
+            raise LastEventIdError(raw, expected)
         positions[name] = int(number)
     return {name: number for name, number in positions.items() if name in channels}
 

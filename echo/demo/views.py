@@ -16,7 +16,14 @@ from echo.broadcast.publish import apublish
 from echo.broadcast.views import forbidden_channels, may_publish
 from echo.sse import EventStreamResponse
 from echo.sse.asgi import stream_view
-from echo.sse.http import WHOLE_ID, json_error, last_event_id, method_not_allowed
+from echo.sse.http import (
+    WHOLE_ID,
+    WHOLE_ID_TEXT,
+    invalid_last_event_id,
+    json_error,
+    last_event_id,
+    method_not_allowed,
+)
 
 from . import streams
 from .messages import ChatMessage, MessagePayload
@@ -55,7 +62,10 @@ def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -
 
 
 class _BadLastEventId(ValueError):
-    pass
+    def __init__(self, raw: str, expected: str) -> None:
+        super().__init__(raw)
+        self.raw = raw
+        self.expected = expected
 
 
 def _next_id(request: HttpRequest) -> int:
@@ -64,7 +74,7 @@ def _next_id(request: HttpRequest) -> int:
     if not raw:
         return 0
     if not WHOLE_ID.fullmatch(raw):
-        raise _BadLastEventId(f"Last-Event-ID {raw!r} is not an id this stream sent (a whole number).")
+        raise _BadLastEventId(raw, WHOLE_ID_TEXT)
     return int(raw) + 1
 
 
@@ -74,7 +84,7 @@ def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> An
         try:
             return view(request, query)
         except _BadLastEventId as exc:
-            return json_error(400, "invalid_last_event_id", str(exc), parameter="Last-Event-ID")
+            return invalid_last_event_id(exc.raw, exc.expected)
 
     return wrapper
 
@@ -109,7 +119,7 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
             resume_from = streams.parse_composite_id(raw)
         except ValueError:
             raise _BadLastEventId(
-                f"Last-Event-ID {raw!r} is not an id of this stream (e.g. echo:2,reverse_echo:1)."
+                raw, f"source:id pairs such as echo:2,reverse_echo:1, each id {WHOLE_ID_TEXT}"
             ) from None
     stream = streams.echo_and_reverse(query.message, query.interval, resume_from)
     return EventStreamResponse(streams.take(stream, query.limit))

@@ -12,12 +12,23 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-__all__ = ["WHOLE_ID", "csrf_failure", "json_error", "last_event_id", "method_not_allowed"]
+__all__ = [
+    "WHOLE_ID",
+    "WHOLE_ID_TEXT",
+    "csrf_failure",
+    "invalid_last_event_id",
+    "json_error",
+    "last_event_id",
+    "method_not_allowed",
+]
 
 # A numeric event id as streams here write them: a whole number below 10**18 in ASCII digits
 # (`str.isdigit` also takes other scripts' digits, which `int()` may refuse, and Python refuses
 # very long digit strings with an error).
 WHOLE_ID = re.compile(r"[0-9]{1,18}")
+WHOLE_ID_TEXT = "a whole number of at most 18 digits"
+# How much of a refused id an error message repeats.
+_SHOWN = 80
 
 
 def json_error(status: int, error: str, detail: str, **extra: Any) -> JsonResponse:
@@ -39,6 +50,18 @@ def last_event_id(request: HttpRequest) -> str:
     # META, not `request.headers`: that builds a mapping of every header on first use.
     raw: str = request.META.get("HTTP_LAST_EVENT_ID") or request.GET.get("lastEventId", "")
     return raw.strip()
+
+
+def invalid_last_event_id(raw: str, expected: str) -> JsonResponse:
+    """The 400 for a `Last-Event-ID` a stream cannot resume from, the same on every stream: what
+    was given (its first 80 characters) and what the stream expects."""
+    shown = raw if len(raw) <= _SHOWN else f"{raw[:_SHOWN]}... ({len(raw)} characters)"
+    return json_error(
+        400,
+        "invalid_last_event_id",
+        f"Last-Event-ID {shown!r} is not an id of this stream: expected {expected}.",
+        parameter="Last-Event-ID",
+    )
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:

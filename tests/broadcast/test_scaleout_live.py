@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -245,10 +246,20 @@ def test_pushpin_helper_stops_every_process_it_started(tmp_path: Path) -> None:
     with pushpin(tmp_path, origin_port=9, origin_serves_streams=False) as proxy:
         members = proxy.session_members()
         names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in members}
-        # `make pushpin` (and its shell), the runner, and the services the runner starts.
+        # `make pushpin`, the runner (exec'd by its shell), and the services the runner starts.
         assert {"make", "pushpin", "condure", "zurl", "pushpin-proxy", "pushpin-handler"} <= names, names
         assert proxy.process.pid in members
     assert proxy.session_members() == []
     for pid in members:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     assert proxy.process.returncode is not None
+
+
+def test_sigterm_to_make_pushpin_stops_everything_it_started(tmp_path: Path) -> None:
+    # As a terminal's process manager, or `kill <pid of make>`, would stop it: make's pid alone.
+    with pushpin(tmp_path, origin_port=9, origin_serves_streams=False) as proxy:
+        members = proxy.session_members()
+        proxy.process.send_signal(signal.SIGTERM)
+        proxy.process.wait(10)
+        wait_for(lambda: not proxy.session_members(), timeout=10.0, what="pushpin's services to stop")
+    assert len(members) >= 6
