@@ -88,3 +88,11 @@ def test_broadcast_events_reach_subscribers_under_uvicorn(uvicorn_server) -> Non
         ("chat_message", f"under-uvicorn:{n}") for n in (1, 2, 3)
     ]
     assert [json.loads(event.data)["text"] for event in received] == ["one", "two", "three"]
+
+
+def test_the_broadcast_mode_is_said_once_at_uvicorns_lifespan_start_up(uvicorn_server) -> None:  # type: ignore[no-untyped-def]
+    log = wait_for(lambda: "Broadcast mode:" in uvicorn_server.log() and uvicorn_server.log())
+    assert log.count("Broadcast mode: embedded") == 1, log
+    httpx.get(f"{uvicorn_server.url}/sse2", params={"message": "x", "limit": 1, "interval": 0}, timeout=10)
+    assert uvicorn_server.log().count("Broadcast mode:") == 1
+    assert "Traceback" not in uvicorn_server.log()

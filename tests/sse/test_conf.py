@@ -120,7 +120,7 @@ def test_gc_threshold_takes_a_list_or_tuple_of_three_counts_or_none() -> None:
 
 def test_the_readme_lists_every_setting_with_its_default() -> None:
     readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("ECHO = {") :]
+    block = readme[readme.index("ECHO = {\n") :]
     block = block[: block.index("}")]
     for section in ALL:
         for name, field in section.model_fields.items():

@@ -44,3 +44,20 @@ def test_an_idle_stream_gets_a_ping_each_interval(pinging_server: Server) -> Non
             if received.count(b": ping\n\n") >= 3:
                 break
     assert received.replace(b": ping\n\n", b"") == b"", received
+
+
+def test_a_stream_under_djangos_stock_handler_is_said_once_in_the_log(tmp_path: Path) -> None:
+    with daphne_app(tmp_path, "tests.stock_asgi:application") as server:
+        for n in range(3):
+            params = {"message": f"m{n}", "limit": 1, "interval": 0}
+            assert httpx.get(f"{server.url}/sse2", params=params, timeout=10).status_code == 200
+        log = server.log()
+    assert log.count("served by an ASGI handler other than echo's") == 1, log
+    assert "(echo.W004)" in log
+
+
+def test_no_such_line_under_echos_handler(tmp_path: Path) -> None:
+    with daphne(tmp_path) as server:
+        params = {"message": "m", "limit": 1, "interval": 0}
+        assert httpx.get(f"{server.url}/sse2", params=params, timeout=10).status_code == 200
+        assert "other than echo's" not in server.log()
