@@ -1,0 +1,49 @@
+"""The wheel's dependency ranges: Daphne and Twisted only at the versions the upstream tests cover."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def declared() -> dict[str, Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {Requirement(line).name.lower(): Requirement(line) for line in project["dependencies"]}
+
+
+def pinned(file: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / file).read_text().splitlines():
+        name, sep, version = line.partition("==")
+        if sep and not line.startswith("#"):
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+@pytest.mark.parametrize("file", ["requirements.txt", "requirements-django6.txt"])
+def test_every_pinned_runtime_version_is_inside_the_wheels_range(file: str) -> None:
+    ranges = declared()
+    pins = pinned(file)
+    for name, requirement in ranges.items():
+        assert name in pins, f"{name} is not pinned in {file}"
+        assert requirement.specifier.contains(pins[name]), (
+            file,
+            name,
+            pins[name],
+            str(requirement.specifier),
+        )
+
+
+@pytest.mark.parametrize("name", ["daphne", "twisted"])
+def test_daphne_and_twisted_ranges_start_at_the_tested_pin_and_stop_before_the_next_minor(name: str) -> None:
+    requirement = declared()[name]
+    pin = pinned("requirements.txt")[name]
+    assert f">={pin}" in str(requirement.specifier)
+    major, minor = pin.split(".")[:2]
+    assert not requirement.specifier.contains(f"{major}.{int(minor) + 1}.0")
+    assert not requirement.specifier.contains(f"{major}.{minor}.0") or pin.endswith(".0")
