@@ -31,7 +31,6 @@ from .storage import DEFAULT_STORAGE
 __all__ = ["check_grip", "check_redis", "check_storage", "check_urls"]
 
 _GRIP_MIDDLEWARE = "django_grip.GripMiddleware"
-_MODEL_STORAGE = DEFAULT_STORAGE
 
 
 def check_storage(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -46,7 +45,7 @@ def check_storage(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> lis
                 id="echo.W005",
             )
         ]
-    if chosen == _MODEL_STORAGE and not apps.is_installed("django_eventstream"):
+    if chosen == DEFAULT_STORAGE and not apps.is_installed("django_eventstream"):
         return [
             Error(
                 "Broadcast events are stored with django-eventstream's model storage, and "

@@ -43,9 +43,10 @@ class Relay:
         url = app_settings.REDIS_URL
         if not url:
             return
-        if not redis_installed():
-            raise RelayUnavailable(MISSING_PACKAGE)
-        import redis
+        try:
+            import redis
+        except ImportError:
+            raise RelayUnavailable(MISSING_PACKAGE) from None
 
         if self._client is None or self._url != url:
             self.reset()

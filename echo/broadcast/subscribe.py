@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
-from echo.sse import EventStreamResponse, ServerSentEvent, current_response
+from echo.sse import EventStreamResponse, LastEventIdError, ServerSentEvent, current_response
 from echo.sse.http import WHOLE_ID, WHOLE_ID_TEXT
 
 from .access import valid_channel
@@ -21,16 +21,7 @@ from .hub import Overflow, hub
 from .published import Published
 from .storage import EventDoesNotExist, stored_batches
 
-__all__ = ["LastEventIdError", "channel_events", "parse_last_event_id"]
-
-
-class LastEventIdError(ValueError):
-    """A Last-Event-ID this subscription cannot resume from; `expected` says what it takes."""
-
-    def __init__(self, raw: str, expected: str) -> None:
-        super().__init__(f"cannot resume from Last-Event-ID: expected {expected}")
-        self.raw = raw
-        self.expected = expected
+__all__ = ["channel_events", "parse_last_event_id"]
 
 
 _CATCH_UP_BATCH = 200

@@ -6,13 +6,13 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from echo.sse import EventStreamResponse
+from echo.sse import EventStreamResponse, LastEventIdError
 from echo.sse.asgi import stream_view
 from echo.sse.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
 
 from .access import channel_manager, valid_channel
 from .conf import app_settings
-from .subscribe import LastEventIdError, channel_events, parse_last_event_id
+from .subscribe import channel_events, parse_last_event_id
 
 __all__ = ["events", "forbidden_channels", "may_publish"]
 
@@ -72,7 +72,7 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
     try:
         last_ids = parse_last_event_id(last_event_id(request), names)
     except LastEventIdError as exc:
-        return invalid_last_event_id(exc.raw, exc.expected)
+        return invalid_last_event_id(exc)
     grip = getattr(request, "grip", None)
     if grip is not None and grip.proxied:
         return await sync_to_async(_grip_response)(request, names)

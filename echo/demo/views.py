@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from echo.broadcast.access import valid_channel
 from echo.broadcast.publish import apublish
 from echo.broadcast.views import forbidden_channels, may_publish
-from echo.sse import EventStreamResponse
+from echo.sse import EventStreamResponse, LastEventIdError
 from echo.sse.asgi import stream_view
 from echo.sse.http import (
     WHOLE_ID,
@@ -61,20 +61,13 @@ def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -
     return wrapper
 
 
-class _BadLastEventId(ValueError):
-    def __init__(self, raw: str, expected: str) -> None:
-        super().__init__(raw)
-        self.raw = raw
-        self.expected = expected
-
-
 def _next_id(request: HttpRequest) -> int:
     """The id to number from: one after a numeric Last-Event-ID, else 0."""
     raw = last_event_id(request)
     if not raw:
         return 0
     if not WHOLE_ID.fullmatch(raw):
-        raise _BadLastEventId(raw, WHOLE_ID_TEXT)
+        raise LastEventIdError(raw, WHOLE_ID_TEXT)
     return int(raw) + 1
 
 
@@ -83,8 +76,8 @@ def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> An
     def wrapper(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
         try:
             return view(request, query)
-        except _BadLastEventId as exc:
-            return invalid_last_event_id(exc.raw, exc.expected)
+        except LastEventIdError as exc:
+            return invalid_last_event_id(exc)
 
     return wrapper
 
@@ -118,7 +111,7 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
         try:
             resume_from = streams.parse_composite_id(raw)
         except ValueError:
-            raise _BadLastEventId(
+            raise LastEventIdError(
                 raw, f"source:id pairs such as echo:2,reverse_echo:1, each id {WHOLE_ID_TEXT}"
             ) from None
     stream = streams.echo_and_reverse(query.message, query.interval, resume_from)

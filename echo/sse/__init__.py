@@ -6,7 +6,7 @@ the features (`echo.sessions`, `echo.broadcast`, `echo.server`) build on it, nev
 
 from .event import ServerSentEvent
 from .events import BaseEvent, event_name_for
-from .exceptions import EventStreamError, FieldError, StreamTypeError
+from .exceptions import EventStreamError, FieldError, LastEventIdError, StreamTypeError
 from .info import EndReason, StreamInfo
 from .merge import merge
 from .middleware import EventStreamMiddleware
@@ -23,6 +23,7 @@ __all__ = [
     "EventStreamMiddleware",
     "EventStreamResponse",
     "FieldError",
+    "LastEventIdError",
     "ServerSentEvent",
     "StreamInfo",
     "StreamItem",

@@ -50,7 +50,7 @@ from django.urls import Resolver404, URLResolver, get_resolver, set_script_prefi
 from .conf import app_settings
 from .disconnect import Disconnected, DisconnectWatcher
 from .http import json_error
-from .signals import announce_ready, application_ready
+from .signals import announce_ready, announced, application_ready
 from .threads import ExecutorPool, RequestPhase
 
 __all__ = ["ASGIHandler", "get_asgi_application", "stream_view"]
@@ -118,7 +118,6 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponseBase:
 class ASGIHandler(django_asgi.ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
-        self._announced = False
         self._pool = ExecutorPool(app_settings.SYNC_THREADS)
         self._sync_handler = base.BaseHandler()
         self._sync_handler.load_middleware(is_async=False)
@@ -131,9 +130,8 @@ class ASGIHandler(django_asgi.ASGIHandler):
             return
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        if not self._announced:
+        if not announced():
             # A server that neither says when it starts (echo.server does) nor speaks lifespan.
-            self._announced = True
             await sync_to_async(announce_ready, thread_sensitive=False)(ASGIHandler)
         try:
             body_file: IO[bytes] | None = await self.read_body(receive)
@@ -199,7 +197,6 @@ class ASGIHandler(django_asgi.ASGIHandler):
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._announced = True
                 await sync_to_async(announce_ready, thread_sensitive=False)(ASGIHandler)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
+from .exceptions import LastEventIdError
+
 __all__ = [
     "WHOLE_ID",
     "WHOLE_ID_TEXT",
@@ -52,14 +54,15 @@ def last_event_id(request: HttpRequest) -> str:
     return raw.strip()
 
 
-def invalid_last_event_id(raw: str, expected: str) -> JsonResponse:
+def invalid_last_event_id(error: LastEventIdError) -> JsonResponse:
     """The 400 for a `Last-Event-ID` a stream cannot resume from, the same on every stream: what
     was given (its first 80 characters) and what the stream expects."""
+    raw = error.raw
     shown = raw if len(raw) <= _SHOWN else f"{raw[:_SHOWN]}... ({len(raw)} characters)"
     return json_error(
         400,
         "invalid_last_event_id",
-        f"Last-Event-ID {shown!r} is not an id of this stream: expected {expected}.",
+        f"Last-Event-ID {shown!r} is not an id of this stream: expected {error.expected}.",
         parameter="Last-Event-ID",
     )
 

@@ -6,7 +6,7 @@ import threading
 
 from django.dispatch import Signal
 
-__all__ = ["announce_ready", "application_ready"]
+__all__ = ["announce_ready", "announced", "application_ready"]
 
 # Sent once per serving process, when it starts serving echo's ASGI application: by
 # `echo.server`'s server as it starts, at an ASGI `lifespan` start-up (uvicorn), or else with the
@@ -16,6 +16,12 @@ application_ready = Signal()
 
 _sent = False
 _lock = threading.Lock()
+
+
+def announced() -> bool:
+    """Whether `application_ready` was sent in this process (a read without the lock: a stale
+    False only costs the caller a call to `announce_ready`, which decides under it)."""
+    return _sent
 
 
 def announce_ready(sender: object) -> bool:

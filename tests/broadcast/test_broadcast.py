@@ -29,10 +29,10 @@ from echo.broadcast.hub import Hub, Overflow, Subscription, hub
 from echo.broadcast.publish import apublish, publish
 from echo.broadcast.published import Published
 from echo.broadcast.storage import get_storage, stored_batches
-from echo.broadcast.subscribe import LastEventIdError, channel_events, parse_last_event_id
+from echo.broadcast.subscribe import channel_events, parse_last_event_id
 from echo.demo.messages import ChatMessage, MessagePayload
 from echo.demo.streams import Echo, ReverseEcho
-from echo.sse import BaseEvent, ServerSentEvent
+from echo.sse import BaseEvent, LastEventIdError, ServerSentEvent
 
 from ..loops import run
 
