@@ -1,6 +1,7 @@
 """Every installed echo feature's URLs under one include: `path("", include("echo.urls"))`.
 
 - `echo.broadcast`: `events/<channel>[,<channel>...]/`, a subscription (`echo_broadcast:events`).
+- `echo.contract`: `schema/asyncapi.json` and `schema/openapi.json`, staff only by default.
 
 A feature that is not in `INSTALLED_APPS` adds nothing. The demo's pages are not here: the demo
 project includes `echo.demo.urls` itself, and a site embedding echo need not.
@@ -17,3 +18,5 @@ urlpatterns: list[URLPattern | URLResolver] = []
 
 if apps.is_installed("echo.broadcast"):
     urlpatterns.append(path("", include("echo.broadcast.urls")))
+if apps.is_installed("echo.contract"):
+    urlpatterns.append(path("", include("echo.contract.urls")))

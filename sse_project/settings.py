@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "echo.sse",
     "echo.sessions",
     "echo.broadcast",
+    "echo.contract",
     "echo.demo",
 ]
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.core.signals import request_finished
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -225,7 +225,22 @@ def stuck(request: HttpRequest) -> EventStreamResponse:
     return EventStreamResponse(_stuck(), ping=None)
 
 
+@csrf_exempt
+def terminate_all(request: HttpRequest) -> JsonResponse:
+    """POST: end every stream this process serves as an operator's terminate does."""
+    from echo.sessions.bus import end_local
+
+    return JsonResponse({"ended": end_local([response.info.id for response in registry.live_streams()])})
+
+
+def no_content(request: HttpRequest) -> HttpResponse:
+    """A stream endpoint with nothing to say: 204, which tells a client not to reconnect."""
+    return HttpResponse(status=204)
+
+
 urlpatterns = [
+    path("_probe/terminate_all", terminate_all),
+    path("_probe/no_content", no_content),
     path("_probe/stuck", stuck),
     path("_probe/fail", fail),
     path("_probe/fail_view", fail_view),

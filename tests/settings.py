@@ -11,6 +11,7 @@ import os
 from sse_project.settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.live_urls"
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.TestChannelsConfig"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # WhiteNoise wants its STATIC_ROOT to exist; tests that collect static files name their own.
 if "ECHO_STATIC_ROOT" not in os.environ:

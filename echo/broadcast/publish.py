@@ -19,6 +19,7 @@ from echo.sse import BaseEvent
 
 from . import relay
 from .access import channel_manager, valid_channel
+from .channels import require_declared
 from .conf import grip_url
 from .exceptions import RelayUnavailable
 from .hub import hub
@@ -33,6 +34,9 @@ logger = logging.getLogger("echo.broadcast")
 def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int | None:
     """Store and deliver `event` on `channel`; returns the id the channel gave it.
 
+    `UndeclaredChannel` or `UndeclaredEvent` (`echo.broadcast.channels`) when the channel's
+    declaration does not allow it: raised before anything is stored.
+
     When Redis cannot be reached the event is still stored and delivered here (other processes
     find it by their storage poll): a warning is logged, or with `strict` `RelayUnavailable`
     (carrying the stored event's id) is raised, after the event is stored and delivered locally.
@@ -42,6 +46,7 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
 
     if not valid_channel(channel):
         raise ValueError(f"invalid channel name: {channel!r}")
+    require_declared(channel, event)
     data = event.data_json()
     storage = get_storage()
     event_id: int | None = None

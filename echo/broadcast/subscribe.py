@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
 from echo.sse import EventStreamResponse, LastEventIdError, ServerSentEvent, current_response
+from echo.sse.control import ResetPayload, StreamErrorPayload, StreamFailed, StreamOpen, StreamReset
 from echo.sse.http import WHOLE_ID, WHOLE_ID_TEXT
 
 from .access import valid_channel
@@ -74,11 +74,9 @@ async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> A
         ]
         for name in ahead:
             cursor[name] = sub.positions[name]
-        yield ServerSentEvent(event="stream-open", data="", id=_make_id(cursor))
+        yield StreamOpen(data="").to_sse(id=_make_id(cursor))
         if ahead:
-            yield ServerSentEvent(
-                event="stream-reset", data=json.dumps({"channels": ahead}), id=_make_id(cursor)
-            )
+            yield StreamReset(data=ResetPayload(channels=ahead)).to_sse(id=_make_id(cursor))
         for name in channels:
             async for event in _catch_up(name, cursor, sub.positions[name]):
                 yield event
@@ -90,10 +88,9 @@ async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> A
                 item = await sub.get()
             except Overflow as overflow:
                 if any(position is None for position in overflow.positions.values()):
-                    yield ServerSentEvent(
-                        event="stream-error",
-                        data=json.dumps({"condition": "overflow", "text": "fell too far behind; reconnect"}),
-                    )
+                    yield StreamFailed(
+                        data=StreamErrorPayload(condition="overflow", text="fell too far behind; reconnect")
+                    ).to_sse()
                     return
                 for name in channels:
                     async for event in _catch_up(name, cursor, overflow.positions[name]):
@@ -143,8 +140,6 @@ async def _catch_up(
                 del missed
     except EventDoesNotExist:
         cursor[name] = upto
-        yield ServerSentEvent(
-            event="stream-reset", data=json.dumps({"channels": [name]}), id=_make_id(cursor)
-        )
+        yield StreamReset(data=ResetPayload(channels=[name])).to_sse(id=_make_id(cursor))
         return
     cursor[name] = upto

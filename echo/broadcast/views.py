@@ -11,6 +11,7 @@ from echo.sse.asgi import stream_view
 from echo.sse.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
 
 from .access import channel_manager, valid_channel
+from .channels import find_channel
 from .conf import app_settings
 from .subscribe import channel_events, parse_last_event_id
 
@@ -64,6 +65,11 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
     names = _channel_names(channels)
     if isinstance(names, JsonResponse):
         return names
+    undeclared = [name for name in names if find_channel(name) is None]
+    if undeclared:
+        return json_error(
+            404, "unknown_channel", f"No such channel: {', '.join(undeclared)}", channels=undeclared
+        )
     denied = await forbidden_channels(request, names)
     if denied:
         return json_error(
@@ -77,7 +83,13 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
     if grip is not None and grip.proxied:
         return await sync_to_async(_grip_response)(request, names)
     # Named after its channels (`events:news,alerts`), not after its first event's type.
-    return EventStreamResponse(channel_events(names, last_ids), name=f"events:{','.join(names)}")
+    response = EventStreamResponse(channel_events(names, last_ids), name=f"events:{','.join(names)}")
+    response.declared = frozenset().union(*(spec.names for spec in map(find_channel, names) if spec))
+    return response
+
+
+# The subscription view: `echo.contract` lists the declared channels at its URL.
+events.sse_channels = True  # type: ignore[attr-defined]
 
 
 def _grip_response(request: HttpRequest, names: list[str]) -> HttpResponseBase:

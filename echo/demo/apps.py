@@ -11,12 +11,15 @@ class DemoConfig(AppConfig):
     verbose_name = "Echo demo"
 
     def ready(self) -> None:
-        from echo.broadcast.event_types import register_event_type
+        from echo.broadcast.channels import declare_channel
         from echo.sse.apps import ready_toolkit
 
         from . import conf  # noqa: F401 - declares its settings for the check
+        from .access import DEMO_CHANNEL
         from .messages import ChatMessage
-        from .streams import Echo, ReverseEcho
 
         ready_toolkit()
-        register_event_type(ChatMessage, Echo, ReverseEcho)
+        declare_channel(DEMO_CHANNEL, ChatMessage, description="The live page's chat: anyone may publish.")
+        declare_channel(
+            "user-{id}", ChatMessage, description="One user's own messages: only that user may read them."
+        )

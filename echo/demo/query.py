@@ -26,7 +26,14 @@ class QueryError(ValueError):
 class EchoQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    message: Annotated[str, Field(min_length=1)]
+    # The length bound is a setting: the schema reads it when it is generated.
+    message: Annotated[
+        str,
+        Field(
+            min_length=1,
+            json_schema_extra=lambda schema: schema.update(maxLength=app_settings.MESSAGE_MAX_LENGTH),
+        ),
+    ]
     interval: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 1.0
     limit: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     # /sse3 only: composite ids that name a position of the merged stream, so it can be resumed.

@@ -24,6 +24,7 @@ from echo.sse.iterators import aclose
 __all__ = [
     "Echo",
     "EchoPayload",
+    "EchoText",
     "ReverseEcho",
     "Start",
     "composite_ids",
@@ -55,6 +56,13 @@ class Echo(BaseEvent[EchoPayload]):
 
 class ReverseEcho(BaseEvent[EchoPayload]):
     pass
+
+
+class EchoText(BaseEvent[str]):
+    """`/sse`'s event: the article's untyped `echo`, its data a Python dict's text (not JSON)."""
+
+    event_name = "echo"
+    data_format = "text"
 
 
 class Start:

@@ -16,6 +16,7 @@ from echo.broadcast.publish import apublish
 from echo.broadcast.views import forbidden_channels, may_publish
 from echo.sse import EventStreamResponse, LastEventIdError
 from echo.sse.asgi import stream_view
+from echo.sse.contract import declare
 from echo.sse.http import (
     WHOLE_ID,
     WHOLE_ID_TEXT,
@@ -25,7 +26,7 @@ from echo.sse.http import (
     method_not_allowed,
 )
 
-from . import streams
+from . import contracts, streams
 from .messages import ChatMessage, MessagePayload
 from .query import EchoQuery, QueryError
 
@@ -82,6 +83,7 @@ def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> An
     return wrapper
 
 
+@declare(contracts.SSE)
 @_echo_endpoint
 @_resumable
 def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
@@ -89,6 +91,7 @@ def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     return EventStreamResponse(streams.take(stream, query.limit))
 
 
+@declare(contracts.SSE2)
 @_echo_endpoint
 @_resumable
 def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
@@ -96,6 +99,7 @@ def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     return EventStreamResponse(streams.take(stream, query.limit))
 
 
+@declare(contracts.SSE3)
 @_echo_endpoint
 @_resumable
 def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:

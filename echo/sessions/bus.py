@@ -11,7 +11,6 @@ and with neither, no layer: a terminate then reaches the one process that handle
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 import weakref
@@ -23,6 +22,7 @@ from channels.layers import get_channel_layer
 
 from echo.sse import ServerSentEvent
 from echo.sse.conf import app_settings as sse_settings
+from echo.sse.control import EndPayload, Terminated
 from echo.sse.info import EndReason
 from echo.sse.registry import registry
 
@@ -78,11 +78,7 @@ def control_layer() -> Any:
 
 
 def terminated_event() -> ServerSentEvent:
-    return ServerSentEvent(
-        event="terminated",
-        data=json.dumps({"reason": EndReason.TERMINATED.value}),
-        retry=sse_settings.FINAL_RETRY,
-    )
+    return Terminated(data=EndPayload(reason=EndReason.TERMINATED)).to_sse(retry=sse_settings.FINAL_RETRY)
 
 
 def end_local(ids: Iterable[uuid.UUID | str]) -> int:

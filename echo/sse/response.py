@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import enum
-import json
 import logging
 import time
 from collections.abc import (
@@ -33,11 +32,13 @@ from collections.abc import (
     Iterable,
     Mapping,
 )
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
+from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 
 from .conf import app_settings
+from .control import EndPayload, Error
 from .event import ServerSentEvent
 from .events import BaseEvent
 from .exceptions import StreamTypeError
@@ -49,6 +50,9 @@ from .registry import Refusal, registry
 from .shutdown import final_event, shutdown
 from .types import Send
 
+if TYPE_CHECKING:
+    from .contract import StreamContract
+
 __all__ = ["DEFAULT", "ERROR_EVENT", "EventStreamResponse", "StreamItem", "current_response"]
 
 logger = logging.getLogger("echo.sse")
@@ -57,7 +61,7 @@ StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str
 
 PING: Final = ServerSentEvent(comment="ping").encode()
 # The final event of a stream whose source raised: no details (they are in the server's log).
-ERROR_EVENT: Final = ServerSentEvent(event="error", data=json.dumps({"reason": "error"})).encode()
+ERROR_EVENT: Final = Error(data=EndPayload(reason=EndReason.ERROR)).to_sse().encode()
 
 _HEADERS: Final = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -149,6 +153,8 @@ class EventStreamResponse(StreamingHttpResponse):
         self._sending = False
         self._stall: tuple[int, float] | None = None
         self._slow = False
+        # The event names the view declared (`echo.sse.contract.declare`); None: not checked.
+        self.declared: frozenset[str] | None = None
         super().__init__(self._encoded(), status=status, headers={**_HEADERS, **(headers or {})})
         if request is not None:
             self.bind(request)
@@ -165,6 +171,12 @@ class EventStreamResponse(StreamingHttpResponse):
         info.user_agent = request.META.get("HTTP_USER_AGENT", "")
         if request.method == "HEAD":
             self.streaming_content = _empty()
+
+    def declare(self, contract: StreamContract[Any]) -> None:
+        """Check every event sent against `contract` (done by `@declare` on the view)."""
+        self.declared = contract.names
+        if not self.info.named_by_view and len(contract.events) == 1:
+            self.info.name = contract.events[0].event_name
 
     def attach_sender(self, send: Send) -> None:
         """Called by `echo.sse.asgi.ASGIHandler`: stream without a pump task (see the module doc)."""
@@ -235,6 +247,7 @@ class EventStreamResponse(StreamingHttpResponse):
         error = ""
         failed = False
         direct = self._send is not None
+        declared = self.declared
         _current.set(self)
         source = aiter(self.source)
         if direct:
@@ -280,6 +293,8 @@ class EventStreamResponse(StreamingHttpResponse):
                         yield PING
                         continue
                     event = to_event(item)
+                    if declared is not None and event.data is not None and event.event not in declared:
+                        _undeclared(info, event)
                     chunk = event.encode()
                     info.sent(event, len(chunk))
                     del item, event  # not kept while the stream waits for the next one
@@ -394,6 +409,21 @@ class EventStreamResponse(StreamingHttpResponse):
         finally:
             self._last_write = _monotonic()
             self._ping_task = None
+
+
+_warned_undeclared: set[tuple[str, str | None]] = set()
+
+
+def _undeclared(info: StreamInfo, event: ServerSentEvent) -> None:
+    # An error while developing (the stream ends with `error`, the traceback logged); in
+    # production the event still goes out and the mismatch is logged once per stream and name.
+    message = f"stream {info.name or info.path!r} sent event {event.event!r}, which its view does not declare"
+    if settings.DEBUG:
+        raise StreamTypeError(message)
+    key = (info.name or info.path, event.event)
+    if key not in _warned_undeclared and len(_warned_undeclared) < 1000:
+        _warned_undeclared.add(key)
+        logger.warning("%s (@declare on the view lists what it sends)", message)
 
 
 _warned_stock = False

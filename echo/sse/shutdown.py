@@ -15,7 +15,6 @@ handlers when it starts, and ours must wrap them, not be replaced by them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import threading
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from . import control
 from .conf import app_settings
 from .event import ServerSentEvent
 from .info import EndReason
@@ -37,11 +37,8 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def final_event() -> ServerSentEvent:
-    return ServerSentEvent(
-        event="shutdown",
-        data=json.dumps({"reason": EndReason.SERVER_SHUTDOWN.value}),
-        retry=app_settings.FINAL_RETRY,
-    )
+    payload = control.EndPayload(reason=EndReason.SERVER_SHUTDOWN)
+    return control.Shutdown(data=payload).to_sse(retry=app_settings.FINAL_RETRY)
 
 
 class Shutdown:

@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -20,18 +20,17 @@ from django.contrib.auth.models import AnonymousUser, User
 from django_eventstream.models import Event as StoredEvent
 from pytest_django import Settings
 
-from echo.broadcast import event_types as event_types_module
+from echo.broadcast import channels as channels_module
 from echo.broadcast import hub as hub_module
 from echo.broadcast.access import ChannelManager, valid_channel
 from echo.broadcast.access import channel_manager as get_channelmanager
-from echo.broadcast.event_types import event_types, register_event_type
+from echo.broadcast.channels import declare_channel
 from echo.broadcast.hub import Hub, Overflow, Subscription, hub
 from echo.broadcast.publish import apublish, publish
 from echo.broadcast.published import Published
 from echo.broadcast.storage import get_storage, stored_batches
 from echo.broadcast.subscribe import channel_events, parse_last_event_id
 from echo.demo.messages import ChatMessage, MessagePayload
-from echo.demo.streams import Echo, ReverseEcho
 from echo.sse import BaseEvent, LastEventIdError, ServerSentEvent
 
 from ..loops import run
@@ -44,18 +43,11 @@ class ServerNotice(BaseEvent[str]):
     pass
 
 
-class UrgentServerNotice(ServerNotice):
-    pass
-
-
-class Impostor(BaseEvent[int]):
-    event_name: ClassVar[str] = "server_notice"
-
-
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A copy of the event-type registry for the test to change; the app's own comes back after."""
-    monkeypatch.setattr(event_types_module, "_event_types", event_types())
+def declarations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies of the channel declarations for the test to add to; the apps' own come back after."""
+    monkeypatch.setattr(channels_module, "_exact", dict(channels_module._exact))
+    monkeypatch.setattr(channels_module, "_patterns", dict(channels_module._patterns))
 
 
 def chat(text: str) -> ChatMessage:
@@ -104,41 +96,6 @@ def no_poll(settings: Settings) -> Settings:
 # -- event types and the published item -------------------------------------------------------------
 
 
-def test_event_types_are_the_types_the_app_registers() -> None:
-    known = event_types()
-
-    assert {name: known[name] for name in ("chat_message", "echo", "reverse_echo")} == {
-        "chat_message": ChatMessage,
-        "echo": Echo,
-        "reverse_echo": ReverseEcho,
-    }
-    assert all(name == cls.event_name for name, cls in known.items())
-    assert "server_notice" not in known  # defining a subclass registers nothing
-    known.clear()
-    assert "chat_message" in event_types()  # a copy: the caller cannot change the registry
-
-
-@pytest.mark.usefixtures("registry")
-def test_register_event_type_makes_types_known_by_event_name() -> None:
-    register_event_type(ServerNotice, UrgentServerNotice)
-    register_event_type(ServerNotice)  # again: no harm
-
-    known = event_types()
-    assert known["server_notice"] is ServerNotice
-    assert known["urgent_server_notice"] is UrgentServerNotice
-
-
-@pytest.mark.usefixtures("registry")
-def test_register_event_type_refuses_a_name_another_type_has() -> None:
-    register_event_type(ServerNotice)
-
-    with pytest.raises(
-        ValueError, match=r"'server_notice' is taken by tests\.broadcast\.test_broadcast\.ServerNotice"
-    ):
-        register_event_type(Impostor)
-    assert event_types()["server_notice"] is ServerNotice
-
-
 def test_published_round_trips_through_its_relay_json() -> None:
     sent = Published("news", 7, "chat_message", '{"text":"hi"}')
 
@@ -173,7 +130,9 @@ def test_publish_stores_the_typed_event_and_returns_the_channels_next_id() -> No
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("declarations")
 def test_publish_stores_any_event_types_json_data() -> None:
+    declare_channel("notices", ServerNotice)
     publish("notices", ServerNotice.create('say "hi"\nbye'))
 
     (stored,) = get_storage().get_events("notices", 0)

@@ -94,7 +94,7 @@ def test_end_local_ends_a_live_stream_with_a_terminated_event() -> None:
     wire = parse(b"".join(stream.chunks))
     assert [(event.type, event.data) for event in wire.events] == [
         ("echo", "hi"),
-        ("terminated", '{"reason": "terminated"}'),
+        ("terminated", '{"reason":"terminated"}'),
     ]
     assert wire.retry == 3000
     assert stream.chunks[-1] == bus.terminated_event().encode()

@@ -253,7 +253,7 @@ def test_a_source_that_raises_is_recorded_as_an_error(recorder: SessionRecorder)
 def test_a_stream_ended_from_outside_sends_its_final_event_and_is_recorded_as_terminated(
     recorder: SessionRecorder,
 ) -> None:
-    final = ServerSentEvent(event="terminated", data='{"reason": "terminated"}', retry=3000)
+    final = ServerSentEvent(event="terminated", data='{"reason":"terminated"}', retry=3000)
 
     async def waiting() -> AsyncIterator[ServerSentEvent]:
         yield echo(0)

@@ -47,7 +47,7 @@ def test_a_failing_source_ends_the_response_at_once(any_server: Server, after: i
     elapsed = time.monotonic() - started
 
     assert elapsed < 1.0, elapsed
-    assert events == [*(("tick", str(n)) for n in range(after)), ("error", '{"reason": "error"}')]
+    assert events == [*(("tick", str(n)) for n in range(after)), ("error", '{"reason":"error"}')]
 
     def recorded() -> list[dict[str, object]]:
         return [row for row in session_rows(any_server, "path = ?", ("/_probe/fail",)) if row["ended_at"]]

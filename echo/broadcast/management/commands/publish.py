@@ -15,31 +15,40 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pydantic import ValidationError
 
 from echo.broadcast.access import valid_channel
-from echo.broadcast.event_types import event_types
+from echo.broadcast.channels import declared_channels, find_channel
 from echo.broadcast.exceptions import RelayUnavailable
 from echo.broadcast.publish import publish
 
 
 class Command(BaseCommand):
     help = (
-        "Publish a typed event to a broadcast channel. EVENT is the name of an event type registered "
-        "with echo.broadcast.event_types.register_event_type, and JSON its payload, validated against "
+        "Publish a typed event to a broadcast channel. EVENT is the name of an event type the channel "
+        "declares (echo.broadcast.channels.declare_channel), and JSON its payload, validated against "
         "the event's payload model. Exits 0 once the event is stored, 1 when nothing was stored."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        known = ", ".join(sorted(event_types())) or "none registered"
-        parser.add_argument("channel")
-        parser.add_argument("event", help=f"event name (registered here: {known})")
+        known = "; ".join(
+            f"{spec.pattern}: {', '.join(cls.event_name for cls in spec.events)}"
+            for spec in declared_channels()
+        )
+        parser.add_argument("channel", help=f"channel name (declared here: {known or 'none'})")
+        parser.add_argument("event", help="event name, one the channel declares")
         parser.add_argument("json", help='payload as JSON, e.g. \'{"text": "hello"}\'')
 
     def handle(self, *args: Any, channel: str, event: str, json: str, **options: Any) -> None:
         if not valid_channel(channel):
             raise CommandError(f"Invalid channel name {channel!r}.")
-        known = event_types()
-        event_class = known.get(event)
+        spec = find_channel(channel)
+        if spec is None:
+            raise CommandError(
+                f"Channel {channel!r} is not declared. Declared: "
+                f"{', '.join(spec.pattern for spec in declared_channels()) or 'none'}."
+            )
+        event_class = spec.event_type(event)
         if event_class is None:
-            raise CommandError(f"Unknown event type {event!r}. Known types: {', '.join(sorted(known))}.")
+            known = ", ".join(cls.event_name for cls in spec.events)
+            raise CommandError(f"Unknown event type {event!r} for {channel!r}. Its types: {known}.")
         try:
             payload = jsonlib.loads(json)
         except ValueError as exc:

@@ -1,0 +1,169 @@
+"""The blocking client: `Client(base_url).stream(url, events)` is an iterator of typed events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import httpx
+from httpx_sse import connect_sse
+
+from echo.sse import BaseEvent
+from echo.sse.contract import StreamContract, UnknownEvent
+
+from .exceptions import NotAnEventStream, ReconnectFailed, StreamRefused
+from .policy import Action, Reconnect, Session, answer, error_body, event_types, retry_after
+
+__all__ = ["Client", "EventStream"]
+
+E = TypeVar("E", bound=BaseEvent[Any])
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+
+
+class EventStream(Generic[E]):
+    """One stream, read across as many connections as it takes. Iterate it for `E | UnknownEvent`;
+    `last_event_id` is where it is, `ended_by` the `terminated` event that ended it (if one did),
+    `gaps` how many `stream-reset` events said events may be missing, `connections` how many
+    connections it opened."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        url: str,
+        session: Session[E],
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._session = session
+        self._params = params
+        self._headers = dict(headers or {})
+        self._events: Iterator[E | UnknownEvent] | None = None
+
+    @property
+    def last_event_id(self) -> str:
+        return self._session.last_event_id
+
+    @property
+    def ended_by(self) -> BaseEvent[Any] | None:
+        return self._session.ended_by
+
+    @property
+    def gaps(self) -> int:
+        return self._session.gaps
+
+    @property
+    def connections(self) -> int:
+        return self._session.connections
+
+    def __iter__(self) -> Iterator[E | UnknownEvent]:
+        if self._events is None:
+            self._events = self._run()
+        return self._events
+
+    def __next__(self) -> E | UnknownEvent:
+        return next(iter(self))
+
+    def close(self) -> None:
+        """Close the open connection (also done by leaving a `with` block or dropping the loop)."""
+        if self._events is not None:
+            self._events.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> EventStream[E]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> Iterator[E | UnknownEvent]:
+        session = self._session
+        while True:
+            headers = {**SSE_HEADERS, **self._headers}
+            if session.last_event_id:
+                headers["Last-Event-ID"] = session.last_event_id
+            wait_at_least: float | None = None
+            try:
+                session.connections += 1
+                with connect_sse(
+                    self._http, "GET", self._url, params=self._params, headers=headers
+                ) as source:
+                    response = source.response
+                    verdict = answer(response.status_code, response.headers.get("content-type", ""))
+                    if verdict is Action.STOP:
+                        return
+                    if verdict is Action.SKIP:
+                        raise StreamRefused(
+                            response.status_code, error_body(response.status_code, response.read().decode())
+                        )
+                    if verdict is Action.RECONNECT:
+                        session.failed()
+                        wait_at_least = retry_after(response.headers.get("retry-after"))
+                    else:
+                        content_type = response.headers.get("content-type", "")
+                        if not content_type.startswith("text/event-stream"):
+                            raise NotAnEventStream(response.status_code, content_type)
+                        for sse in source.iter_sse():
+                            action, item = session.receive(sse.event, sse.data, sse.id, sse.retry)
+                            if item is not None and action is not Action.SKIP:
+                                yield item
+                            if action is Action.STOP:
+                                return
+                            if action is Action.RECONNECT:
+                                break
+            except httpx.TransportError as exc:
+                session.failed()
+                if session.give_up():
+                    raise ReconnectFailed(session.failures, exc) from exc
+            if session.give_up():
+                raise ReconnectFailed(session.failures, "the server kept refusing or failing")
+            time.sleep(session.delay(wait_at_least))
+
+
+class Client:
+    """A client of one server. `http` is an `httpx.Client` to use (its base URL, auth, cookies,
+    timeouts); otherwise one is made from `base_url` and closed with this client."""
+
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        http: httpx.Client | None = None,
+        reconnect: Reconnect | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._own = http is None
+        self.http = http if http is not None else httpx.Client(base_url=base_url, timeout=DEFAULT_TIMEOUT)
+        self.reconnect = reconnect or Reconnect()
+        self.headers = dict(headers or {})
+
+    def stream(
+        self,
+        url: str,
+        events: StreamContract[E] | Sequence[type[E]] | type[E],
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        last_event_id: str = "",
+        reconnect: Reconnect | None = None,
+    ) -> EventStream[E]:
+        """Read `url` as a stream of `events` (a contract, or event classes: a control event class
+        listed here is yielded too), resuming after `last_event_id` when given."""
+        session = Session(event_types(events), last_event_id, reconnect or self.reconnect)
+        return EventStream(self.http, url, session, params, {**self.headers, **(headers or {})})
+
+    def close(self) -> None:
+        if self._own:
+            self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

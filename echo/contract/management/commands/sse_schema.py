@@ -1,0 +1,49 @@
+"""`manage.py sse_schema`: the AsyncAPI 3.0 document of every declared stream and channel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from echo.contract.asyncapi import asyncapi_document
+from echo.contract.openapi import openapi_fragment
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the AsyncAPI 3.0 document of every stream view that declares its events "
+        "(echo.sse.contract.declare) and every declared broadcast channel; --openapi prints an "
+        "OpenAPI 3.1 fragment of the same streams instead."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", choices=["json", "yaml"], default="json")
+        parser.add_argument(
+            "--openapi", action="store_true", help="an OpenAPI 3.1 fragment (paths, components)"
+        )
+        parser.add_argument("--server", help="the base URL to name as the server, e.g. https://example.com")
+        parser.add_argument("--output", "-o", help="write to this file instead of standard output")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        server = options["server"]
+        if server is not None and not server.startswith(("http://", "https://")):
+            raise CommandError(f"--server is a base URL such as https://example.com, not {server!r}")
+        document = openapi_fragment(server=server) if options["openapi"] else asyncapi_document(server=server)
+        text = dump(document, options["format"])
+        if options["output"]:
+            with open(options["output"], "w", encoding="utf-8") as out:
+                out.write(text)
+        else:
+            self.stdout.write(text, ending="")
+
+
+def dump(document: dict[str, Any], format: str) -> str:
+    if format == "yaml":
+        try:
+            import yaml
+        except ImportError as exc:
+            raise CommandError("--format yaml needs PyYAML: pip install 'django-echo-sse[yaml]'") from exc
+        return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

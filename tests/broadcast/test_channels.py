@@ -1,0 +1,121 @@
+"""Declared channels: what each channel carries, and what is refused before anything is stored."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import ClassVar
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django_eventstream.models import Event as StoredEvent
+
+from echo.broadcast import channels as channels_module
+from echo.broadcast.channels import ChannelSpec, declare_channel, declared_channels, find_channel
+from echo.broadcast.exceptions import BroadcastError, UndeclaredChannel, UndeclaredEvent
+from echo.broadcast.publish import publish
+from echo.demo.messages import ChatMessage, MessagePayload
+from echo.demo.streams import Echo
+from echo.sse import BaseEvent
+
+
+class ServerNotice(BaseEvent[str]):
+    pass
+
+
+class Impostor(BaseEvent[int]):
+    event_name: ClassVar[str] = "chat_message"
+
+
+@pytest.fixture
+def only_the_demos(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's declarations alone (without the test servers' catch-all `{channel}`)."""
+    monkeypatch.setattr(channels_module, "_exact", dict(channels_module._exact))
+    monkeypatch.setattr(channels_module, "_patterns", {"user-{id}": channels_module._patterns["user-{id}"]})
+
+
+def test_the_demo_declares_its_channel_and_a_pattern_exact_names_first() -> None:
+    assert find_channel("demo") == ChannelSpec("demo", (ChatMessage,), find_channel("demo").description)  # type: ignore[union-attr]
+    user = find_channel("user-42")
+    assert user is not None
+    assert (user.pattern, user.params, user.match("user-42")) == ("user-{id}", ("id",), {"id": "42"})
+    # The test servers' catch-all comes after every exact name and earlier pattern.
+    assert find_channel("anything").pattern == "{channel}"  # type: ignore[union-attr]
+    assert [spec.pattern for spec in declared_channels()][:1] == ["demo"]
+
+
+def test_a_subscription_may_also_receive_the_control_events() -> None:
+    assert find_channel("demo").names == {"chat_message", "stream-open", "stream-reset", "stream-error"}  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("only_the_demos")
+def test_declaring_again_is_harmless_and_other_events_are_refused() -> None:
+    spec = declare_channel("alerts-{region}-{level}", ServerNotice)
+    assert declare_channel("alerts-{region}-{level}", ServerNotice) is spec
+    assert spec.match("alerts-eu.west-3") == {"region": "eu.west", "level": "3"}
+    assert spec.match("alerts-eu") is None
+    with pytest.raises(ValueError, match="already declared with other events"):
+        declare_channel("alerts-{region}-{level}", ChatMessage)
+
+
+@pytest.mark.parametrize("pattern", ["", "a:b", "a,{x}", "{x}{x}", "-lead", "{Bad}", "x" * 101])
+def test_a_pattern_must_be_a_channel_name_with_parameters(pattern: str) -> None:
+    with pytest.raises(ValueError, match="not a channel name or pattern"):
+        ChannelSpec(pattern, (ChatMessage,))
+
+
+def test_a_channel_declares_event_types_with_distinct_names() -> None:
+    with pytest.raises(TypeError, match="declares no event type"):
+        ChannelSpec("x", ())
+    with pytest.raises(TypeError, match="two event types are named 'chat_message'"):
+        ChannelSpec("x", (ChatMessage, Impostor))
+    with pytest.raises(TypeError, match="BaseEvent subclass"):
+        ChannelSpec("x", (MessagePayload,))  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("only_the_demos")
+def test_publish_refuses_an_undeclared_channel_or_event_type_and_stores_nothing() -> None:
+    message = ChatMessage.create(MessagePayload(text="hi"))
+    with pytest.raises(UndeclaredChannel, match=r"channel 'news' is not declared: declare it with"):
+        publish("news", message)
+    with pytest.raises(
+        UndeclaredEvent, match=r"channel 'demo' \('demo'\) carries ChatMessage, not ServerNotice"
+    ):
+        publish("demo", ServerNotice.create("hello"))
+    with pytest.raises(UndeclaredEvent, match="carries ChatMessage, not Echo"):
+        publish("user-7", Echo.create({"message": "x"}))  # type: ignore[arg-type]
+    assert issubclass(UndeclaredChannel, LookupError)
+    assert issubclass(UndeclaredEvent, TypeError)
+    assert issubclass(UndeclaredChannel, BroadcastError)
+    assert not StoredEvent.objects.exists()
+
+    assert publish("user-7", message) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("only_the_demos")
+def test_subscribing_to_an_undeclared_channel_is_a_json_404() -> None:
+    response = Client().get("/events/demo,news,other/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "unknown_channel",
+        "detail": "No such channel: news, other",
+        "channels": ["news", "other"],
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("only_the_demos")
+def test_manage_publish_names_the_declared_channels_and_their_types() -> None:
+    with pytest.raises(CommandError, match=r"Channel 'news' is not declared\. Declared: demo, user-\{id\}\."):
+        call_command("publish", "news", "chat_message", "{}")
+    with pytest.raises(
+        CommandError, match=r"Unknown event type 'echo' for 'demo'\. Its types: chat_message\."
+    ):
+        call_command("publish", "demo", "echo", '{"message": "x"}')
+    out = io.StringIO()
+    call_command("publish", "user-3", "chat_message", json.dumps({"text": "hi"}), stdout=out)
+    assert out.getvalue() == "Published chat_message to user-3 with id 1.\n"
