@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Twisted endpoint strings escape colons, so an IPv6 HOST such as ::1 works too.
 ENDPOINT := tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=4096
 
-.PHONY: run static pushpin test test-plain lint typecheck pytest migrate superuser install install-dev bench clean
+.PHONY: run static pushpin test test-plain lint typecheck pytest node-deps migrate superuser install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,18 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy echo sse_project
 
-pytest: install-dev
+pytest: install-dev node-deps
 	PYTHONDEVMODE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The official AsyncAPI validators (@asyncapi/specs, @asyncapi/parser), pinned by the committed
+# lockfile. Without npm the schema validation tests skip (fail under ECHO_REQUIRE_SERVICES=1).
+NODE_DIR := tests/contract/node
+node-deps: $(NODE_DIR)/node_modules/.package-lock.json
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		SCARF_ANALYTICS=false npm ci --prefix $(NODE_DIR) --no-audit --no-fund --ignore-scripts; \
+	else echo "npm not found: the AsyncAPI validation tests will skip"; fi
 
 test: migrate lint typecheck pytest
 
@@ -74,7 +84,7 @@ bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-django6 .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-django6 .mypy_cache .pytest_cache .ruff_cache $(NODE_DIR)/node_modules
 
 # The same checks on Django 6.x (Python 3.12+), in a venv of their own, against a database of
 # their own: migrations, makemigrations --check, mypy (echo/) and the whole pytest suite.

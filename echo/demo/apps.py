@@ -20,6 +20,3 @@ class DemoConfig(AppConfig):
 
         ready_toolkit()
         declare_channel(DEMO_CHANNEL, ChatMessage, description="The live page's chat: anyone may publish.")
-        declare_channel(
-            "user-{id}", ChatMessage, description="One user's own messages: only that user may read them."
-        )

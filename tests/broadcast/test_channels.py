@@ -30,18 +30,24 @@ class Impostor(BaseEvent[int]):
 
 @pytest.fixture
 def only_the_demos(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo's declarations alone (without the test servers' catch-all `{channel}`)."""
+    """The demo's declarations and a per-user pattern as a site declares it, without the test
+    servers' catch-all `{channel}`."""
     monkeypatch.setattr(channels_module, "_exact", dict(channels_module._exact))
-    monkeypatch.setattr(channels_module, "_patterns", {"user-{id}": channels_module._patterns["user-{id}"]})
+    monkeypatch.setattr(channels_module, "_patterns", {})
+    declare_channel("user-{id}", ChatMessage)
 
 
-def test_the_demo_declares_its_channel_and_a_pattern_exact_names_first() -> None:
+@pytest.mark.usefixtures("only_the_demos")
+def test_exact_names_match_first_then_patterns() -> None:
     assert find_channel("demo") == ChannelSpec("demo", (ChatMessage,), find_channel("demo").description)  # type: ignore[union-attr]
     user = find_channel("user-42")
     assert user is not None
     assert (user.pattern, user.params, user.match("user-42")) == ("user-{id}", ("id",), {"id": "42"})
-    # The test servers' catch-all comes after every exact name and earlier pattern.
-    assert find_channel("anything").pattern == "{channel}"  # type: ignore[union-attr]
+    assert find_channel("anything") is None
+    declare_channel("{name}", ServerNotice)  # a catch-all comes after the exact names and earlier patterns
+    assert find_channel("demo").pattern == "demo"  # type: ignore[union-attr]
+    assert find_channel("user-1").pattern == "user-{id}"  # type: ignore[union-attr]
+    assert find_channel("anything").pattern == "{name}"  # type: ignore[union-attr]
     assert [spec.pattern for spec in declared_channels()][:1] == ["demo"]
 
 
