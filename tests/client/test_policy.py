@@ -120,3 +120,10 @@ def test_retry_after_reads_seconds_only() -> None:
 def test_a_policy_that_cannot_work_is_refused() -> None:
     with pytest.raises(ValueError, match="not a usable reconnection policy"):
         Reconnect(jitter=2)
+
+
+def test_the_public_surface_is_sorted_and_complete() -> None:
+    import echo.client
+
+    assert echo.client.__all__ == sorted(set(echo.client.__all__))
+    assert all(hasattr(echo.client, name) for name in echo.client.__all__)

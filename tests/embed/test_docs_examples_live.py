@@ -5,7 +5,10 @@ httpx and httpx-sse: typed events, a 400 before a stream, `merge`, a login-requi
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +127,20 @@ def test_login_required_stream_and_per_user_channel_published_from_signal_worker
             assert poked.json() == {"id": 3}
             poke = next(stream)
             assert (poke.id, json.loads(poke.data)) == (f"{channel}:3", {"text": "poke"})
+
+
+def test_the_typed_client_example_reads_the_final_score_without_django_settings(docs_server: Server) -> None:
+    env = {k: v for k, v in docs_server.env.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = run_python("-m", "examples.read_scores", docs_server.url, "home", env=env)
+    assert out.strip() == "3"
+
+
+def test_the_testing_example_passes_as_a_test_of_its_own(docs_server: Server) -> None:
+    folder = Path(docs_server.env["PYTHONPATH"].split(":")[0])
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
+        "--rootdir", str(folder), "--ds", "tests.settings_docs", str(folder / "examples" / "test_scores.py"),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=docs_server.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout

@@ -120,6 +120,16 @@ def test_a_setting_left_out_is_named_by_its_check_id(site: Site, check_id: str) 
     assert "Traceback" not in output, output
 
 
+def test_the_schema_documents_the_recipes_stream_and_channel(site: Site) -> None:
+    document = json.loads(site.manage("sse_schema"))
+
+    addresses = {channel["address"]: channel for channel in document["channels"].values()}
+    assert set(addresses) == {"/prices/{symbol}/", "/events/news/"}
+    assert set(addresses["/prices/{symbol}/"]["messages"]) >= {"price_tick", "shutdown", "terminated"}
+    assert set(addresses["/events/news/"]["messages"]) >= {"price_tick", "stream-open", "stream-reset"}
+    assert set(document["components"]["schemas"]) >= {"PriceChanged"}
+
+
 def test_the_readmes_redis_pushpin_and_channels_settings_pass_their_checks(site: Site) -> None:
     # settings_redis needs the [redis] extra, which this environment lacks: E005/E006 and no other.
     done = site.check("mysite.settings_redis")
