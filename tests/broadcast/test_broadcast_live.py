@@ -25,6 +25,10 @@ import pytest
 from django.conf import settings
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
+from echo.client import Client, Reconnect
+from echo.demo.messages import ChatMessage
+from echo.sse.control import StreamOpen
+
 from ..loops import run
 from ..servers import ROOT, Server, admin_login, daphne, run_python, wait_for
 
@@ -158,37 +162,39 @@ async def apost(client: httpx.AsyncClient, token: str, channel: str, text: str) 
 def test_chat_messages_from_another_process_and_over_http_arrive_typed_with_channel_ids(
     server: Server,
 ) -> None:
-    with httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
-        token = csrf_token(client)
-        with connect_sse(client, "GET", "/events/demo/") as source:
-            assert source.response.status_code == 200
-            events = source.iter_sse()
+    # Read with the typed client (echo.client), listing StreamOpen so that it is yielded too.
+    once = Reconnect(max_attempts=1)  # a missing event fails the test, never a reconnection loop
+    with (
+        httpx.Client(base_url=server.url, timeout=DEADLINE) as http,
+        Client(http=http, reconnect=once) as client,
+    ):
+        token = csrf_token(http)
+        stream = client.stream("/events/demo/", [StreamOpen, ChatMessage])
+        with stream:
+            events = iter(stream)
             opened = next(events)
-            assert (opened.event, opened.data) == ("stream-open", "")
-            start = position(opened.id, "demo")
+            assert opened == StreamOpen(data="")
+            start = position(stream.last_event_id, "demo")
 
             # Another process: the server hears nothing from it and finds the event in storage.
             out = manage(server, "publish", "demo", "chat_message", '{"text": "from the shell"}')
             assert out == f"Published chat_message to demo with id {start + 1}.\n"
             from_shell = next(events)
+            from_shell_id = stream.last_event_id
 
-            response = client.post(
+            response = http.post(
                 "/events/demo/publish", data={"text": "over http"}, headers={"X-CSRFToken": token}
             )
             assert response.status_code == 200
             assert response.json() == {"channel": "demo", "id": start + 2, "event": "chat_message"}
             over_http = next(events)
+            over_http_id = stream.last_event_id
 
-    assert (from_shell.event, from_shell.id, text_of(from_shell)) == (
-        "chat_message",
-        f"demo:{start + 1}",
-        "from the shell",
-    )
-    assert (over_http.event, over_http.id, text_of(over_http)) == (
-        "chat_message",
-        f"demo:{start + 2}",
-        "over http",
-    )
+    assert isinstance(from_shell, ChatMessage)
+    assert isinstance(over_http, ChatMessage)
+    assert (from_shell_id, from_shell.data.text) == (f"demo:{start + 1}", "from the shell")
+    assert (over_http_id, over_http.data.text) == (f"demo:{start + 2}", "over http")
+    assert stream.connections == 1
 
 
 def test_under_daphne_the_hub_writes_to_waiting_subscribers_and_their_counters_follow(server: Server) -> None:
