@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Twisted endpoint strings escape colons, so an IPv6 HOST such as ::1 works too.
 ENDPOINT := tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=4096
 
-.PHONY: run static pushpin test test-plain lint typecheck pytest node-deps migrate superuser install install-dev bench clean
+.PHONY: run static pushpin test test-plain test-postgres lint typecheck pytest node-deps migrate superuser install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ test: migrate lint typecheck pytest
 test-plain: install-dev
 	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest -m "live and not slow" \
 		tests/sse tests/server tests/broadcast $(PYTEST_ARGS)
+
+# The suite against PostgreSQL (not the long load tests): Debian's server, started by the suite
+# itself in a temporary folder on a free loopback port and stopped by its pid (tests/postgres.py).
+test-postgres: install-dev node-deps
+	PYTHONDEVMODE=1 $(BIN)/python -m tests.postgres -m "not slow and not postgres" $(PYTEST_ARGS)
 
 # Pushpin in front of `make run` (echo.broadcast's Pushpin mode): Debian's `pushpin`, configured from
 # deploy/pushpin/. Then, in another terminal: GRIP_URL=http://127.0.0.1:5561 make run

@@ -1,13 +1,15 @@
 """Settings for the demo project: safe defaults for a laptop, environment variables for the rest.
 
 `DJANGO_SECRET_KEY`, `DJANGO_DEBUG`, `DJANGO_ALLOWED_HOSTS` (comma-separated) and `ECHO_SQLITE_PATH`
-override the defaults below.
+override the defaults below. `DATABASE_URL` (`postgres://user:password@host:5432/name`, read by
+dj-database-url) replaces the embedded SQLite database.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -72,7 +74,7 @@ ASGI_APPLICATION = "sse_project.asgi.application"
 # The embedded default. WAL lets readers run beside the writer; IMMEDIATE takes the write lock
 # when a transaction starts, so two writers queue on the busy timeout instead of one failing
 # with "database is locked" when it upgrades a read lock.
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("ECHO_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
@@ -83,6 +85,11 @@ DATABASES = {
         },
     }
 }
+if os.environ.get("DATABASE_URL"):
+    import dj_database_url
+
+    # CONN_MAX_AGE 0: a stream holds no connection between its queries (echo.W008 says why).
+    DATABASES = {"default": {**dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

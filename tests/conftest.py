@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -38,6 +38,28 @@ def process_state() -> Iterator[None]:
     relay.reset()
     shutdown.reset()
     assert left == {"live streams": 0, "admitted": 0, "pinged": 0, "draining": False}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_writer_closed(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """The session writer keeps a database connection while its thread lives: end it before the
+    test database is dropped (PostgreSQL refuses to drop a database in use). So does asgiref's
+    one thread for `sync_to_async` calls made outside any request (a test's `apublish` under
+    `asyncio.run`): on PostgreSQL, what such threads still hold is ended from the server side."""
+    yield
+    from django.db import connection
+
+    from echo.sessions.recorder import recorder
+
+    with django_db_blocker.unblock():
+        recorder.close(timeout=10)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            connection.close()
 
 
 @pytest.fixture(scope="session")

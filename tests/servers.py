@@ -7,6 +7,7 @@ settings module), and is stopped by its pid.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import shutil
 import signal
@@ -47,6 +48,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def postgres_mode() -> bool:
+    """The suite runs against PostgreSQL (`make test-postgres`): each server's database is a
+    PostgreSQL database named after its SQLite path, so the tests need not know which it is."""
+    return os.environ.get("DATABASE_URL", "").startswith("postgres")
+
+
+def _database_name(db_path: Path) -> str:
+    return "echo_" + hashlib.sha1(str(db_path).encode()).hexdigest()[:16]
+
+
 def server_env(db_path: Path, settings: str = "tests.settings", **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
@@ -55,6 +66,8 @@ def server_env(db_path: Path, settings: str = "tests.settings", **extra: str) ->
         "PYTHONUNBUFFERED": "1",
         **extra,
     }
+    if postgres_mode() and "DATABASE_URL" not in extra:
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + _database_name(db_path)
     env.pop("PYTHONDEVMODE", None)  # the server's own warnings are not the test's to fail on
     return env
 
@@ -99,11 +112,40 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 _migrated: dict[str, Path] = {}
+_migrated_postgres: set[tuple[str, str]] = set()
+
+
+def _migrate_postgres(env: dict[str, str]) -> None:
+    import psycopg
+
+    settings, url = env["DJANGO_SETTINGS_MODULE"], env["DATABASE_URL"]
+    server, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            run_python("manage.py", "migrate", "--noinput", "-v0", env=env)
+            return
+        template = "echo_template_" + settings.replace(".", "_")
+        if (server, settings) not in _migrated_postgres:
+            admin.execute(f'DROP DATABASE IF EXISTS "{template}"')
+            admin.execute(f'CREATE DATABASE "{template}"')
+            run_python(
+                "manage.py",
+                "migrate",
+                "--noinput",
+                "-v0",
+                env={**env, "DATABASE_URL": url.rsplit("/", 1)[0] + "/" + template},
+            )
+            _migrated_postgres.add((server, settings))
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
 def migrate(env: dict[str, str]) -> None:
     """Give the server in `env` a migrated SQLite file. A new file is a copy of one migrated once
-    per settings module in a test run (`migrate` takes about 1.5 s each time it runs)."""
+    per settings module in a test run (`migrate` takes about 1.5 s each time it runs). Against
+    PostgreSQL, a new database made from a template database migrated once per settings module."""
+    if env.get("DATABASE_URL", "").startswith("postgres"):
+        _migrate_postgres(env)
+        return
     settings, path = env["DJANGO_SETTINGS_MODULE"], Path(env["ECHO_SQLITE_PATH"])
     if path.exists():  # a database other servers may be using already: migrate it in place
         run_python("manage.py", "migrate", "--noinput", "-v0", env=env)

@@ -71,9 +71,33 @@ def redis_server(tmp_path: Path) -> Iterator[str]:
             process.wait()
 
 
-def session_rows(server: Server, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """`echo_sessions_streamsession` rows of the server's SQLite file, read directly (no Django involved)."""
+def session_rows(server: Server, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """`echo_sessions_streamsession` rows of the server's database, read directly (no Django
+    involved): its SQLite file, or its PostgreSQL database (values as SQLite gives them: text)."""
+    if server.env.get("DATABASE_URL", "").startswith("postgres"):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        sql = f"SELECT * FROM echo_sessions_streamsession WHERE {where}".replace("?", "%s")
+        with psycopg.connect(server.env["DATABASE_URL"], row_factory=dict_row) as pg:
+            found = pg.execute(sql, params).fetchall()
+        return [{key: _as_sqlite(value) for key, value in row.items()} for row in found]
     with closing(sqlite3.connect(server.env["ECHO_SQLITE_PATH"], timeout=10)) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute(f"SELECT * FROM echo_sessions_streamsession WHERE {where}", params).fetchall()
     return [dict(row) for row in rows]
+
+
+def _as_sqlite(value: Any) -> Any:
+    """A PostgreSQL value as the SQLite column would read: UUIDs as 32 hex digits, datetimes as text."""
+    import datetime
+    import ipaddress
+    import uuid
+
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return value

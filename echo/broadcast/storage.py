@@ -8,12 +8,14 @@ no ids, no replay (`echo.W005`).
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncGenerator
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from django_eventstream.storage import EventDoesNotExist
 
 from .published import Published
@@ -28,6 +30,9 @@ __all__ = [
 ]
 
 DEFAULT_STORAGE = "django_eventstream.storage.DjangoModelStorage"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _READ_BATCH = 500
 
@@ -71,8 +76,22 @@ def _as_text(data: Any) -> str:
     return data if isinstance(data, str) else json.dumps(data)
 
 
-read_stored = sync_to_async(_read, thread_sensitive=False)
-current_id = sync_to_async(_current_id, thread_sensitive=False)
+def _as_request(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`func` in a worker thread, its connection then treated as a request's is at its end:
+    closed unless `CONN_MAX_AGE` keeps it (a pool thread would otherwise hold one for good)."""
+
+    @functools.wraps(func)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(call, thread_sensitive=False)
+
+
+read_stored = _as_request(_read)
+current_id = _as_request(_current_id)
 
 
 async def stored_batches(

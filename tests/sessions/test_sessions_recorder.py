@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import RequestFactory, override_settings
 
 from echo.sessions import recorder as sessions
@@ -310,6 +310,8 @@ def test_a_live_stream_shows_its_progress_before_it_ends(recorder: SessionRecord
             # The in-memory test database (shared cache) reports a table lock while the writer
             # commits, where a file database would wait: read again on the next poll.
             return None
+        finally:
+            connection.close()  # this worker thread's own connection, not left to the test's end
         return row
 
     async def main() -> tuple[StreamSession, list[bytes]]:
@@ -355,6 +357,8 @@ def test_an_idle_live_stream_is_still_seen(recorder: SessionRecorder) -> None:
             row = StreamSession.objects.filter(pk=stream_id, events_sent=1).first()
         except OperationalError:
             return []
+        finally:
+            connection.close()  # this worker thread's own connection
         if row is not None and row.last_seen_at not in observed:
             observed.append(row.last_seen_at)
         return observed if len(observed) >= 2 else []
@@ -474,6 +478,8 @@ def test_a_live_stream_is_written_once_it_is_older_than_the_hold(recorder: Sessi
             return StreamSession.objects.filter(pk=stream_id, ended_at__isnull=True).first()
         except OperationalError:
             return None  # the in-memory test database reports a lock while the writer commits
+        finally:
+            connection.close()  # this worker thread's own connection
 
     async def main() -> StreamSession:
         response = EventStreamResponse(one_then_wait(), ping=None, request=request())

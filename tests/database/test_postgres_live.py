@@ -1,0 +1,300 @@
+"""What must hold on PostgreSQL, against a real server (tests/postgres.py): concurrent publishers
+in two processes, recording at 500 concurrent streams, the connections a server process holds, and
+`prune_sessions` on 100,000 rows through its index.
+
+These run in `make test` (a PostgreSQL server of their own) and not again in `make test-postgres`
+(marked `postgres`), where the rest of the suite runs against PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+
+from ..loops import run
+from ..postgres import MISSING, Postgres, bindir, postgres_server
+from ..servers import ROOT, Server, daphne_command, free_port, migrate, running, server_env, wait_for
+
+pytestmark = [pytest.mark.live, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    if bindir() is None:
+        if os.environ.get("ECHO_REQUIRE_SERVICES") == "1":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    with postgres_server() as server:
+        yield server
+
+
+def database_env(postgres: Postgres, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A new migrated database of its own on `postgres`, and the environment of a server using it."""
+    name = f"echo_{tmp_path.name.replace('-', '_').lower()}"[:60]
+    env = server_env(tmp_path / "db.sqlite3", DATABASE_URL=postgres.url(name), **extra)
+    migrate(env)
+    return env
+
+
+def query(env: dict[str, str], sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"]) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def serve(env: dict[str, str], tmp_path: Path) -> AbstractContextManager[Server]:
+    port = free_port()
+    return running(daphne_command("127.0.0.1", port), tmp_path, host="127.0.0.1", port=port, env=env)
+
+
+PUBLISHER = """
+import json, os, sys, time, django
+django.setup()
+from echo.broadcast.publish import publish
+from echo.demo.messages import ChatMessage, MessagePayload
+name, rounds, per_round, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+deadline = time.monotonic() + 30
+while not os.path.exists(go):  # both publishers start together (bounded)
+    assert time.monotonic() < deadline, "no start signal"
+    time.sleep(0.005)
+out = []
+for r in range(rounds):
+    for n in range(per_round):
+        text = f"{name}-{r}-{n}"
+        out.append([f"race-{r}", publish(f"race-{r}", ChatMessage.create(MessagePayload(text=text))), text])
+print(json.dumps(out))
+"""
+
+
+def test_two_processes_publishing_to_one_channel_at_once_number_every_event_once(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """100 rounds, one channel each, both processes publishing 5 events to it at the same time:
+    no IntegrityError, ids 1..10 each once; live subscribers (32 channels each) get every event
+    once and in order, and a later subscriber gets the next 32 channels replayed the same way."""
+    rounds, per_round = 100, 5
+    env = database_env(postgres, tmp_path)
+    go = tmp_path / "go"
+    live_channels = [f"race-{r}" for r in range(32)]
+    replay_channels = [f"race-{r}" for r in range(40, 72)]
+
+    with serve(env, tmp_path) as server:
+
+        async def subscribe(
+            channels: list[str], ready: asyncio.Event | None, headers: dict[str, str]
+        ) -> dict[str, list[tuple[int, str]]]:
+            got: dict[str, list[tuple[int, str]]] = {name: [] for name in channels}
+            async with (
+                httpx.AsyncClient(base_url=server.url, timeout=60) as client,
+                aconnect_sse(client, "GET", f"/events/{','.join(channels)}/", headers=headers) as source,
+            ):
+                assert source.response.status_code == 200
+                events = source.aiter_sse()
+                assert (await anext(events)).event == "stream-open"
+                if ready is not None:
+                    ready.set()
+                while sum(map(len, got.values())) < len(channels) * 2 * per_round:
+                    event = await anext(events)
+                    channel = json.loads(event.data)["text"].split("-")[1]
+                    ids = dict(part.rsplit(":", 1) for part in event.id.split(","))
+                    name = f"race-{channel}"
+                    got[name].append((int(ids[name]), json.loads(event.data)["text"]))
+            return got
+
+        async def main() -> tuple[list[dict[str, list[tuple[int, str]]]], list[list[Any]]]:
+            readies = [asyncio.Event() for _ in range(3)]
+            readers = [asyncio.create_task(subscribe(live_channels, ready, {})) for ready in readies]
+            async with asyncio.timeout(30):
+                await asyncio.gather(*(ready.wait() for ready in readies))
+            publishers = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", PUBLISHER, name, str(rounds), str(per_round), str(go),
+                    cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                )
+                for name in ("a", "b")
+            ]  # fmt: skip
+            go.touch()
+            outputs = []
+            async with asyncio.timeout(120):
+                for publisher in publishers:
+                    out, err = await publisher.communicate()
+                    assert publisher.returncode == 0, err.decode()
+                    outputs.extend(json.loads(out))
+                got = await asyncio.gather(*readers)
+            headers = {"Last-Event-ID": ",".join(f"{name}:0" for name in replay_channels)}
+            async with asyncio.timeout(60):
+                got.append(await subscribe(replay_channels, None, headers))
+            return got, outputs
+
+        subscribers, published = run(main())
+        log = server.log()
+
+    by_channel: dict[str, list[tuple[int, str]]] = {}
+    for channel, event_id, text in published:
+        by_channel.setdefault(channel, []).append((event_id, text))
+    assert len(by_channel) == rounds
+    for channel, events in by_channel.items():
+        assert sorted(event_id for event_id, _ in events) == list(range(1, 2 * per_round + 1)), channel
+    for got in subscribers:
+        for channel, events in got.items():
+            assert events == sorted(by_channel[channel]), channel  # every event once, in id order
+    stored = query(
+        env,
+        "SELECT channel, count(*), count(DISTINCT eid), max(eid) FROM django_eventstream_event"
+        " WHERE eid > 0 GROUP BY channel",
+    )
+    assert {row[0]: row[1:] for row in stored} == {f"race-{r}": (10, 10, 10) for r in range(rounds)}
+    assert "Traceback" not in log, log
+
+
+def test_recording_500_concurrent_streams_writes_each_row_once_with_bounded_connections(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    count = 500
+    env = database_env(postgres, tmp_path, ECHO_TEST_SETTINGS=json.dumps({"MAX_STREAMS_PER_CLIENT": 1000}))
+    database = env["DATABASE_URL"].rsplit("/", 1)[1]
+
+    def connections() -> int:
+        return int(
+            query(
+                env,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                database,
+            )[0][0]
+        )
+
+    with serve(env, tmp_path) as server:
+        held: list[int] = []
+
+        async def main() -> None:
+            limits = httpx.Limits(max_connections=count + 10)
+            async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+                opened = 0
+                release = asyncio.Event()
+
+                async def one(k: int) -> None:
+                    nonlocal opened
+                    params = {"message": f"m{k}", "interval": "3600"}
+                    async with client.stream("GET", "/sse2", params=params) as response:
+                        assert response.status_code == 200
+                        opened += 1
+                        await release.wait()
+
+                tasks = [asyncio.create_task(one(k)) for k in range(count)]
+                async with asyncio.timeout(60):
+                    while opened < count:
+                        await asyncio.sleep(0.05)
+                rows = await asyncio.to_thread(
+                    wait_for,
+                    lambda: (
+                        query(env, "SELECT count(*) FROM echo_sessions_streamsession WHERE ended_at IS NULL")[
+                            0
+                        ][0]
+                        == count
+                    ),
+                    timeout=60,
+                    what="500 live rows",
+                )
+                assert rows
+                held.append(connections())
+                release.set()
+                await asyncio.gather(*tasks)
+
+        run(main())
+        wait_for(
+            lambda: (
+                query(env, "SELECT count(*) FROM echo_sessions_streamsession WHERE ended_at IS NOT NULL")[0][
+                    0
+                ]
+                == count
+            ),
+            timeout=60,
+            what="500 ended rows",
+        )
+        log = server.log()
+
+    total, distinct, reasons = query(
+        env,
+        "SELECT count(*), count(DISTINCT id), array_agg(DISTINCT end_reason)"
+        " FROM echo_sessions_streamsession",
+    )[0]
+    assert (total, distinct, reasons) == (count, count, ["client_disconnected"])
+    # With 500 streams open: the session writer's connection, at most one more (a request or the
+    # storage poll in flight); streams hold none.
+    assert held[0] <= 3, held
+    assert "ERROR" not in log, log
+    assert "Traceback" not in log, log
+
+
+def test_prune_sessions_deletes_100000_rows_through_the_ended_at_index(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    env = database_env(postgres, tmp_path)
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as db:
+        db.execute(
+            """
+            INSERT INTO echo_sessions_streamsession
+                (id, stream, path, query, client, user_agent, started_at, ended_at, last_seen_at,
+                 end_reason, error, events_sent, bytes_sent, last_event_id, server)
+            SELECT gen_random_uuid(), 'echo', '/sse2', '', '127.0.0.1', '', now() - interval '30 days',
+                   now() - (n % 20 || ' days')::interval, now(), 'completed', '', 1, 10, '0', 'bench'
+            FROM generate_series(1, 100000) AS n
+            """
+        )
+        db.execute("ANALYZE echo_sessions_streamsession")
+        plan = "\n".join(
+            row[0]
+            for row in db.execute(
+                "EXPLAIN DELETE FROM echo_sessions_streamsession WHERE ended_at < now() - interval '18 days'"
+            ).fetchall()
+        )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "prune_sessions", "--older-than", "18d"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Deleted 10000 session(s)"), done.stdout
+    assert "Index" in plan, plan
+    assert "ended_at" in plan, plan
+    assert query(env, "SELECT count(*) FROM echo_sessions_streamsession")[0][0] == 90000
+
+
+def test_with_database_url_the_demo_keeps_its_rows_in_postgres_not_sqlite(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    env = database_env(postgres, tmp_path)
+    sqlite_path = Path(env["ECHO_SQLITE_PATH"])
+    with serve(env, tmp_path) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            client.get("/sse2", params={"message": "pg", "interval": "0", "limit": "3"}).raise_for_status()
+        command = [sys.executable, "manage.py", "publish", "demo", "chat_message", '{"text": "in postgres"}']
+        published = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert published.returncode == 0, published.stderr
+        wait_for(
+            lambda: (
+                query(env, "SELECT count(*) FROM echo_sessions_streamsession WHERE ended_at IS NOT NULL")[0][
+                    0
+                ]
+                >= 1
+            ),
+            what="the session row in PostgreSQL",
+        )
+
+    (row,) = query(env, "SELECT path, events_sent, end_reason FROM echo_sessions_streamsession")
+    assert row == ("/sse2", 3, "completed")
+    (event,) = query(env, "SELECT channel, eid, type FROM django_eventstream_event WHERE eid > 0")
+    assert event == ("demo", 1, "chat_message")
+    assert not sqlite_path.exists()
