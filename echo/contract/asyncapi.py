@@ -28,7 +28,7 @@ from .endpoints import (
     stream_endpoints,
     subscription_events,
 )
-from .schemas import ID_SEMANTICS, Components
+from .schemas import ID_SEMANTICS, Components, gather
 
 __all__ = ["asyncapi_document"]
 
@@ -90,20 +90,10 @@ def asyncapi_document(*, server: str | None = None, urlconf: str | None = None) 
     """The document as a dict (JSON-ready). `server`: a base URL such as http://127.0.0.1:8000."""
     from echo.sse.control import CONTROL_EVENTS
 
-    components = Components()
     streams = stream_endpoints(urlconf)
     channels = channel_endpoints(urlconf)
-    # Every message and query model is known before the schemas are generated together.
-    for endpoint in streams:
-        for cls in (*endpoint.contract.events, *CONTROL_EVENTS):
-            components.message_key(cls)
-        if endpoint.contract.query is not None:
-            components.query_key(endpoint.contract.query)
     subscription = subscription_events()
-    for channel_endpoint in channels:
-        for cls in (*channel_endpoint.spec.events, *subscription):
-            components.message_key(cls)
-    components.finish("#/components/schemas/{model}")
+    components = gather(streams, channels, CONTROL_EVENTS, subscription)
 
     doc_channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}

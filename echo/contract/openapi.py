@@ -13,12 +13,11 @@ from echo.sse import BaseEvent
 from .asyncapi import _camel, _key
 from .conf import app_settings
 from .endpoints import channel_endpoints, stream_endpoints, subscription_events
-from .schemas import ID_SEMANTICS, Components
+from .schemas import ID_SEMANTICS, Components, gather
 
 __all__ = ["openapi_fragment"]
 
 OPENAPI_VERSION = "3.1.0"
-_REF = "#/components/schemas/{model}"
 
 _ERROR = {
     "type": "object",
@@ -116,19 +115,10 @@ def _parameters(path_params: tuple[str, ...], query: dict[str, Any] | None) -> l
 def openapi_fragment(*, server: str | None = None, urlconf: str | None = None) -> dict[str, Any]:
     from echo.sse.control import CONTROL_EVENTS
 
-    components = Components()
     streams = stream_endpoints(urlconf)
     channels = channel_endpoints(urlconf)
-    for endpoint in streams:
-        for cls in (*endpoint.contract.events, *CONTROL_EVENTS):
-            components.message_key(cls)
-        if endpoint.contract.query is not None:
-            components.query_key(endpoint.contract.query)
     subscription = subscription_events()
-    for channel in channels:
-        for cls in (*channel.spec.events, *subscription):
-            components.message_key(cls)
-    components.finish(_REF)
+    components = gather(streams, channels, CONTROL_EVENTS, subscription)
 
     schemas: dict[str, Any] = {"Error": _ERROR}
     paths: dict[str, Any] = {}

@@ -12,7 +12,9 @@ from pydantic import BaseModel, TypeAdapter
 from echo.sse import BaseEvent
 from echo.sse.control import CONTROL_EVENTS, StreamFailed, StreamOpen, StreamReset
 
-__all__ = ["ID_SEMANTICS", "Components", "is_control"]
+__all__ = ["ID_SEMANTICS", "REF_TEMPLATE", "Components", "gather", "is_control"]
+
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 _CONTROL = {*CONTROL_EVENTS, StreamOpen, StreamReset, StreamFailed}
 _KEY = re.compile(r"[^A-Za-z0-9_.-]")
@@ -77,7 +79,8 @@ class Components:
         self._adapters[("query", key)] = TypeAdapter(model)
         return key
 
-    def _generate(self, ref_template: str) -> None:
+    def finish(self, ref_template: str) -> None:
+        """Generate every schema asked for so far (refs by `ref_template`)."""
         inputs = [
             (key, "serialization" if key[0] == "payload" else "validation", adapter)
             for key, adapter in self._adapters.items()
@@ -100,10 +103,6 @@ class Components:
         if ref is not None:
             schema = self._definitions[ref.rsplit("/", 1)[1]]
         return dict(schema)
-
-    def finish(self, ref_template: str) -> None:
-        """Generate every schema asked for so far (refs by `ref_template`)."""
-        self._generate(ref_template)
 
     def definitions(self, *, skip_queries: bool = True) -> dict[str, Any]:
         """`components.schemas`: the models the payloads and queries refer to."""
@@ -129,3 +128,24 @@ class Components:
         return {
             key: self.message(cls) for cls, key in sorted(self._message_keys.items(), key=lambda kv: kv[1])
         }
+
+
+def gather(
+    streams: list[Any],
+    channels: list[Any],
+    control: tuple[type[BaseEvent[Any]], ...],
+    subscription: tuple[type[BaseEvent[Any]], ...],
+) -> Components:
+    """The components of every stream's and channel's events and query model, generated together
+    (so that a model two of them share is one entry under `#/components/schemas/`)."""
+    components = Components()
+    for endpoint in streams:
+        for cls in (*endpoint.contract.events, *control):
+            components.message_key(cls)
+        if endpoint.contract.query is not None:
+            components.query_key(endpoint.contract.query)
+    for channel in channels:
+        for cls in (*channel.spec.events, *subscription):
+            components.message_key(cls)
+    components.finish(REF_TEMPLATE)
+    return components
