@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -15,7 +15,7 @@ from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 
 from .exceptions import NotAnEventStream, ReconnectFailed, StreamRefused
-from .policy import Action, Reconnect, Session, answer, error_body, event_types, retry_after
+from .policy import Action, Reconnect, Session, StreamState, answer, error_body, event_types, retry_after
 from .sync import DEFAULT_TIMEOUT, SSE_HEADERS
 
 __all__ = ["AsyncClient", "AsyncEventStream"]
@@ -23,7 +23,7 @@ __all__ = ["AsyncClient", "AsyncEventStream"]
 E = TypeVar("E", bound=BaseEvent[Any])
 
 
-class AsyncEventStream(Generic[E]):
+class AsyncEventStream(StreamState[E]):
     """`EventStream`'s asyncio twin: `async for event in stream`, `await stream.aclose()`."""
 
     def __init__(
@@ -40,22 +40,6 @@ class AsyncEventStream(Generic[E]):
         self._params = params
         self._headers = dict(headers or {})
         self._events: AsyncIterator[E | UnknownEvent] | None = None
-
-    @property
-    def last_event_id(self) -> str:
-        return self._session.last_event_id
-
-    @property
-    def ended_by(self) -> BaseEvent[Any] | None:
-        return self._session.ended_by
-
-    @property
-    def gaps(self) -> int:
-        return self._session.gaps
-
-    @property
-    def connections(self) -> int:
-        return self._session.connections
 
     def __aiter__(self) -> AsyncIterator[E | UnknownEvent]:
         if self._events is None:

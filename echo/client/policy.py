@@ -24,7 +24,7 @@ from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 from echo.sse.control import Error, Shutdown, SlowClient, StreamFailed, StreamOpen, StreamReset, Terminated
 
-__all__ = ["Action", "Reconnect", "Session", "answer", "event_types", "retry_after"]
+__all__ = ["Action", "Reconnect", "Session", "StreamState", "answer", "event_types", "retry_after"]
 
 E = TypeVar("E", bound=BaseEvent[Any])
 
@@ -159,3 +159,26 @@ def error_body(status: int, text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+class StreamState(Generic[E]):
+    """What both clients' streams show of their `Session`: where the stream is, what ended it,
+    the gaps it was told of, the connections it opened."""
+
+    _session: Session[E]
+
+    @property
+    def last_event_id(self) -> str:
+        return self._session.last_event_id
+
+    @property
+    def ended_by(self) -> BaseEvent[Any] | None:
+        return self._session.ended_by
+
+    @property
+    def gaps(self) -> int:
+        return self._session.gaps
+
+    @property
+    def connections(self) -> int:
+        return self._session.connections

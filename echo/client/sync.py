@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import connect_sse
@@ -14,7 +14,7 @@ from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 
 from .exceptions import NotAnEventStream, ReconnectFailed, StreamRefused
-from .policy import Action, Reconnect, Session, answer, error_body, event_types, retry_after
+from .policy import Action, Reconnect, Session, StreamState, answer, error_body, event_types, retry_after
 
 __all__ = ["Client", "EventStream"]
 
@@ -24,7 +24,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
 SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
 
 
-class EventStream(Generic[E]):
+class EventStream(StreamState[E]):
     """One stream, read across as many connections as it takes. Iterate it for `E | UnknownEvent`;
     `last_event_id` is where it is, `ended_by` the `terminated` event that ended it (if one did),
     `gaps` how many `stream-reset` events said events may be missing, `connections` how many
@@ -44,22 +44,6 @@ class EventStream(Generic[E]):
         self._params = params
         self._headers = dict(headers or {})
         self._events: Iterator[E | UnknownEvent] | None = None
-
-    @property
-    def last_event_id(self) -> str:
-        return self._session.last_event_id
-
-    @property
-    def ended_by(self) -> BaseEvent[Any] | None:
-        return self._session.ended_by
-
-    @property
-    def gaps(self) -> int:
-        return self._session.gaps
-
-    @property
-    def connections(self) -> int:
-        return self._session.connections
 
     def __iter__(self) -> Iterator[E | UnknownEvent]:
         if self._events is None:
