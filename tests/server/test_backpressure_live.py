@@ -89,7 +89,10 @@ def test_a_reader_that_stops_holds_a_bounded_buffer_and_ends_as_a_slow_client(an
             assert max(queued, default=0) <= HIGH_WATER + SLACK, queued
             time.sleep(0.1)  # the sampling rate of a measurement, not a wait for a condition
         grown = rss_kb(any_server) - before
-        assert grown <= 2048, f"RSS grew by {grown} KB while the client read nothing"
+        # The queue bound above is the measurement; RSS is the cross-check. An unbounded buffer at
+        # interval=0 grows by tens of megabytes a second; the probe requests and the allocator's
+        # own arenas move RSS by a couple of megabytes either way, so the bound leaves room for them.
+        assert grown <= 8192, f"RSS grew by {grown} KB while the client read nothing"
 
         ended = wait_for(
             lambda: row(any_server, token).get("ended_at") and row(any_server, token),
