@@ -11,6 +11,8 @@ import contextlib
 import logging
 from typing import Protocol
 
+from django.db import DatabaseError
+
 from .conf import app_settings
 from .published import Published
 from .storage import EventDoesNotExist, current_id, stored_batches
@@ -33,10 +35,23 @@ class Polled(Protocol):
 
 
 async def poll(hub: Polled) -> None:
+    """Poll until cancelled. The database going away (a restart, a failover) is one warning and
+    one line when it answers again, not a traceback per channel per poll; what was published
+    meanwhile is found by the first poll after."""
+    unreachable = False
     while (interval := app_settings.BROADCAST_POLL_INTERVAL) is not None:
         await asyncio.sleep(interval)
-        for name, last in hub.settled_positions():
-            await _catch_up(hub, name, last)
+        try:
+            for name, last in hub.settled_positions():
+                await _catch_up(hub, name, last)
+        except DatabaseError as exc:
+            if not unreachable:
+                logger.warning("Could not poll storage (%s: %s); retrying", type(exc).__name__, exc)
+            unreachable = True
+            continue
+        if unreachable:
+            logger.info("Polling storage again")
+        unreachable = False
 
 
 async def _catch_up(hub: Polled, name: str, last: int) -> None:
@@ -57,5 +72,7 @@ async def _catch_up(hub: Polled, name: str, last: int) -> None:
         logger.warning("Channel %s: event %s is no longer stored; skipping to %s", name, last, current)
         if current is not None:
             hub.skip_to(name, current)
+    except DatabaseError:
+        raise
     except Exception:
         logger.exception("Could not poll channel %s", name)

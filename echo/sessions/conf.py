@@ -19,6 +19,10 @@ class SessionSettings(Section):
     RECORD_SESSIONS: bool = True
     # Seconds between progress writes of a live session's counters (never a write per event).
     SESSION_PROGRESS_INTERVAL: Annotated[float, Field(gt=0)] = 5.0
+    # Seconds the session writer keeps a batch and tries again while the database cannot be
+    # reached (a restart, a failover, SQLite's write lock held elsewhere) before it logs the
+    # batch as lost. Streams never wait on it: their changes queue meanwhile.
+    SESSION_WRITE_RETRY: Annotated[float, Field(ge=0)] = 60.0
     # The same key broadcast reads: with it and no CHANNEL_LAYERS of the site's, the control bus
     # (terminate from the admin) reaches every process through a Redis channel layer of its own.
     REDIS_URL: str = ""

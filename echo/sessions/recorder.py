@@ -25,7 +25,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from django.db import OperationalError, connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -46,7 +46,6 @@ _BATCH = 500
 _LINGER = 0.2
 _HOLD = 0.25
 _PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")
-_ATTEMPTS = 5
 # Live streams' progress is written a slice at a time, this many slices per progress interval.
 _PROGRESS_SLICES = 20
 
@@ -209,20 +208,39 @@ class SessionRecorder:
             logger.exception("Could not close the session writer's database connection")
 
     def _retrying(self, write: Any, *args: Any) -> None:
-        for attempt in range(1, _ATTEMPTS + 1):
+        """`write(*args, again=...)`, again while the database cannot be reached (a restart, a
+        failover, SQLite's lock held elsewhere), for up to `SESSION_WRITE_RETRY` seconds: the batch
+        is kept, and written once the database is back. Each failed attempt lets the connection go
+        (a connection the server dropped stays broken), and `again` tells the write it may find its
+        own rows already there (the error came after the commit)."""
+        deadline = time.monotonic() + app_settings.SESSION_WRITE_RETRY
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                write(*args)
-                return
-            except OperationalError:
-                if attempt == _ATTEMPTS:
+                write(*args, again=attempt > 1)
+            except (OperationalError, InterfaceError) as exc:
+                self._reset_connection()
+                if time.monotonic() >= deadline:
                     raise
-                logger.warning("Session write failed (attempt %d), retrying", attempt, exc_info=True)
-                time.sleep(0.1 * attempt)
+                if attempt == 1:
+                    logger.warning(
+                        "Session write failed (%s: %s); retrying until the database answers",
+                        type(exc).__name__,
+                        exc,
+                    )
+                time.sleep(min(0.05 * 2**attempt, 2.0))  # the writer's own backoff, off the event loop
+                continue
+            if attempt > 1:
+                logger.info("Session write succeeded after %d attempts", attempt)
+            return
 
-    def _write_changes(self, creates: list[StreamInfo], ends: list[StreamInfo]) -> None:
+    def _write_changes(
+        self, creates: list[StreamInfo], ends: list[StreamInfo], *, again: bool = False
+    ) -> None:
         with transaction.atomic():
             if creates:
-                insert_many([self._row(info) for info in creates])
+                insert_many([self._row(info) for info in creates], skip_existing=again)
             if ends:
                 ended = [self._ended_fields(info) for info in ends]
                 update_many(
@@ -236,7 +254,7 @@ class SessionRecorder:
             if info.ended_at is not None:
                 self._written.pop(info.id, None)
 
-    def _write_progress(self) -> None:
+    def _write_progress(self, *, again: bool = False) -> None:
         """Progress of the next slice of live streams, in turn: each is visited about once per
         `SESSION_PROGRESS_INTERVAL`, and the work is spread over the interval instead of one burst
         over every stream (a long burst in this thread would hold up the event loop)."""

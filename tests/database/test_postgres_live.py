@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -298,3 +299,152 @@ def test_with_database_url_the_demo_keeps_its_rows_in_postgres_not_sqlite(
     (event,) = query(env, "SELECT channel, eid, type FROM django_eventstream_event WHERE eid > 0")
     assert event == ("demo", 1, "chat_message")
     assert not sqlite_path.exists()
+
+
+STEADY_PUBLISHER = """
+import json, os, sys, time, django
+django.setup()
+from django.db import close_old_connections
+from echo.broadcast.publish import publish
+from echo.demo.messages import ChatMessage, MessagePayload
+out, stop = open(sys.argv[1], "a", buffering=1), sys.argv[2]
+deadline = time.monotonic() + 90
+for n in range(3000):  # bounded in count and time, and stopped by the test's file
+    if os.path.exists(stop) or time.monotonic() > deadline:
+        break
+    try:
+        event_id = publish("restart", ChatMessage.create(MessagePayload(text=str(n))))
+        out.write(json.dumps({"n": n, "id": event_id}) + "\\n")
+    except Exception as exc:
+        out.write(json.dumps({"n": n, "error": type(exc).__module__ + "." + type(exc).__name__}) + "\\n")
+    finally:
+        close_old_connections()  # as at a request's end: a broken connection is let go
+    time.sleep(0.02)  # the publishing rate, not a wait for a condition
+"""
+
+
+def test_a_database_restart_mid_stream_loses_no_acknowledged_event_and_no_row(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """PostgreSQL stopped (fast shutdown) and started again while streams run, open and close and a
+    third process publishes: streams never wait on it; every publish it acknowledged reaches the
+    subscriber once and in order; a publish during the outage fails with the driver's error; every
+    stream's row is written once, ended, after the database is back."""
+    env = database_env(postgres, tmp_path, ECHO_TEST_SETTINGS=json.dumps({"BROADCAST_POLL_INTERVAL": 0.2}))
+    results, stop = tmp_path / "published.jsonl", tmp_path / "stop"
+
+    def published() -> list[dict[str, Any]]:
+        lines = results.read_text().splitlines() if results.exists() else []
+        return [json.loads(line) for line in lines if line.endswith("}")]
+
+    with serve(env, tmp_path) as server:
+        received: list[int] = []
+        counts: dict[int, int] = {}
+
+        async def hold(client: httpx.AsyncClient, k: int, opened: asyncio.Event) -> None:
+            params = {"message": f"m{k}", "interval": "0.05"}
+            async with aconnect_sse(client, "GET", "/sse2", params=params) as source:
+                assert source.response.status_code == 200
+                async for _ in source.aiter_sse():
+                    counts[k] = counts.get(k, 0) + 1
+                    opened.set()
+
+        async def subscribe(client: httpx.AsyncClient, ready: asyncio.Event) -> None:
+            async with aconnect_sse(client, "GET", "/events/restart/") as source:
+                async for event in source.aiter_sse():
+                    if event.event == "stream-open":
+                        ready.set()
+                    elif event.event == "chat_message":
+                        received.append(int(event.id.rsplit(":", 1)[-1]))
+
+        async def until(condition: Any, what: str, timeout: float = 30) -> None:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                if time.monotonic() > deadline:
+                    publisher_log = (tmp_path / "publisher.log").read_text(errors="replace")
+                    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{publisher_log}")
+                await asyncio.sleep(0.02)  # polling with the deadline above
+
+        async def main() -> subprocess.Popen[bytes]:
+            limits = httpx.Limits(max_connections=50)
+            async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+                ready = asyncio.Event()
+                reader = asyncio.create_task(subscribe(client, ready))
+                async with asyncio.timeout(30):
+                    await ready.wait()
+                streams: dict[int, asyncio.Task[None]] = {}
+
+                async def open_stream(k: int) -> None:
+                    opened = asyncio.Event()
+                    streams[k] = asyncio.create_task(hold(client, k, opened))
+                    async with asyncio.timeout(10):
+                        await opened.wait()
+
+                for k in range(10):
+                    await open_stream(k)
+                with (tmp_path / "publisher.log").open("wb") as log:
+                    publisher = subprocess.Popen(
+                        [sys.executable, "-c", STEADY_PUBLISHER, str(results), str(stop)],
+                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                try:
+                    await until(lambda: len(received) >= 5, "events before the outage")
+
+                    await asyncio.to_thread(postgres.stop)
+                    # While it is down: streams go on, some end, new ones open and stream.
+                    for k in range(5):
+                        streams.pop(k).cancel()
+                    for k in range(10, 15):
+                        await open_stream(k)
+                    before = dict(counts)
+                    await until(lambda: all(counts[k] >= before[k] + 3 for k in streams), "streams to go on")
+                    await until(lambda: any("error" in r for r in published()), "a publish to fail")
+                    await asyncio.to_thread(postgres.start)
+
+                    failed_at = next(r["n"] for r in published() if "error" in r)
+                    later = lambda: sum(r["n"] > failed_at and "id" in r for r in published())  # noqa: E731
+                    await until(lambda: later() >= 10, "publishes after the restart")
+                finally:
+                    stop.touch()  # the publisher stops by itself, also when an assertion failed
+                    await asyncio.to_thread(publisher.wait, 30)
+                acknowledged = [r["id"] for r in published() if "id" in r]
+                await until(lambda: set(acknowledged) <= set(received), "every acknowledged event")
+                for task in [*streams.values(), reader]:
+                    task.cancel()
+                await asyncio.gather(*streams.values(), reader, return_exceptions=True)
+                return publisher
+
+        publisher = run(main())
+        assert publisher.returncode == 0
+        wait_for(
+            lambda: (
+                query(env, "SELECT count(*) FROM echo_sessions_streamsession WHERE ended_at IS NOT NULL")[0][
+                    0
+                ]
+                >= 16
+            ),
+            timeout=60,
+            what="every stream's row, ended",
+        )
+        log = server.log()
+
+    outcomes = published()
+    errors = {r["error"] for r in outcomes if "error" in r}
+    assert errors == {"django.db.utils.OperationalError"}, errors
+    acknowledged = [r["id"] for r in outcomes if "id" in r]
+    assert acknowledged == sorted(set(acknowledged))
+    assert received == sorted(set(received)), "an event twice or out of order"
+    assert set(acknowledged) <= set(received)
+    stored = [
+        row[0] for row in query(env, "SELECT eid FROM django_eventstream_event WHERE channel = 'restart'")
+    ]
+    assert set(received) <= set(stored)
+    rows = query(
+        env,
+        "SELECT count(*), count(DISTINCT id), count(ended_at), array_agg(DISTINCT path)"
+        " FROM echo_sessions_streamsession",
+    )[0]
+    assert rows == (16, 16, 16, ["/events/restart/", "/sse2"]), rows
+    assert "Session write succeeded after" in log, log
+    assert "Polling storage again" in log, log
+    assert "Traceback" not in log.split("Polling storage again")[1], log  # nothing after it recovered

@@ -550,3 +550,40 @@ def test_the_writers_values_are_what_djangos_field_preparation_makes_of_them(
     ]
 
     assert writer._db_rows(fields, [list(row.values())], connection) == [expected]
+
+
+def _rows_for(count: int, user_id: int | None) -> list[dict[str, Any]]:
+    infos = [
+        StreamInfo(path="/sse2", query=f"n={n}", client="127.0.0.1", user_agent="ua\tx", user_id=user_id)
+        for n in range(count)
+    ]
+    for n, info in enumerate(infos):
+        info.saw_event("echo")
+        if n % 2:
+            info.end(EndReason.ERROR, "ValueError: a\nmultiline \\ error")
+    return [SessionRecorder()._row(info) for info in infos]
+
+
+@pytest.mark.django_db
+def test_inserted_rows_read_back_as_written(django_user_model: Any) -> None:
+    # COPY on PostgreSQL, executemany elsewhere: tabs, newlines and backslashes survive either.
+    user = django_user_model.objects.create_user("carol")
+    rows = _rows_for(6, user.pk)
+    writer.insert_many([dict(row) for row in rows])
+
+    stored = {s.id: s for s in StreamSession.objects.all()}
+    assert set(stored) == {row["id"] for row in rows}
+    for row in rows:
+        got = stored[row["id"]]
+        assert (got.user_agent, got.error, got.user_id) == (row["user_agent"], row["error"], user.pk)
+        assert (got.started_at, got.ended_at, got.events_sent) == (
+            row["started_at"], row["ended_at"], row["events_sent"],
+        )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_batch_written_again_skips_the_rows_already_there() -> None:
+    rows = _rows_for(4, None)
+    writer.insert_many([dict(row) for row in rows[:2]])  # committed before the error, say
+    writer.insert_many([dict(row) for row in rows], skip_existing=True)
+    assert sorted(StreamSession.objects.values_list("query", flat=True)) == [f"n={n}" for n in range(4)]
