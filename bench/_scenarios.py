@@ -450,7 +450,8 @@ SCENARIOS: dict[str, Scenario] = {
                 "call; latency = arrival - that. Paced phase: E1 events at R/s (latency with no backlog, "
                 "the p99 target). Burst phase: E2 events back to back; deliveries/s = S * E2 / (first "
                 "publish to last arrival). Every subscriber must receive every event. Threads are "
-                "sampled every 50 ms."
+                "sampled every 50 ms. The `-pg` variants do the same with the events stored in "
+                "PostgreSQL (`DATABASE_URL`; Debian's server on loopback, started for the run)."
             ),
             trial=_trials.fanout,
             params=lambda quick: {
@@ -464,6 +465,18 @@ SCENARIOS: dict[str, Scenario] = {
             variants=(
                 Variant("ours", "project `/events/<channel>/` (echo hub)", "project-bench", {"mode": "ours"}),
                 Variant("stock", "django-eventstream stock view", "project-bench", {"mode": "stock"}),
+                Variant(
+                    "ours-pg",
+                    "project `/events/<channel>/`, PostgreSQL",
+                    "project-bench-pg",
+                    {"mode": "ours"},
+                ),
+                Variant(
+                    "stock-pg",
+                    "django-eventstream stock view, PostgreSQL",
+                    "project-bench-pg",
+                    {"mode": "stock"},
+                ),
             ),
             targets=(
                 ratio_target(
@@ -505,7 +518,8 @@ SCENARIOS: dict[str, Scenario] = {
                 "pair flipping (on, off, off, on...): single-stream rounds as in `throughput`, then "
                 "churn rounds as in `churn`. Per side, rate = total count / total time; cost = "
                 "1 - on / off. `control` is the same trial recording on both sides: what the "
-                "measurement reads when there is no difference."
+                "measurement reads when there is no difference. `paired-pg`: `paired` with the rows written "
+                "to PostgreSQL (COPY through psycopg 3) instead of SQLite."
             ),
             trial=_trials.recording_cost,
             params=lambda quick: {
@@ -523,6 +537,7 @@ SCENARIOS: dict[str, Scenario] = {
             variants=(
                 Variant("paired", "recording on against off", "project-bench"),
                 Variant("control", "control: on against on", "project-bench", {"control": True}),
+                Variant("paired-pg", "recording on against off, PostgreSQL", "project-bench-pg"),
             ),
             ratio=False,
             targets=(

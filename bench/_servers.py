@@ -4,13 +4,16 @@
 backlog 4096, DEBUG off, its own migrated SQLite file). `reference`: `bench/reference_app.py` under
 uvicorn as `uvicorn[standard]` installs it (`fastapi[standard]` brings it): uvloop and httptools.
 `project-bench`: the project under Daphne with the bench-only settings and urlconf of
-`bench/django_bench`; `project-uvicorn`: the project's ASGI app under uvicorn.
+`bench/django_bench`; `project-bench-pg`: the same on PostgreSQL (Debian's server, started for
+the run as the suite starts it, tests/postgres.py, and stopped when the run ends);
+`project-uvicorn`: the project's ASGI app under uvicorn.
 Each server runs pinned to one core with RLIMIT_NOFILE raised to its hard limit; `Server` reads
 its CPU time, RSS and thread count from /proc.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import resource
@@ -77,6 +80,39 @@ def _project_prepare(workdir: Path) -> None:
     )
 
 
+_postgres: dict[str, str] = {}
+
+
+def postgres_url() -> str:
+    """The run's PostgreSQL database, migrated: the server is started on first use and stopped by
+    its pid when this process exits."""
+    if not _postgres:
+        sys.path.insert(0, str(ROOT))
+        from tests.postgres import postgres_server
+
+        stack = contextlib.ExitStack()
+        server = stack.enter_context(postgres_server())
+        atexit.register(stack.close)
+        import psycopg
+
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE bench")
+        _postgres["url"] = server.url("bench")
+        subprocess.run(
+            [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=clean_env(DATABASE_URL=_postgres["url"]),
+            check=True,
+            timeout=120,
+        )
+    return _postgres["url"]
+
+
+def _postgres_env(settings: str) -> Callable[[Path], dict[str, str]]:
+    on_sqlite = _project_env(settings)
+    return lambda workdir: {**on_sqlite(workdir), "DATABASE_URL": postgres_url()}
+
+
 def _daphne_command(port: int) -> list[str]:
     endpoint = f"tcp:port={port}:interface={HOST}:backlog=4096"
     # `-v 0`: no access log, like the reference's uvicorn at --log-level warning (an access line
@@ -134,6 +170,13 @@ REFERENCE = ServerKind(
 PROJECT_BENCH = _project(
     "project-bench", "Daphne + Django, bench urlconf", "django_bench.settings", _daphne_command
 )
+PROJECT_BENCH_PG = ServerKind(
+    "project-bench-pg",
+    "Daphne + Django, bench urlconf, PostgreSQL",
+    _daphne_command,
+    _postgres_env("django_bench.settings"),
+    lambda workdir: None,
+)
 # The project's ASGI application under plain uvicorn instead of Daphne: a compatibility check.
 PROJECT_UVICORN = _project(
     "project-uvicorn",
@@ -141,7 +184,7 @@ PROJECT_UVICORN = _project(
     "sse_project.settings",
     _uvicorn_command("sse_project.asgi:application", ROOT),
 )
-KINDS = {kind.name: kind for kind in (PROJECT, REFERENCE, PROJECT_BENCH, PROJECT_UVICORN)}
+KINDS = {kind.name: kind for kind in (PROJECT, REFERENCE, PROJECT_BENCH, PROJECT_BENCH_PG, PROJECT_UVICORN)}
 
 
 @dataclass
@@ -177,6 +220,11 @@ class Server:
 
     def nofile_limit(self) -> int:
         return int(Path(f"/proc/{self.pid}/limits").read_text().split("Max open files")[1].split()[0])
+
+    @property
+    def database_url(self) -> str | None:
+        """PostgreSQL's URL for a server on it (None: the project's SQLite file, or no database)."""
+        return self.kind.env(self.log_path.parent).get("DATABASE_URL")
 
     @property
     def sqlite_path(self) -> Path:

@@ -567,6 +567,12 @@ class _FirstEventConnection(SSEConnection):
 
 def _sessions(server: Server) -> int | None:
     """Rows in the project's StreamSession table (None for a server without one)."""
+    if (url := server.database_url) is not None:
+        import psycopg
+
+        with psycopg.connect(url) as db:
+            row = db.execute("SELECT COUNT(*) FROM echo_sessions_streamsession").fetchone()
+            return None if row is None else int(row[0])
     if not server.kind.name.startswith("project") or not server.sqlite_path.exists():
         return None
     with sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True, timeout=10) as db:

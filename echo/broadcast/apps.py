@@ -23,6 +23,7 @@ class BroadcastConfig(AppConfig):
         ready_toolkit()
         checks.register(broadcast_checks.check_storage)
         checks.register(broadcast_checks.check_redis)
+        checks.register(broadcast_checks.check_notify)
         checks.register(broadcast_checks.check_grip)
         checks.register(broadcast_checks.check_urls, checks.Tags.urls)
         application_ready.connect(report, dispatch_uid="echo.broadcast.mode")

@@ -3,6 +3,8 @@
 - `echo.E004`: events are stored with django-eventstream's model storage (the default) and
   `django_eventstream` is not in `INSTALLED_APPS`: publishing fails on a missing table.
 - `echo.E005`: `ECHO["REDIS_URL"]` is set and the `redis` package is missing (the `[redis]` extra).
+- `echo.E007`: `ECHO["BROADCAST_NOTIFY"]` is True and events are not stored where PostgreSQL
+  notifications can carry them (another database or storage, or no psycopg 3).
 - `echo.W005`: `EVENTSTREAM_STORAGE_CLASS` turns storage off: events get no id, and
   `Last-Event-ID` replays nothing.
 - `echo.W006`: no URL routes to the subscription view: `/events/<channel>/` is a 404.
@@ -28,7 +30,7 @@ from .conf import app_settings, grip_url
 from .relay import MISSING_PACKAGE, redis_installed
 from .storage import DEFAULT_STORAGE
 
-__all__ = ["check_grip", "check_redis", "check_storage", "check_urls"]
+__all__ = ["check_grip", "check_notify", "check_redis", "check_storage", "check_urls"]
 
 _GRIP_MIDDLEWARE = "django_grip.GripMiddleware"
 
@@ -67,6 +69,24 @@ def check_redis(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[
             )
         ]
     return []
+
+
+def check_notify(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.BROADCAST_NOTIFY is not True:
+        return []
+    from .notify import problem
+
+    reason = problem()
+    if reason is None:
+        return []
+    return [
+        Error(
+            f"ECHO['BROADCAST_NOTIFY'] is True, and {reason}.",
+            hint="Store events in PostgreSQL with psycopg 3 installed, or leave BROADCAST_NOTIFY unset "
+            "(the storage poll or Redis carries events between processes).",
+            id="echo.E007",
+        )
+    ]
 
 
 def check_urls(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:

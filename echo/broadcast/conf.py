@@ -20,6 +20,9 @@ class BroadcastSettings(Section):
     # Seconds between looks at storage for events published by processes this one cannot hear
     # (no Redis); None turns the poll off.
     BROADCAST_POLL_INTERVAL: Annotated[float, Field(gt=0)] | None = 1.0
+    # PostgreSQL LISTEN/NOTIFY carries events between processes (echo.broadcast.notify). None: on
+    # when events are stored in PostgreSQL with psycopg 3 and REDIS_URL is not set.
+    BROADCAST_NOTIFY: bool | None = None
     # Channels one subscription (`/events/a,b,c/`) may name; more is a 400.
     MAX_CHANNELS: Annotated[int, Field(ge=1, le=1000)] = 32
     # Redis that carries published events between processes (redis://...); empty: none.

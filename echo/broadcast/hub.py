@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import relay
+from . import notify, relay
 from .conf import app_settings
 from .poll import poll
 from .published import Published
@@ -139,6 +139,7 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.counters = Counters()
+        self.notified = False
 
     def reset(self) -> None:
         """Forget every channel and counter (tests); background tasks are cancelled."""
@@ -147,6 +148,7 @@ class Hub:
         self._channels.clear()
         self._loop = None
         self.counters = Counters()
+        self.notified = False
 
     # -- subscribers (event loop) -----------------------------------------------------------------
 
@@ -299,6 +301,8 @@ class Hub:
     def _start_background(self) -> None:
         if app_settings.REDIS_URL:
             self._spawn(relay.listen(self.deliver))
+        if notify.enabled():
+            self._spawn(notify.listen(self))
         if app_settings.BROADCAST_POLL_INTERVAL:
             self._spawn(poll(self))
 

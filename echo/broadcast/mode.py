@@ -2,6 +2,8 @@
 
 - embedded: in-process delivery; other processes' events are found by polling storage.
 - Redis (`ECHO["REDIS_URL"]`): every process hears every publish at once.
+- PostgreSQL (`ECHO["BROADCAST_NOTIFY"]`, on by default there without Redis): the same through
+  LISTEN/NOTIFY on the database events are stored in.
 - Pushpin (`GRIP_URL`): Pushpin holds the subscribers' connections; Django publishes to it.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from . import notify
 from .conf import app_settings, grip_url
 
 __all__ = ["describe", "redis_problem", "report"]
@@ -21,6 +24,8 @@ def describe() -> str:
     modes = []
     if app_settings.REDIS_URL:
         modes.append(f"Redis ({app_settings.REDIS_URL}) between processes")
+    elif notify.enabled():
+        modes.append(f"PostgreSQL LISTEN/NOTIFY (database {notify.storage_alias()!r}) between processes")
     if grip_url():
         modes.append(f"Pushpin (publishing to {grip_url()}) holding the connections")
     if not modes:

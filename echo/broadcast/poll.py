@@ -1,7 +1,9 @@
 """The storage poll: finds events published by processes this one hears nothing from (no Redis).
 
 Every `BROADCAST_POLL_INTERVAL` seconds, for each channel this process's hub serves, compare the
-channel's current id in storage with the hub's last and hand the hub what it has not seen.
+channel's current id in storage with the hub's last and hand the hub what it has not seen. While
+PostgreSQL notifications carry events (`echo.broadcast.notify`), it looks only every
+`_SAFETY_INTERVAL` seconds, for events stored without echo's `publish`.
 """
 
 from __future__ import annotations
@@ -17,15 +19,21 @@ from .conf import app_settings
 from .published import Published
 from .storage import EventDoesNotExist, current_id, stored_batches
 
-__all__ = ["Polled", "poll"]
+__all__ = ["Polled", "catch_up", "poll"]
 
 logger = logging.getLogger("echo.broadcast.poll")
 
 _BATCH = 500
+# Notifications say when echo's publish stores an event; django-eventstream's own `send_event`
+# stores one silently, and this is how late such an event may reach another process.
+_SAFETY_INTERVAL = 30.0
 
 
 class Polled(Protocol):
     """What the poll needs of the hub (`echo.broadcast.hub.Hub`)."""
+
+    # True while PostgreSQL notifications reach this process.
+    notified: bool
 
     def settled_positions(self) -> list[tuple[str, int]]: ...
 
@@ -39,11 +47,16 @@ async def poll(hub: Polled) -> None:
     one line when it answers again, not a traceback per channel per poll; what was published
     meanwhile is found by the first poll after."""
     unreachable = False
+    loop = asyncio.get_running_loop()
+    rested_since = loop.time()
     while (interval := app_settings.BROADCAST_POLL_INTERVAL) is not None:
         await asyncio.sleep(interval)
+        if hub.notified and loop.time() - rested_since < _SAFETY_INTERVAL:
+            continue
+        rested_since = loop.time()
         try:
             for name, last in hub.settled_positions():
-                await _catch_up(hub, name, last)
+                await catch_up(hub, name, last)
         except DatabaseError as exc:
             if not unreachable:
                 logger.warning("Could not poll storage (%s: %s); retrying", type(exc).__name__, exc)
@@ -54,7 +67,8 @@ async def poll(hub: Polled) -> None:
         unreachable = False
 
 
-async def _catch_up(hub: Polled, name: str, last: int) -> None:
+async def catch_up(hub: Polled, name: str, last: int) -> None:
+    """Hand the hub what `name` stored after `last`, a batch at a time."""
     current: int | None = None
     try:
         current = await current_id(name)

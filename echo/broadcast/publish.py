@@ -2,8 +2,9 @@
 
 `publish(channel, event)` stores the event with django-eventstream's storage (which gives it the
 channel's next id and keeps it for replay), then hands it to every place a subscriber may be
-listening: this process's hub, the other processes through Redis when `REDIS_URL` is set, Pushpin
-through GRIP when `GRIP_URL` is set, and django-eventstream's own listeners. Any process that
+listening: this process's hub, the other processes through Redis when `REDIS_URL` is set (or
+PostgreSQL's NOTIFY, in the storing transaction, see `echo.broadcast.notify`), Pushpin through
+GRIP when `GRIP_URL` is set, and django-eventstream's own listeners. Any process that
 can reach the database can publish: a view, `manage.py shell`, a worker. Processes without Redis
 also find events published elsewhere by polling the storage (`BROADCAST_POLL_INTERVAL`).
 """
@@ -14,10 +15,11 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import transaction
 
 from echo.sse import BaseEvent
 
-from . import relay
+from . import notify, relay
 from .access import channel_manager, valid_channel
 from .channels import require_declared
 from .conf import grip_url
@@ -47,12 +49,11 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
     if not valid_channel(channel):
         raise ValueError(f"invalid channel name: {channel!r}")
     require_declared(channel, event)
-    data = event.data_json()
+    item = Published(channel, None, event.event_name, event.data_json())
     storage = get_storage()
-    event_id: int | None = None
     if storage is not None and channel_manager().is_channel_reliable(channel):
-        event_id = int(storage.append_event(channel, event.event_name, data).id)
-    item = Published(channel, event_id, event.event_name, data)
+        _store(storage, item)
+    event_id = item.id
     hub.deliver_threadsafe(item)
     relay_error: RelayUnavailable | None = None
     try:
@@ -65,11 +66,21 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
         from django_eventstream.utils import publish_event
 
         prev = None if event_id is None else str(event_id - 1)
-        publish_event(channel, event.event_name, data, None if event_id is None else str(event_id), prev)
-    get_listener_manager().add_to_queues(channel, Event(channel, event.event_name, data, id=event_id))
+        publish_event(channel, item.event, item.data, None if event_id is None else str(event_id), prev)
+    get_listener_manager().add_to_queues(channel, Event(channel, item.event, item.data, id=event_id))
     if relay_error is not None and strict:
         raise RelayUnavailable(str(relay_error), event_id=event_id)
     return event_id
+
+
+def _store(storage: Any, item: Published) -> None:
+    if not notify.enabled():
+        item.id = int(storage.append_event(item.channel, item.event, item.data).id)
+        return
+    using = notify.storage_alias()
+    with transaction.atomic(using=using):
+        item.id = int(storage.append_event(item.channel, item.event, item.data).id)
+        notify.send(item, using)
 
 
 async def apublish(channel: str, event: BaseEvent[Any]) -> int | None:

@@ -88,8 +88,9 @@ async def take(stream: AsyncIterator[ServerSentEvent], count: int) -> list[Serve
 
 @pytest.fixture
 def no_poll(settings: Settings) -> Settings:
-    """The storage poll off, so that only what a test delivers (or the gap fill reads) arrives."""
-    settings.ECHO = {"BROADCAST_POLL_INTERVAL": None}
+    """The storage poll and notifications off, so that only what a test delivers (or the gap fill
+    reads) arrives."""
+    settings.ECHO = {"BROADCAST_POLL_INTERVAL": None, "BROADCAST_NOTIFY": False}
     return settings
 
 
@@ -438,7 +439,7 @@ def test_hub_gap_filled_by_deliveries_during_the_storage_read_delivers_nothing_t
 
 @pytest.mark.django_db(transaction=True)
 def test_hub_poll_goes_on_after_a_failed_storage_read(settings: Settings) -> None:
-    settings.ECHO = {"BROADCAST_POLL_INTERVAL": 0.02}
+    settings.ECHO = {"BROADCAST_POLL_INTERVAL": 0.02, "BROADCAST_NOTIFY": False}
     store("quiet", 2)
 
     async def main() -> list[int | None]:
@@ -463,7 +464,7 @@ def test_hub_poll_goes_on_after_a_failed_storage_read(settings: Settings) -> Non
 
 @pytest.mark.django_db(transaction=True)
 def test_hub_tells_a_subscriber_that_fell_behind_where_to_catch_up(settings: Settings) -> None:
-    settings.ECHO = {"BROADCAST_BUFFER": 3, "BROADCAST_POLL_INTERVAL": None}
+    settings.ECHO = {"BROADCAST_BUFFER": 3, "BROADCAST_POLL_INTERVAL": None, "BROADCAST_NOTIFY": False}
 
     async def main() -> tuple[list[int | None], dict[str, int | None], list[int | None]]:
         fan_out = Hub()
@@ -613,7 +614,7 @@ def test_channel_events_from_an_id_the_channel_never_reached_still_get_new_event
 
 @pytest.mark.django_db(transaction=True)
 def test_channel_events_catch_up_from_storage_after_the_buffer_overflows(settings: Settings) -> None:
-    settings.ECHO = {"BROADCAST_BUFFER": 3, "BROADCAST_POLL_INTERVAL": None}
+    settings.ECHO = {"BROADCAST_BUFFER": 3, "BROADCAST_POLL_INTERVAL": None, "BROADCAST_NOTIFY": False}
 
     async def main() -> list[ServerSentEvent]:
         async with subscribed(["burst"], {}) as stream:
@@ -633,7 +634,7 @@ def test_channel_events_catch_up_from_storage_after_the_buffer_overflows(setting
 @pytest.mark.django_db(transaction=True)
 def test_channel_events_end_with_stream_error_when_unstored_events_overflow(settings: Settings) -> None:
     settings.EVENTSTREAM_STORAGE_CLASS = None  # no storage: events have no id and cannot be replayed
-    settings.ECHO = {"BROADCAST_BUFFER": 2, "BROADCAST_POLL_INTERVAL": None}
+    settings.ECHO = {"BROADCAST_BUFFER": 2, "BROADCAST_POLL_INTERVAL": None, "BROADCAST_NOTIFY": False}
 
     async def main() -> tuple[list[ServerSentEvent], list[ServerSentEvent]]:
         async with subscribed(["volatile"], {}) as stream:

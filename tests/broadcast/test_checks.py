@@ -20,7 +20,9 @@ def echo_ids(messages: Sequence[CheckMessage]) -> list[str]:
 
 
 def test_the_project_passes_every_broadcast_check() -> None:
-    for check in (checks.check_storage, checks.check_redis, checks.check_urls, checks.check_grip):
+    every = [checks.check_storage, checks.check_redis, checks.check_notify]
+    every += [checks.check_urls, checks.check_grip]
+    for check in every:
         assert check(None) == []
 
 
@@ -105,3 +107,11 @@ def test_pushpin_as_the_readme_sets_it_up_passes() -> None:
     ):
         assert checks.check_grip(None) == []
         assert echo_ids(run_checks()) == []
+
+
+def test_e007_when_notifications_are_asked_for_and_cannot_carry_events() -> None:
+    with override_settings(EVENTSTREAM_STORAGE_CLASS=None, ECHO={"BROADCAST_NOTIFY": True}):
+        messages = checks.check_notify(None)
+        assert [(type(m), m.id) for m in messages] == [(Error, "echo.E007")]
+        assert "not stored with django-eventstream's model storage" in messages[0].msg
+        assert "echo.E007" in echo_ids(run_checks())

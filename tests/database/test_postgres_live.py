@@ -231,8 +231,8 @@ def test_recording_500_concurrent_streams_writes_each_row_once_with_bounded_conn
         " FROM echo_sessions_streamsession",
     )[0]
     assert (total, distinct, reasons) == (count, count, ["client_disconnected"])
-    # With 500 streams open: the session writer's connection, at most one more (a request or the
-    # storage poll in flight); streams hold none.
+    # With 500 streams open: the session writer's connection, the notification listener's, at most
+    # one more (a request or the storage poll in flight); streams hold none.
     assert held[0] <= 3, held
     assert "ERROR" not in log, log
     assert "Traceback" not in log, log
@@ -446,5 +446,106 @@ def test_a_database_restart_mid_stream_loses_no_acknowledged_event_and_no_row(
     )[0]
     assert rows == (16, 16, 16, ["/events/restart/", "/sse2"]), rows
     assert "Session write succeeded after" in log, log
-    assert "Polling storage again" in log, log
-    assert "Traceback" not in log.split("Polling storage again")[1], log  # nothing after it recovered
+    # Events reach this process again through the poll or the notifications, whichever is back first.
+    again = ("Polling storage again", "Listening to PostgreSQL notifications again")
+    recovered = max(log.rfind(line) for line in again)
+    assert recovered > 0, log
+    assert "Traceback" not in log[recovered:], log  # nothing after it recovered
+
+
+NOTIFYING_PUBLISHER = """
+import json, os, sys, time, django
+django.setup()
+from django.db import close_old_connections
+from echo.broadcast.publish import publish
+from echo.demo.messages import ChatMessage, MessagePayload
+out, stop = open(sys.argv[1], "a", buffering=1), sys.argv[2]
+deadline = time.monotonic() + 90
+for n in range(3000):  # bounded in count and time, and stopped by the test's file
+    if os.path.exists(stop) or time.monotonic() > deadline:
+        break
+    # Every seventh event is larger than a notification may carry (8000 bytes): only its id travels.
+    text = "\u00e9" * 4500 if n % 7 == 3 else str(n)
+    try:
+        event_id = publish("notified", ChatMessage.create(MessagePayload.model_construct(text=text)))
+        out.write(json.dumps({"n": n, "id": event_id, "size": len(text)}) + "\\n")
+    except Exception as exc:
+        out.write(json.dumps({"n": n, "error": type(exc).__module__ + "." + type(exc).__name__}) + "\\n")
+    finally:
+        close_old_connections()
+    time.sleep(0.02)  # the publishing rate, not a wait for a condition
+"""
+
+
+def test_notifications_carry_events_between_processes_and_survive_a_database_restart(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """The storage poll off: an event published in another process reaches the subscriber only by
+    LISTEN/NOTIFY (or, too large to carry, by its id and a read of storage). PostgreSQL restarted
+    in the middle: the listener says so once, connects again by itself, and catches up what was
+    stored while it was away; every acknowledged event arrives once, in order."""
+    env = database_env(postgres, tmp_path, ECHO_TEST_SETTINGS=json.dumps({"BROADCAST_POLL_INTERVAL": None}))
+    results, stop = tmp_path / "published.jsonl", tmp_path / "stop"
+
+    def published() -> list[dict[str, Any]]:
+        lines = results.read_text().splitlines() if results.exists() else []
+        return [json.loads(line) for line in lines if line.endswith("}")]
+
+    with serve(env, tmp_path) as server:
+        received: list[tuple[int, int]] = []
+
+        async def subscribe(client: httpx.AsyncClient, ready: asyncio.Event) -> None:
+            async with aconnect_sse(client, "GET", "/events/notified/") as source:
+                async for event in source.aiter_sse():
+                    if event.event == "stream-open":
+                        ready.set()
+                    elif event.event == "chat_message":
+                        size = len(json.loads(event.data)["text"])
+                        received.append((int(event.id.rsplit(":", 1)[-1]), size))
+
+        async def until(condition: Any, what: str, timeout: float = 30) -> None:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{server.log()}")
+                await asyncio.sleep(0.02)  # polling with the deadline above
+
+        async def main() -> subprocess.Popen[bytes]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                ready = asyncio.Event()
+                reader = asyncio.create_task(subscribe(client, ready))
+                async with asyncio.timeout(30):
+                    await ready.wait()
+                with (tmp_path / "publisher.log").open("wb") as log:
+                    publisher = subprocess.Popen(
+                        [sys.executable, "-c", NOTIFYING_PUBLISHER, str(results), str(stop)],
+                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                try:
+                    await until(lambda: sum(size > 1000 for _, size in received) >= 2, "large events")
+                    await asyncio.to_thread(postgres.stop)
+                    await until(lambda: any("error" in r for r in published()), "a publish to fail")
+                    await asyncio.to_thread(postgres.start)
+                    failed_at = next(r["n"] for r in published() if "error" in r)
+                    later = lambda: sum(r["n"] > failed_at and "id" in r for r in published())  # noqa: E731
+                    await until(lambda: later() >= 20, "publishes after the restart")
+                finally:
+                    stop.touch()
+                    await asyncio.to_thread(publisher.wait, 30)
+                acknowledged = {r["id"] for r in published() if "id" in r}
+                await until(lambda: acknowledged <= {i for i, _ in received}, "every acknowledged event")
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+                return publisher
+
+        publisher = run(main())
+        log = server.log()
+
+    assert publisher.returncode == 0
+    ids = [i for i, _ in received]
+    assert ids == sorted(set(ids)), "an event twice or out of order"
+    sizes = {r["id"]: r["size"] for r in published() if "id" in r}
+    assert all(size == sizes[i] for i, size in received if i in sizes)
+    assert "Broadcast mode: PostgreSQL LISTEN/NOTIFY" in log, log
+    assert log.count("Lost PostgreSQL notifications") == 1, log
+    assert "Listening to PostgreSQL notifications again" in log, log

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class BenchConfig(AppConfig):
+    name = "django_bench"
+
+    def ready(self) -> None:
+        from echo.broadcast.channels import declare_channel
+
+        from .views import BenchTick
+
+        # The bench's channels are named bench-<something>; each carries the bench's tick.
+        declare_channel("bench-{run}", BenchTick, description="Benchmark ticks (bench/).")
