@@ -40,7 +40,7 @@ calls, ids, errors = [], [], []
 for n in range(count):
     started = time.perf_counter()
     try:
-        ids.append(publish("together", ChatMessage.create(MessagePayload(text=str(n)))))
+        ids.append(publish("demo", ChatMessage.create(MessagePayload(text=str(n)))))
     except Exception as exc:
         errors.append(type(exc).__name__ + ": " + str(exc)[:100])
     calls.append(time.perf_counter() - started)
@@ -129,7 +129,7 @@ def main() -> None:
     lines = [
         "# Concurrent publishers to one channel (bench/publishers.py)",
         "",
-        f"{args.events} events per process, all processes starting together, one shared channel.",
+        f"{args.events} events per process, all processes starting together, one shared channel (the demo's `demo`).",
         "",
         "| database | processes | " + " | ".join(keys) + " |",
         "|---|---|" + "---|" * len(keys),

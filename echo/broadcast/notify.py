@@ -1,9 +1,11 @@
 """PostgreSQL `LISTEN`/`NOTIFY` between processes, for a site whose events are stored in PostgreSQL
 and which has no Redis.
 
-`publish()` stores an event and sends `NOTIFY echo_broadcast` in the same transaction, so the
-notification reaches the other processes exactly when the row becomes visible to them, and not at
-all when the transaction rolls back. The payload is the event itself (`Published.to_json()`) when
+`publish()` stores an event, then sends `NOTIFY echo_broadcast` on the same connection: inside a
+caller's transaction both wait for its commit (and vanish with its rollback), so a notification
+never announces a row the other processes cannot read yet. A publisher that dies between the two
+leaves its event unannounced: the next event on the channel (a gap the hub fills from storage)
+or the resting poll delivers it. The payload is the event itself (`Published.to_json()`) when
 it fits PostgreSQL's 8000-byte limit, else only its channel and id, and the listener reads the
 event from storage.
 

@@ -3,7 +3,7 @@
 `publish(channel, event)` stores the event with django-eventstream's storage (which gives it the
 channel's next id and keeps it for replay), then hands it to every place a subscriber may be
 listening: this process's hub, the other processes through Redis when `REDIS_URL` is set (or
-PostgreSQL's NOTIFY, in the storing transaction, see `echo.broadcast.notify`), Pushpin through
+PostgreSQL's NOTIFY, see `echo.broadcast.notify`), Pushpin through
 GRIP when `GRIP_URL` is set, and django-eventstream's own listeners. Any process that
 can reach the database can publish: a view, `manage.py shell`, a worker. Processes without Redis
 also find events published elsewhere by polling the storage (`BROADCAST_POLL_INTERVAL`).
@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
 
 from echo.sse import BaseEvent
 
@@ -74,13 +73,12 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
 
 
 def _store(storage: Any, item: Published) -> None:
-    if not notify.enabled():
-        item.id = int(storage.append_event(item.channel, item.event, item.data).id)
-        return
-    using = notify.storage_alias()
-    with transaction.atomic(using=using):
-        item.id = int(storage.append_event(item.channel, item.event, item.data).id)
-        notify.send(item, using)
+    item.id = int(storage.append_event(item.channel, item.event, item.data).id)
+    if notify.enabled():
+        # Not in one transaction with the append: django-eventstream creates a channel's counter
+        # by catching an IntegrityError, which would break an enclosing transaction when two
+        # processes publish to a new channel at once. A caller's own transaction still holds both.
+        notify.send(item, notify.storage_alias())
 
 
 async def apublish(channel: str, event: BaseEvent[Any]) -> int | None:
