@@ -129,7 +129,8 @@ def main() -> None:
     lines = [
         "# Concurrent publishers to one channel (bench/publishers.py)",
         "",
-        f"{args.events} events per process, all processes starting together, one shared channel (the demo's `demo`).",
+        f"{args.events} events per process, all processes starting together, one shared channel "
+        "(the demo's `demo`).",
         "",
         "| database | processes | " + " | ".join(keys) + " |",
         "|---|---|" + "---|" * len(keys),
