@@ -8,7 +8,8 @@ __all__ = ["SessionsConfig"]
 class SessionsConfig(AppConfig):
     name = "echo.sessions"
     label = "echo_sessions"
-    verbose_name = "Stream sessions"
+    # The breadcrumb reads "Home > Event streams > Stream sessions", not the model twice.
+    verbose_name = "Event streams"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

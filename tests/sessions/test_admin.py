@@ -130,10 +130,10 @@ def test_changelist_lists_every_session_with_its_columns(admin_client: Client, r
         "stream",
         "client",
         "user",
-        "started_at",
+        "started",
         "duration_display",
-        "events_sent",
-        "bytes_sent",
+        "events",
+        "bytes_display",
         "state",
         "end_reason",
     ]:
@@ -142,8 +142,9 @@ def test_changelist_lists_every_session_with_its_columns(admin_client: Client, r
     assert live["stream"] == "echo"
     assert live["client"] == "127.0.0.1"
     assert live["user"] == "alice"
-    assert live["events_sent"] == "12"
-    assert live["bytes_sent"] == "3456"
+    assert live["events"] == "12"
+    assert live["bytes_display"] == "3.4\xa0KB"
+    assert live["started"] == timezone.localtime(rows.echo_alice.started_at).strftime("%Y-%m-%d %H:%M:%S")
     assert live["state"] == "live"
     assert live["duration_display"].startswith("0:02:")
     ended = cells(html, rows.reverse_completed.pk)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from ..browser import keep_screenshot
-from ..servers import Server, daphne, run_python, server_env
+from ..servers import Server, daphne, run_python, server_env, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -28,6 +28,10 @@ from django.contrib.auth.models import User
 User.objects.create_superuser("root", password="pw-root-2231")
 """
 CHANGELIST = "/admin/echo_sessions/streamsession/"
+END_REASONS = """
+from echo.sessions.models import StreamSession
+print(list(StreamSession.objects.values_list("end_reason", flat=True)))
+"""
 
 
 @pytest.fixture(params=["debug", "production"])
@@ -45,15 +49,20 @@ def admin_server(request: pytest.FixtureRequest, tmp_path: Path) -> Server:
             httpx.get(
                 f"{server.url}/sse2", params={"message": f"m{n}", "limit": 1, "interval": 0}, timeout=10
             )
+        # And one with the widest cells: the merged stream's name, a client that went away.
+        params = {"message": "wide", "interval": 0.05}
+        with httpx.stream("GET", f"{server.url}/sse3", params=params, timeout=10) as response:
+            next(response.iter_lines())
+        reasons = lambda: run_python("manage.py", "shell", "-c", END_REASONS, env=server.env)  # noqa: E731
+        wait_for(lambda: "client_disconnected" in reasons(), timeout=30, what="the /sse3 session, ended")
         yield server
 
 
 def test_the_sessions_changelist_is_styled_and_select_all_works(
     admin_server: Server, browser: Browser, tmp_path: Path
 ) -> None:
-    # A desktop width: at 1280-1440 px Django's navigation sidebar and filter column leave the table
-    # too little room and it scrolls sideways (the « button folds the sidebar away).
-    page = browser.new_page(viewport={"width": 1600, "height": 900})
+    # A laptop's width, with Django's navigation sidebar open and the filters beside the table.
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
     try:
         page.goto(f"{admin_server.url}/admin/login/?next={CHANGELIST}")
         page.fill("#id_username", "root")
@@ -71,12 +80,26 @@ def test_the_sessions_changelist_is_styled_and_select_all_works(
         assert status == 200
 
         rows = page.locator("input.action-select")
-        assert rows.count() >= 3
+        assert rows.count() >= 4
         page.click("#action-toggle")  # the admin's actions.js, a static file too
         assert all(rows.nth(i).is_checked() for i in range(rows.count()))
 
-        # Every column in view, none scrolled away behind the filters.
-        assert page.eval_on_selector(".results", "el => el.scrollWidth <= el.clientWidth")
+        # Every column in view, none scrolled away behind the filters; the ones that decide what to
+        # terminate among them, and the breadcrumb names the app and then the model.
+        widths = page.eval_on_selector_all(
+            "#result_list th", "ths => ths.map(th => th.className + ' ' + th.getBoundingClientRect().width)"
+        )
+        assert page.eval_on_selector(".results", "el => el.scrollWidth <= el.clientWidth"), widths
+        for column in ("state", "end_reason", "started"):
+            box = page.locator(f"th.column-{column}").bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= 1280, (column, box)
+        crumbs = page.inner_text(".breadcrumbs")
+        assert "Event streams" in crumbs, crumbs
+        assert "Stream sessions" in crumbs, crumbs
+        assert page.locator("td.field-end_reason", has_text="client disconnected").count() == 1
+        started = page.locator("td.field-started").first.inner_text()
+        assert len(started.split(":")) == 3, started  # to the second
         keep_screenshot(page, tmp_path, "admin-sessions.png")
     finally:
         page.close()
