@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from httpx_sse import connect_sse
 
-from ..servers import Server, uvicorn, wait_for
+from ..servers import Server, postgres_mode, uvicorn, wait_for
 
 
 @pytest.fixture
@@ -92,7 +92,8 @@ def test_broadcast_events_reach_subscribers_under_uvicorn(uvicorn_server) -> Non
 
 def test_the_broadcast_mode_is_said_once_at_uvicorns_lifespan_start_up(uvicorn_server) -> None:  # type: ignore[no-untyped-def]
     log = wait_for(lambda: "Broadcast mode:" in uvicorn_server.log() and uvicorn_server.log())
-    assert log.count("Broadcast mode: embedded") == 1, log
+    expected = "PostgreSQL LISTEN/NOTIFY" if postgres_mode() else "embedded"
+    assert log.count(f"Broadcast mode: {expected}") == 1, log
     httpx.get(f"{uvicorn_server.url}/sse2", params={"message": "x", "limit": 1, "interval": 0}, timeout=10)
     assert uvicorn_server.log().count("Broadcast mode:") == 1
     assert "Traceback" not in uvicorn_server.log()
