@@ -2,6 +2,7 @@
 
 - `echo.broadcast`: `events/<channel>[,<channel>...]/`, a subscription (`echo_broadcast:events`).
 - `echo.contract`: `schema/asyncapi.json` and `schema/openapi.json`, staff only by default.
+- `echo.metrics`: `metrics`, Prometheus' format, for staff users or a bearer token.
 
 A feature that is not in `INSTALLED_APPS` adds nothing. The demo's pages are not here: the demo
 project includes `echo.demo.urls` itself, and a site embedding echo need not.
@@ -20,3 +21,5 @@ if apps.is_installed("echo.broadcast"):
     urlpatterns.append(path("", include("echo.broadcast.urls")))
 if apps.is_installed("echo.contract"):
     urlpatterns.append(path("", include("echo.contract.urls")))
+if apps.is_installed("echo.metrics"):
+    urlpatterns.append(path("", include("echo.metrics.urls")))

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "echo.sessions",
     "echo.broadcast",
     "echo.contract",
+    "echo.metrics",
     "echo.demo",
 ]
 

@@ -24,12 +24,13 @@ import asyncio
 import contextlib
 import enum
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import notify, relay
+from . import metrics, notify, relay
 from .conf import app_settings
 from .poll import poll
 from .published import Published
@@ -120,6 +121,7 @@ class Subscription:
 
 @dataclass(eq=False)
 class _Channel:
+    label: str  # what metrics count it under (its declaration)
     last: int | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     subscribers: set[Subscription] = field(default_factory=set)
@@ -159,7 +161,7 @@ class Hub:
         for name in sub.channels:
             state = self._channels.get(name)
             if state is None:
-                state = self._channels[name] = _Channel()
+                state = self._channels[name] = _Channel(metrics.label(name))
                 self._spawn(self._initialise(name, state))
             states.append(state)
         try:
@@ -255,6 +257,7 @@ class Hub:
             # A batch at a time: a long gap is never read into memory whole.
             upto = min(min(state.held) - 1, state.last + _GAP_BATCH)
             if upto > state.last:
+                metrics.catch_ups.inc(state.label)
                 try:
                     missing = await read_stored(name, state.last, upto)
                 except Exception:  # noqa: BLE001 - treated as missing, and said so below
@@ -276,8 +279,12 @@ class Hub:
     def _fan_out(self, name: str, state: _Channel, item: Published) -> None:
         if not state.subscribers:
             return
+        subscribers = list(state.subscribers)
+        metrics.deliveries.inc(state.label, amount=len(subscribers))
+        if item.at is not None:
+            metrics.lag.observe(max(0.0, time.time() - item.at), state.label)
         counters = self.counters
-        for sub in list(state.subscribers):
+        for sub in subscribers:
             pushed = sub.push(item)
             if pushed is Pushed.DIRECT:
                 counters.direct += 1

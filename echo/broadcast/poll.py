@@ -15,6 +15,7 @@ from typing import Protocol
 
 from django.db import DatabaseError
 
+from . import metrics
 from .conf import app_settings
 from .published import Published
 from .storage import EventDoesNotExist, current_id, stored_batches
@@ -74,6 +75,7 @@ async def catch_up(hub: Polled, name: str, last: int) -> None:
         current = await current_id(name)
         if current is None or current <= last:
             return
+        metrics.catch_ups.inc(metrics.label(name))
         # Each batch delivered before the next is read: what other processes published meanwhile
         # is never held in memory whole.
         async with contextlib.aclosing(stored_batches(name, last, current, _BATCH)) as batches:

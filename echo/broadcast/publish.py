@@ -12,13 +12,14 @@ also find events published elsewhere by polling the storage (`BROADCAST_POLL_INT
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from echo.sse import BaseEvent
 
-from . import notify, relay
+from . import metrics, notify, relay
 from .access import channel_manager, valid_channel
 from .channels import require_declared
 from .conf import grip_url
@@ -47,12 +48,13 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
 
     if not valid_channel(channel):
         raise ValueError(f"invalid channel name: {channel!r}")
-    require_declared(channel, event)
-    item = Published(channel, None, event.event_name, event.data_json())
+    spec = require_declared(channel, event)
+    item = Published(channel, None, event.event_name, event.data_json(), time.time())
     storage = get_storage()
     if storage is not None and channel_manager().is_channel_reliable(channel):
         _store(storage, item)
     event_id = item.id
+    metrics.published.inc(spec.pattern)
     hub.deliver_threadsafe(item)
     relay_error: RelayUnavailable | None = None
     try:

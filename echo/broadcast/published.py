@@ -19,15 +19,26 @@ class Published:
     id: int | None
     event: str
     data: str
+    # When it was published (`time.time()`), for the delivery lag; None when read from storage.
+    at: float | None = None
     _sse: ServerSentEvent | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> str:
-        return json.dumps({"channel": self.channel, "id": self.id, "event": self.event, "data": self.data})
+        return json.dumps(
+            {"channel": self.channel, "id": self.id, "event": self.event, "data": self.data, "at": self.at}
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Published:
         body = json.loads(raw)
-        return cls(str(body["channel"]), body["id"], str(body["event"]), str(body["data"]))
+        at = body.get("at")
+        return cls(
+            str(body["channel"]),
+            body["id"],
+            str(body["event"]),
+            str(body["data"]),
+            float(at) if isinstance(at, int | float) else None,
+        )
 
     def single_channel_event(self) -> ServerSentEvent:
         """The event as a one-channel subscriber receives it; built and encoded once for all."""

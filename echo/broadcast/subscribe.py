@@ -16,6 +16,7 @@ from echo.sse import EventStreamResponse, LastEventIdError, ServerSentEvent, cur
 from echo.sse.control import ResetPayload, StreamErrorPayload, StreamFailed, StreamOpen, StreamReset
 from echo.sse.http import WHOLE_ID, WHOLE_ID_TEXT
 
+from . import metrics
 from .access import valid_channel
 from .hub import Overflow, hub
 from .published import Published
@@ -129,6 +130,7 @@ async def _catch_up(
     after = cursor[name]
     if after is None or upto is None or after >= upto:
         return
+    metrics.catch_ups.inc(metrics.label(name))
     # A batch at a time, each sent before the next is read: a subscriber far behind (or one that
     # stopped reading) holds one batch in memory, not everything it missed.
     try:

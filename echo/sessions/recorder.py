@@ -30,6 +30,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from echo.sse.info import StreamInfo
+from echo.sse.stats import counter, gauge, histogram
 
 from .conf import app_settings
 from .writer import insert_many, update_many
@@ -48,6 +49,17 @@ _HOLD = 0.25
 _PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")
 # Live streams' progress is written a slice at a time, this many slices per progress interval.
 _PROGRESS_SLICES = 20
+
+
+_batch_rows = histogram(
+    "echo_sessions_batch_rows",
+    "Rows (inserts and end updates) per transaction of the session writer.",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
+)
+_write_seconds = histogram("echo_sessions_write_seconds", "Seconds per transaction of the session writer.")
+_write_failures = counter(
+    "echo_sessions_write_failures", "Session writes that failed (each retried attempt counts)."
+)
 
 
 def server_id() -> str:
@@ -134,6 +146,7 @@ class SessionRecorder:
             creates, ends = self._sort_changes(batch, held, everything=bool(flushes))
             try:
                 if creates or ends:
+                    _batch_rows.observe(len(creates) + len(ends))
                     self._retrying(self._write_changes, creates, ends)
                 if time.monotonic() >= next_progress:
                     next_progress = time.monotonic() + tick
@@ -218,8 +231,11 @@ class SessionRecorder:
         while True:
             attempt += 1
             try:
+                began = time.perf_counter()
                 write(*args, again=attempt > 1)
+                _write_seconds.observe(time.perf_counter() - began)
             except (OperationalError, InterfaceError) as exc:
+                _write_failures.inc()
                 self._reset_connection()
                 if time.monotonic() >= deadline:
                     raise
@@ -319,3 +335,10 @@ class SessionRecorder:
 
 
 recorder = SessionRecorder()
+
+gauge(
+    "echo_sessions_queue_depth",
+    "Stream opens and ends waiting for the session writer.",
+    (),
+    lambda: {(): recorder._ops.qsize()},
+)

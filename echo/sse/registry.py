@@ -13,6 +13,8 @@ import threading
 import uuid
 from collections.abc import Iterator
 
+from .info import EndReason, StreamInfo
+from .stats import counter, gauge, top_labels
 from .types import EndableStream, StreamObserver
 
 __all__ = [
@@ -33,6 +35,11 @@ class Refusal(enum.Enum):
     CLIENT = "client"  # this client address holds `MAX_STREAMS_PER_CLIENT` already
 
 
+# Stream names shown one by one in `echo_streams_open`; the rest are summed as `other` (a
+# broadcast stream is named after its channels, which clients choose).
+OPEN_NAMES_SHOWN = 50
+
+
 class StreamRegistry:
     def __init__(self) -> None:
         self._observers: list[StreamObserver] = []
@@ -44,6 +51,9 @@ class StreamRegistry:
         self._admitted = 0
         self._by_client: dict[str, int] = {}
         self._lock = threading.Lock()
+        # Events and bytes of the streams that have ended; the live ones' are in their infos.
+        self._ended_events = 0
+        self._ended_bytes = 0
 
     def reset(self) -> None:
         """Forget every stream and admission count (tests). Observers stay: they are configuration,
@@ -64,9 +74,11 @@ class StreamRegistry:
         key = client or ""
         with self._lock:
             if limit is not None and self._admitted >= limit:
+                _refused.inc(Refusal.PROCESS.value)
                 return Refusal.PROCESS
             held = self._by_client.get(key, 0)
             if per_client is not None and held >= per_client:
+                _refused.inc(Refusal.CLIENT.value)
                 return Refusal.CLIENT
             self._admitted += 1
             self._by_client[key] = held + 1
@@ -110,6 +122,13 @@ class StreamRegistry:
 
     def register(self, stream: EndableStream) -> None:
         self._live[stream.info.id] = stream
+        _opened.inc()
+
+    def count_end(self, info: StreamInfo) -> None:
+        """Count a stream that has just ended (its reason set), on the event loop."""
+        _ended.inc(info.end_reason.value if info.end_reason else "")
+        self._ended_events += info.events_sent
+        self._ended_bytes += info.bytes_sent
 
     def unregister(self, stream: EndableStream) -> None:
         self._live.pop(stream.info.id, None)
@@ -130,6 +149,34 @@ class StreamRegistry:
 
 
 registry = StreamRegistry()
+
+
+def _open_by_name() -> dict[tuple[str, ...], float]:
+    return top_labels(((stream.info.name, 1) for stream in registry.live_streams()), OPEN_NAMES_SHOWN)
+
+
+def _events() -> dict[tuple[str, ...], float]:
+    live = sum(stream.info.events_sent for stream in registry.live_streams())
+    return {(): registry._ended_events + live}
+
+
+def _bytes() -> dict[tuple[str, ...], float]:
+    live = sum(stream.info.bytes_sent for stream in registry.live_streams())
+    return {(): registry._ended_bytes + live}
+
+
+gauge("echo_streams_open", "Streams open in this process, by stream name.", ("stream",), _open_by_name)
+_opened = counter("echo_streams_opened", "Streams started (connects).")
+_ended = counter("echo_streams_ended", "Streams ended, by reason.", ("reason",))
+_refused = counter(
+    "echo_streams_refused", "Streams refused before they started, by the limit reached.", ("limit",)
+)
+for _reason in EndReason:
+    _ended.seed(_reason.value)
+for _refusal in Refusal:
+    _refused.seed(_refusal.value)
+counter("echo_stream_events_sent", "Events sent on streams.", live=_events)
+counter("echo_stream_bytes_sent", "Bytes sent on streams.", live=_bytes)
 
 add_observer = registry.add_observer
 remove_observer = registry.remove_observer

@@ -320,6 +320,7 @@ class EventStreamResponse(StreamingHttpResponse):
             elif reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress:
                 reason = EndReason.SERVER_SHUTDOWN
             info.end(reason, error)
+            registry.count_end(info)
             _current.set(None)
             try:
                 if self._pump is not None:

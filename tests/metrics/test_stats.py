@@ -1,0 +1,147 @@
+"""The process's stats (`echo.sse.stats`) and their Prometheus exposition (`echo.metrics`)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from django.core.checks import Error
+from django.test import Client, override_settings
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from echo.metrics import checks
+from echo.metrics.collector import StatsCollector
+from echo.sse.stats import OTHER, Counter, Gauge, Histogram, Stats, top_labels
+
+
+@pytest.fixture
+def own() -> Stats:
+    return Stats()
+
+
+def exposed(source: Stats) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    registry = CollectorRegistry()
+    registry.register(StatsCollector(source))
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_a_counter_adds_what_is_still_counted_elsewhere(own: Stats) -> None:
+    live = {(): 5.0}
+    counter = own.add(Counter("echo_test_events", "Events.", live=lambda: live))
+    assert isinstance(counter, Counter)
+    counter.inc(amount=2)
+    assert counter.total() == 7
+    assert exposed(own)[("echo_test_events_total", ())] == 7
+
+
+def test_labels_are_seeded_at_zero_and_counted(own: Stats) -> None:
+    counter = own.add(Counter("echo_test_ends", "Ends.", ("reason",)))
+    assert isinstance(counter, Counter)
+    counter.seed("completed")
+    counter.seed("error")
+    counter.inc("error")
+    found = exposed(own)
+    assert found[("echo_test_ends_total", (("reason", "completed"),))] == 0
+    assert found[("echo_test_ends_total", (("reason", "error"),))] == 1
+
+
+def test_a_histogram_is_cumulative_with_an_inf_bucket(own: Stats) -> None:
+    histogram = own.add(Histogram("echo_test_seconds", "Seconds.", ("channel",), buckets=(0.1, 1.0)))
+    assert isinstance(histogram, Histogram)
+    for value in (0.05, 0.1, 0.5, 3.0):
+        histogram.observe(value, "a")
+    found = exposed(own)
+    labels = lambda le: (("channel", "a"), ("le", le))  # noqa: E731
+    assert found[("echo_test_seconds_bucket", labels("0.1"))] == 2  # an observation on a bound counts in it
+    assert found[("echo_test_seconds_bucket", labels("1.0"))] == 3
+    assert found[("echo_test_seconds_bucket", labels("+Inf"))] == 4
+    assert found[("echo_test_seconds_count", (("channel", "a"),))] == 4
+    assert found[("echo_test_seconds_sum", (("channel", "a"),))] == pytest.approx(3.65)
+    assert histogram.totals() == (4, pytest.approx(3.65))
+
+
+def test_an_unlabelled_histogram_is_exposed_before_its_first_observation(own: Stats) -> None:
+    own.add(Histogram("echo_test_rows", "Rows.", buckets=(1, 10)))
+    assert exposed(own)[("echo_test_rows_count", ())] == 0
+
+
+def test_a_gauge_is_read_when_exposed(own: Stats) -> None:
+    state = {"open": 1.0}
+    own.add(Gauge("echo_test_open", "Open.", (), lambda: {(): state["open"]}))
+    state["open"] = 4
+    assert exposed(own)[("echo_test_open", ())] == 4
+
+
+def test_declaring_a_metric_again_returns_it_and_differently_is_an_error(own: Stats) -> None:
+    first = own.add(Counter("echo_test_x", "X."))
+    assert own.add(Counter("echo_test_x", "X.")) is first
+    with pytest.raises(ValueError, match="declared differently"):
+        own.add(Counter("echo_test_x", "X.", ("label",)))
+    with pytest.raises(ValueError, match="declared differently"):
+        own.add(Histogram("echo_test_x", "X."))
+
+
+def test_top_labels_keeps_the_largest_and_folds_the_rest() -> None:
+    counts = [("a", 1), ("b", 5), ("c", 3), ("a", 1), ("d", 1)]
+    assert top_labels(counts, 2) == {("b",): 5, ("c",): 3, (OTHER,): 3}
+    assert top_labels(counts, 10) == {("b",): 5, ("c",): 3, ("a",): 2, ("d",): 1}
+
+
+def test_the_process_declares_every_documented_metric() -> None:
+    from echo.sse.stats import stats
+
+    names = {metric.name for metric in stats}
+    assert {
+        "echo_streams_open",
+        "echo_streams_opened",
+        "echo_streams_ended",
+        "echo_streams_refused",
+        "echo_stream_events_sent",
+        "echo_stream_bytes_sent",
+        "echo_broadcast_published",
+        "echo_broadcast_deliveries",
+        "echo_broadcast_lag_seconds",
+        "echo_broadcast_catchups",
+        "echo_sessions_queue_depth",
+        "echo_sessions_batch_rows",
+        "echo_sessions_write_seconds",
+        "echo_sessions_write_failures",
+    } <= names
+
+
+@pytest.mark.django_db
+def test_the_view_refuses_anonymous_and_wrong_tokens_and_answers_staff_and_the_token(
+    admin_user: object,
+) -> None:
+    client = Client()
+    refused = client.get("/metrics")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "forbidden"
+    with override_settings(ECHO={"METRICS_TOKEN": "t0k"}):
+        assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer nope").status_code == 403
+        assert client.get("/metrics", HTTP_AUTHORIZATION="Basic t0k").status_code == 403
+        answered = client.get("/metrics", HTTP_AUTHORIZATION="bearer t0k")
+        assert answered.status_code == 200
+        assert b"echo_streams_opened_total" in answered.content
+    client.force_login(admin_user)  # type: ignore[arg-type]
+    assert client.get("/metrics").status_code == 200
+    assert client.head("/metrics").status_code == 200
+    not_allowed = client.post("/metrics")
+    assert not_allowed.status_code == 405
+    assert not_allowed.json()["error"] == "method_not_allowed"
+
+
+def test_e008_when_prometheus_client_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert checks.check_prometheus_client(None) == []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "prometheus_client" else real(name, *a)
+    )
+    messages = checks.check_prometheus_client(None)
+    assert [(type(m), m.id) for m in messages] == [(Error, "echo.E008")]
