@@ -5,14 +5,20 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+
+from echo.sse.http import json_error, method_not_allowed
 
 from . import bus
+from .dashboard import dashboard_stream
 from .models import StreamSession
+from .recorder import recorder
 
 __all__ = ["StreamSessionAdmin", "live_counts"]
 
@@ -122,7 +128,39 @@ class StreamSessionAdmin(_ModelAdmin):
             self.admin_site.admin_view(self.live_view),
             name="echo_sessions_streamsession_live",
         )
-        return [live, *super().get_urls()]
+        dashboard = path(
+            "dashboard/",
+            self.admin_site.admin_view(self.dashboard_view),
+            name="echo_sessions_streamsession_dashboard",
+        )
+        # Not through admin_view: an event stream's client gets a JSON 403, not a login page.
+        feed = path(
+            "dashboard/events/",
+            never_cache(self.dashboard_events),
+            name="echo_sessions_streamsession_dashboard_events",
+        )
+        return [live, dashboard, feed, *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Stream dashboard",
+            "opts": self.model._meta,
+            "server": recorder.server,
+        }
+        return TemplateResponse(request, "admin/echo_sessions/streamsession/dashboard.html", context)
+
+    def dashboard_events(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method not in ("GET", "HEAD"):
+            return method_not_allowed(request, ("GET", "HEAD"))
+        user = request.user
+        if not (user.is_active and user.is_staff and self.has_view_permission(request)):
+            return json_error(
+                403, "forbidden", "The dashboard is for staff users who may view stream sessions."
+            )
+        return dashboard_stream()
 
     def live_view(self, request: HttpRequest) -> JsonResponse:
         if not self.has_view_permission(request):

@@ -17,6 +17,7 @@ class SessionsConfig(AppConfig):
 
         from echo.sse.apps import ready_toolkit
         from echo.sse.registry import registry
+        from echo.sse.signals import application_ready
 
         from . import checks as session_checks
         from . import conf  # noqa: F401 - declares its settings for the check
@@ -28,3 +29,11 @@ class SessionsConfig(AppConfig):
 
         # Always an observer; whether a stream is recorded is read as it opens (RECORD_SESSIONS).
         registry.add_observer(recorder)
+        application_ready.connect(_start_history, dispatch_uid="echo.sessions.history")
+
+
+def _start_history(sender: object, **kwargs: object) -> None:
+    from .conf import app_settings
+    from .history import history
+
+    history.start(app_settings.DASHBOARD_SAMPLE_INTERVAL)

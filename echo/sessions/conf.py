@@ -23,6 +23,10 @@ class SessionSettings(Section):
     # reached (a restart, a failover, SQLite's write lock held elsewhere) before it logs the
     # batch as lost. Streams never wait on it: their changes queue meanwhile.
     SESSION_WRITE_RETRY: Annotated[float, Field(ge=0)] = 60.0
+    # The admin dashboard: seconds between the samples it charts (an hour of them is kept), and
+    # between its updates of the open streams.
+    DASHBOARD_SAMPLE_INTERVAL: Annotated[float, Field(ge=0.1, le=300)] = 5.0
+    DASHBOARD_REFRESH: Annotated[float, Field(ge=0.1, le=60)] = 1.0
     # The same key broadcast reads: with it and no CHANNEL_LAYERS of the site's, the control bus
     # (terminate from the admin) reaches every process through a Redis channel layer of its own.
     REDIS_URL: str = ""
