@@ -74,7 +74,11 @@ def new_venv(folder: Path, wheel: Path) -> Path:
     venv = folder / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=folder)
     python = venv / "bin" / "python"
-    run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)], cwd=folder)
+    # With the [metrics] extra, which the README's metrics settings need.
+    run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[metrics]"],
+        cwd=folder,
+    )
     return python
 
 

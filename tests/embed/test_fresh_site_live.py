@@ -146,10 +146,12 @@ def test_the_readmes_redis_pushpin_and_channels_settings_pass_their_checks(site:
 
 
 @contextmanager
-def serving(site: Site, command: list[str], port: int, log: Path) -> Iterator[str]:
+def serving(
+    site: Site, command: list[str], port: int, log: Path, settings: str = "mysite.settings", **env: str
+) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=site.folder, env=site.env(), stdout=out, stderr=subprocess.STDOUT
+            command, cwd=site.folder, env=site.env(settings, **env), stdout=out, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
 
@@ -264,3 +266,107 @@ def test_under_runserver_the_typed_stream_streams_and_static_files_are_served(
     text = log.read_text()
     assert "Starting ASGI/Daphne" in text, text
     assert "Broadcast mode: embedded" in text, text
+
+
+BOOM_URLS = """
+from django.http import HttpResponse
+from django.urls import path
+
+from echo.sse import EventStreamResponse
+from mysite.urls import urlpatterns as site_patterns
+
+
+def boom(request):
+    raise RuntimeError("boom in a view")
+
+
+async def boom_events():
+    yield "one"
+    raise RuntimeError("boom in a stream")
+
+
+def boom_stream(request):
+    return EventStreamResponse(boom_events())
+
+
+urlpatterns = [path("boom/", boom), path("boom-stream/", boom_stream), *site_patterns]
+"""
+
+
+def test_the_readmes_logging_prints_json_lines_each_error_once_and_echos_start_up(
+    site: Site, tmp_path: Path
+) -> None:
+    (site.folder / "mysite" / "urls_boom.py").write_text(BOOM_URLS)
+    (site.folder / "mysite" / "settings_logging_boom.py").write_text(
+        "from mysite.settings_logging import *  # noqa: F403\n\n"
+        'ROOT_URLCONF = "mysite.urls_boom"\nDEBUG = False\nALLOWED_HOSTS = ["127.0.0.1"]\n'
+    )
+    port = free_port()
+    command = [
+        str(site.python),
+        "-m",
+        "echo.server",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "mysite.asgi:application",
+    ]
+    log = tmp_path / "logging.log"
+    with serving(site, command, port, log, settings="mysite.settings_logging_boom") as url:
+        assert httpx.get(f"{url}/boom/", timeout=10).status_code == 500
+        body = httpx.get(f"{url}/boom-stream/", timeout=10).text
+        assert "event: error" in body  # the stream ended with its error event, not a hang
+
+        def records() -> list[dict[str, str]]:
+            lines = log.read_text().splitlines()
+            return [json.loads(line) for line in lines if line.startswith("{")]
+
+        wait_for(
+            lambda: any("boom in a stream" in r.get("message", "") for r in records()),
+            timeout=30,
+            what="the stream's error in the log",
+        )
+    every = records()
+    text = log.read_text()
+    # echo's start-up line, as JSON.
+    assert any(r["logger"] == "echo.broadcast" and "Broadcast mode" in r["message"] for r in every), text
+    # Each error once, its traceback inside its record.
+    view_errors = [r for r in every if "boom in a view" in r.get("exc_info", "")]
+    assert [(r["logger"], r["message"]) for r in view_errors] == [
+        ("django.request", "Internal Server Error: /boom/")
+    ]
+    stream_errors = [r for r in every if "boom in a stream" in r.get("message", "") + r.get("exc_info", "")]
+    assert len(stream_errors) == 1, stream_errors
+    assert stream_errors[0]["level"] == "ERROR"
+    assert "Traceback" in stream_errors[0]["exc_info"]
+    # No traceback printed outside a JSON record.
+    assert all(line.startswith("{") for line in text.splitlines() if "Traceback" in line), text
+
+
+def test_the_readmes_metrics_settings_serve_metrics_to_the_token_only(site: Site, tmp_path: Path) -> None:
+    done = site.check("mysite.settings_metrics")
+    assert "no issues" in done.stdout, done.stdout + done.stderr
+    port = free_port()
+    command = [
+        str(site.python),
+        "-m",
+        "echo.server",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "mysite.asgi:application",
+    ]
+    log = tmp_path / "metrics.log"
+    token = "fresh-site-token-5512"
+    with serving(
+        site, command, port, log, settings="mysite.settings_metrics", ECHO_METRICS_TOKEN=token
+    ) as url:
+        read_prices(url, 1)
+        refused = httpx.get(f"{url}/metrics", timeout=10)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "forbidden"
+        scraped = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert scraped.status_code == 200
+        assert "echo_streams_opened_total 1.0" in scraped.text
