@@ -395,15 +395,16 @@ async def connect_sse(
 
 
 async def http_call(
-    host: str, port: int, method: str, target: str, timeout: float = 120
+    host: str, port: int, method: str, target: str, timeout: float = 120, headers: str = ""
 ) -> tuple[int, bytes]:
-    """One request with `Connection: close`; returns the status and the body (read to EOF)."""
+    """One request with `Connection: close` (and `headers`, each line ending in CRLF); returns the
+    status and the body (read to EOF)."""
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(host, port)
         try:
             writer.write(
                 f"{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 0\r\n"
-                "Connection: close\r\n\r\n".encode("ascii")
+                f"{headers}Connection: close\r\n\r\n".encode("ascii")
             )
             head = await reader.readuntil(b"\r\n\r\n")
             body = await reader.read()

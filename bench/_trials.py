@@ -13,7 +13,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -675,6 +675,34 @@ def _pairs(count: int) -> Iterator[tuple[int, bool]]:
             yield pair, on
 
 
+METRICS_TOKEN = "bench-metrics"  # django_bench.settings
+
+
+async def _scrape(server: Server, interval: float, counts: dict[str, int]) -> None:
+    """GET /metrics every `interval` seconds (Prometheus' default is 15) until cancelled."""
+    headers = f"Authorization: Bearer {METRICS_TOKEN}\r\n"
+    while True:
+        status, body = await http_call(server.host, server.port, "GET", "/metrics", headers=headers)
+        if status != 200 or b"echo_streams_opened_total" not in body:
+            raise TrialError(f"/metrics answered {status}")
+        counts["scrapes"] += 1
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def _scraping(server: Server, interval: float, on: bool, counts: dict[str, int]) -> AsyncIterator[None]:
+    if not on:
+        yield
+        return
+    task = asyncio.create_task(_scrape(server, interval, counts))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def _cost(on: float, off: float) -> float:
     return 100 * (1 - on / off) if off else math.nan
 
@@ -693,23 +721,27 @@ async def recording_cost(server: Server, params: Params) -> Result:
         on: dict.fromkeys(("events", "stream_s", "cycles", "churn_s", "churn_cpu_s", "rows"), 0.0)
         for on in (True, False)
     }
+    counts = {"scrapes": 0}
+    scrape = params["scrape_interval"]
     for _, on in _pairs(params["throughput_rounds"]):
         await _record(server, on or control)
-        one = await measure_single_stream(server, params["events"], params["timeout"])
+        async with _scraping(server, scrape, on or control, counts):
+            one = await measure_single_stream(server, params["events"], params["timeout"])
         await cpu_quiet(server)
         sides[on]["events"] += one["events"]
         sides[on]["stream_s"] += one["seconds"]
     rates: dict[tuple[int, bool], float] = {}
     for pair, on in _pairs(params["churn_rounds"]):
         await _record(server, on or control)
-        churned = await measure_churn(
-            server,
-            params["cycles"],
-            params["concurrency"],
-            params["interval"],
-            params["timeout"],
-            recorded=on or control,
-        )
+        async with _scraping(server, scrape, on or control, counts):
+            churned = await measure_churn(
+                server,
+                params["cycles"],
+                params["concurrency"],
+                params["interval"],
+                params["timeout"],
+                recorded=on or control,
+            )
         side = sides[on]
         side["cycles"] += churned["cycles"]
         side["churn_s"] += churned["seconds"]
@@ -735,6 +767,7 @@ async def recording_cost(server: Server, params: Params) -> Result:
         "churn_pair_ratio_max": max(pair_ratios),
         "rows_per_cycle_on": on["rows"] / on["cycles"],
         "rows_per_cycle_off": off["rows"] / off["cycles"],
+        "metrics_scrapes": counts["scrapes"],
     }
 
 
