@@ -127,7 +127,7 @@ GRIP_URL = os.environ.get("GRIP_URL", "")
 if GRIP_URL:
     MIDDLEWARE.insert(1, "django_grip.GripMiddleware")
     # Pushpin's replay is django-eventstream's own, which reads its storage from this setting.
-    EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+    EVENTSTREAM_STORAGE_CLASS = "echo.broadcast.retention.RetainingModelStorage"
 
 # echo's and Django's log lines carry a timestamp and the logger's name, each line once.
 LOGGING = {

@@ -25,6 +25,15 @@ class BroadcastSettings(Section):
     BROADCAST_NOTIFY: bool | None = None
     # Channels one subscription (`/events/a,b,c/`) may name; more is a 400.
     MAX_CHANNELS: Annotated[int, Field(ge=1, le=1000)] = 32
+    # Publishing over HTTP, per client address and process: publishes per second on average, and
+    # at once; past it a JSON 429 with Retry-After. None: no limit.
+    PUBLISH_RATE: Annotated[float, Field(gt=0)] | None = 2.0
+    PUBLISH_BURST: Annotated[int, Field(ge=1)] = 10
+    # Stored events kept per channel (the newest), and for how many seconds; older ones are
+    # deleted as events are stored (echo.broadcast.storage.RetainingModelStorage) or by
+    # `manage.py trim_events`. None: no bound of that kind.
+    BROADCAST_KEEP_EVENTS: Annotated[int, Field(ge=1)] | None = 10_000
+    BROADCAST_KEEP_SECONDS: Annotated[float, Field(gt=0)] | None = 86_400.0
     # Redis that carries published events between processes (redis://...); empty: none.
     REDIS_URL: str = ""
 

@@ -1,7 +1,8 @@
 """django-eventstream's storage: which one (`get_storage`), and reads of it off the event loop.
 
 Events are stored for ids and replay unless the site chose otherwise: without
-`EVENTSTREAM_STORAGE_CLASS`, broadcast uses django-eventstream's `DjangoModelStorage` (its app,
+`EVENTSTREAM_STORAGE_CLASS`, broadcast uses django-eventstream's `DjangoModelStorage`, bounded by
+echo's retention settings (`echo.broadcast.retention.RetainingModelStorage`; its app,
 `django_eventstream`, must be installed: `echo.E004`). Setting it to None or "" stores nothing:
 no ids, no replay (`echo.W005`).
 """
@@ -29,7 +30,8 @@ __all__ = [
     "stored_batches",
 ]
 
-DEFAULT_STORAGE = "django_eventstream.storage.DjangoModelStorage"
+# django-eventstream's model storage, with echo's retention (echo.broadcast.retention).
+DEFAULT_STORAGE = "echo.broadcast.retention.RetainingModelStorage"
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from echo.broadcast.access import valid_channel
 from echo.broadcast.publish import apublish
+from echo.broadcast.ratelimit import limited
 from echo.broadcast.views import forbidden_channels, may_publish
 from echo.sse import EventStreamResponse, LastEventIdError
 from echo.sse.asgi import stream_view
@@ -132,6 +133,9 @@ async def publish_message(request: HttpRequest, channel: str) -> HttpResponseBas
         return json_error(403, "forbidden", f"Permission denied to channel: {channel}")
     if not await may_publish(request, channel):
         return json_error(403, "forbidden", f"You may not publish to channel: {channel}")
+    refused = limited(request)  # after the permission: a refused request costs no token
+    if refused is not None:
+        return refused
     try:
         payload = MessagePayload(text=request.POST.get("text", ""))
     except ValidationError as exc:

@@ -1,0 +1,78 @@
+"""How long stored events stay: `RetainingModelStorage`, broadcast's default storage.
+
+django-eventstream's `DjangoModelStorage` keeps every event for a day (a constant) and looks for
+expired ones on every append, deleting them one row at a time. This subclass keeps instead what
+the settings say, per channel: the newest `BROADCAST_KEEP_EVENTS` and those younger than
+`BROADCAST_KEEP_SECONDS`. The count is enforced as events are stored (every tenth of the bound,
+so a channel holds at most 10 % more than it), the age at most once a minute per process; both by
+one bulk `DELETE`. `manage.py trim_events` does both for every channel, safe from cron. A
+subscriber whose position was trimmed away is told so (`stream-reset`) and goes on from the
+channel's current id.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from django_eventstream.storage import DjangoModelStorage
+
+from .conf import app_settings
+
+__all__ = ["RetainingModelStorage", "trim_channel", "trim_expired"]
+
+_AGE_EVERY = 60.0  # seconds between age trims in one process, as events are stored
+_age_lock = threading.Lock()
+_last_age_trim = 0.0
+
+
+def trim_channel(channel: str, newest: int) -> int:
+    """Delete `channel`'s events older than the newest `BROADCAST_KEEP_EVENTS` (of ids up to
+    `newest`); the number deleted."""
+    from django_eventstream.models import Event
+
+    keep = app_settings.BROADCAST_KEEP_EVENTS
+    if keep is None or newest <= keep:
+        return 0
+    deleted, _ = Event.objects.filter(channel=channel, eid__lte=newest - keep).delete()
+    return int(deleted)
+
+
+def trim_expired() -> int:
+    """Delete events older than `BROADCAST_KEEP_SECONDS`, in every channel; the number deleted."""
+    from django_eventstream.models import Event
+
+    seconds = app_settings.BROADCAST_KEEP_SECONDS
+    if seconds is None:
+        return 0
+    deleted, _ = Event.objects.filter(created__lt=timezone.now() - timedelta(seconds=seconds)).delete()
+    return int(deleted)
+
+
+def _age_trim_due() -> bool:
+    global _last_age_trim
+    now = time.monotonic()
+    with _age_lock:
+        if now - _last_age_trim < _AGE_EVERY:
+            return False
+        _last_age_trim = now
+    return True
+
+
+class RetainingModelStorage(DjangoModelStorage):  # type: ignore[misc]  # django-eventstream has no types
+    """django-eventstream's model storage with echo's retention (see the module)."""
+
+    def append_event(self, channel: str, event_type: str, data: Any) -> Any:
+        event = super().append_event(channel, event_type, data)
+        keep = app_settings.BROADCAST_KEEP_EVENTS
+        if keep is not None and int(event.id) % max(1, keep // 10) == 0:
+            trim_channel(channel, int(event.id))
+        return event
+
+    def trim_event_log(self) -> None:
+        # Called by the parent on every append; the age is trimmed here, now and then.
+        if _age_trim_due():
+            trim_expired()
