@@ -90,6 +90,9 @@ class SseSettings(Section):
     ERROR_EVENT: bool = True
     # Reconnection hint (ms) on the final event of a stream ended by an operator or a shutdown.
     FINAL_RETRY: Annotated[int, Field(ge=0)] = 3000
+    # At a shutdown each stream's hint is FINAL_RETRY plus a random part of this window (ms), so
+    # that the clients of a restarted process do not all come back in the same moment.
+    FINAL_RETRY_SPREAD: Annotated[int, Field(ge=0, le=600_000)] = 5000
     # On SIGTERM or SIGINT, end streams with a final event before the server stops.
     GRACEFUL_SHUTDOWN: bool = True
     SHUTDOWN_GRACE: Annotated[float, Field(gt=0, le=60)] = 5.0

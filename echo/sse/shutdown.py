@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 import threading
 from collections.abc import Callable
@@ -37,8 +38,10 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def final_event() -> ServerSentEvent:
+    """The `shutdown` event, its `retry` spread over `FINAL_RETRY_SPREAD` (one draw per stream)."""
     payload = control.EndPayload(reason=EndReason.SERVER_SHUTDOWN)
-    return control.Shutdown(data=payload).to_sse(retry=app_settings.FINAL_RETRY)
+    retry = app_settings.FINAL_RETRY + random.randint(0, app_settings.FINAL_RETRY_SPREAD)
+    return control.Shutdown(data=payload).to_sse(retry=retry)
 
 
 class Shutdown:

@@ -41,7 +41,9 @@ for start in range(0, {count}, 1000):
 
 @pytest.fixture
 def busy_server(tmp_path: Path) -> Iterator[Server]:
-    with daphne(tmp_path, ECHO_TEST_SETTINGS='{"BROADCAST_POLL_INTERVAL": 0.2}') as server:
+    # Every event kept: the stalled subscriber falls 20,000 behind, past the default retention.
+    settings = '{"BROADCAST_POLL_INTERVAL": 0.2, "BROADCAST_KEEP_EVENTS": null}'
+    with daphne(tmp_path, ECHO_TEST_SETTINGS=settings) as server:
         yield server
 
 

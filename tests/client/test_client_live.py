@@ -29,7 +29,7 @@ pytestmark = pytest.mark.live
 
 FAST = Reconnect(delay=0.1, max_delay=0.5, jitter=0.5, max_attempts=200)
 # The restarted server's `shutdown` asks clients back after 100 ms.
-SETTINGS = json.dumps({"FINAL_RETRY": 100})
+SETTINGS = json.dumps({"FINAL_RETRY": 100, "FINAL_RETRY_SPREAD": 0})
 
 
 class Restartable:

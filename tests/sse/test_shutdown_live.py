@@ -34,6 +34,7 @@ STREAMS: list[tuple[str, dict[str, Any]]] = [
 ]
 EXIT_WITHIN = 10.0
 GRACE = 5.0  # ECHO["SHUTDOWN_GRACE"]'s default
+SPREAD = 5000  # ECHO["FINAL_RETRY_SPREAD"]'s default, ms
 
 
 @dataclass
@@ -99,9 +100,13 @@ def test_a_signal_ends_every_open_stream_with_a_final_event_then_stops_the_serve
         assert reader.error is None, (reader.path, repr(reader.error), log)
         assert reader.consumed
         final = reader.events[-1]
-        assert (final.event, final.retry) == ("shutdown", 3000), (reader.path, reader.events)
+        assert final.event == "shutdown", (reader.path, reader.events)
+        assert 3000 <= final.retry <= 3000 + SPREAD, (reader.path, reader.events)
         assert json.loads(final.data) == {"reason": "server_shutdown"}
         assert all(e.event != "shutdown" for e in reader.events[:-1])
+
+    # Spread: one draw per stream, so the clients do not all come back at the same moment.
+    assert len({reader.events[-1].retry for reader in readers}) > 1
 
     rows = {row["query"].rpartition("token=")[2]: row for row in session_rows(server)}
     assert sorted(rows) == sorted(r.token for r in readers)
