@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
@@ -26,6 +27,7 @@ from echo.sse.http import (
     last_event_id,
     method_not_allowed,
 )
+from echo.sse.middleware import RETRY_AFTER
 
 from . import contracts, streams
 from .messages import ChatMessage, MessagePayload
@@ -140,7 +142,18 @@ async def publish_message(request: HttpRequest, channel: str) -> HttpResponseBas
         payload = MessagePayload(text=request.POST.get("text", ""))
     except ValidationError as exc:
         return json_error(400, "invalid_parameter", exc.errors()[0]["msg"], parameter="text")
-    event_id = await apublish(channel, ChatMessage.create(payload))
+    try:
+        event_id = await apublish(channel, ChatMessage.create(payload))
+    except DatabaseError:
+        # The database is away (a restart, a failover, a lock held past the busy timeout): say so,
+        # as JSON the client can retry on, rather than a 500 page.
+        unavailable = json_error(
+            503,
+            "storage_unavailable",
+            "The event could not be stored: the database did not answer. Retry later.",
+        )
+        unavailable["Retry-After"] = str(RETRY_AFTER)
+        return unavailable
     return JsonResponse({"channel": channel, "id": event_id, "event": ChatMessage.event_name})
 
 

@@ -368,6 +368,8 @@ def test_a_database_restart_mid_stream_loses_no_acknowledged_event_and_no_row(
         async def main() -> subprocess.Popen[bytes]:
             limits = httpx.Limits(max_connections=50)
             async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+                await client.get("/")  # the CSRF cookie, for a publish over HTTP during the outage
+                csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
                 ready = asyncio.Event()
                 reader = asyncio.create_task(subscribe(client, ready))
                 async with asyncio.timeout(30):
@@ -399,6 +401,11 @@ def test_a_database_restart_mid_stream_loses_no_acknowledged_event_and_no_row(
                     before = dict(counts)
                     await until(lambda: all(counts[k] >= before[k] + 3 for k in streams), "streams to go on")
                     await until(lambda: any("error" in r for r in published()), "a publish to fail")
+                    # Over HTTP: a JSON 503 the client may retry on, not a 500 page.
+                    refused = await client.post("/events/restart/publish", data={"text": "x"}, headers=csrf)
+                    assert refused.status_code == 503, refused.text
+                    assert refused.json()["error"] == "storage_unavailable"
+                    assert refused.headers["Retry-After"] == "5"
                     await asyncio.to_thread(postgres.start)
 
                     failed_at = next(r["n"] for r in published() if "error" in r)
