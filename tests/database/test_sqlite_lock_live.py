@@ -17,7 +17,8 @@ import pytest
 from ..servers import daphne, postgres_mode, wait_for
 from ..services import session_rows
 
-pytestmark = pytest.mark.live
+# Slow: CI's PostgreSQL stage leaves it out rather than skip it (it is about the SQLite file).
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 HOLD_LOCK = """
 import sqlite3, sys, time
