@@ -81,3 +81,18 @@ async def recording(request: HttpRequest) -> JsonResponse:
     else:
         registry.remove_observer(recorder)
     return JsonResponse({"recording": recorder in registry.observers()})
+
+
+@csrf_exempt
+async def terminate(request: HttpRequest) -> JsonResponse:
+    """`POST /bench/terminate?n=K`: the admin's terminate action on K live sessions (bench/soak.py)."""
+    from echo.sessions.bus import aterminate_sessions
+    from echo.sessions.models import StreamSession
+
+    if request.method != "POST":
+        return JsonResponse({"error": "POST only"}, status=405)
+    count = int(request.GET.get("n", "1"))
+    live = StreamSession.objects.filter(ended_at__isnull=True, path="/sse2").values_list("id", flat=True)
+    ids = [session_id async for session_id in live[:count]]
+    await aterminate_sessions(ids)
+    return JsonResponse({"terminated": len(ids)})
