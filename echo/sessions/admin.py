@@ -155,8 +155,7 @@ class StreamSessionAdmin(_ModelAdmin):
     def dashboard_events(self, request: HttpRequest) -> HttpResponseBase:
         if request.method not in ("GET", "HEAD"):
             return method_not_allowed(request, ("GET", "HEAD"))
-        user = request.user
-        if not (user.is_active and user.is_staff and self.has_view_permission(request)):
+        if not (self.admin_site.has_permission(request) and self.has_view_permission(request)):
             return json_error(
                 403, "forbidden", "The dashboard is for staff users who may view stream sessions."
             )

@@ -15,10 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from echo.sse import BaseEvent, EventStreamResponse, live_streams
+from echo.sse import BaseEvent, EventStreamResponse
 from echo.sse.contract import StreamContract
-from echo.sse.registry import OPEN_NAMES_SHOWN
-from echo.sse.stats import top_labels
+from echo.sse.stats import Gauge, stats
 
 from .conf import app_settings
 from .history import history
@@ -72,8 +71,10 @@ DASHBOARD: StreamContract[Any] = StreamContract(
 
 
 def _open_now() -> OpenStreams:
-    names = ((stream.info.name or "(no events yet)", 1) for stream in live_streams())
-    streams = {labels[0]: int(n) for labels, n in top_labels(names, OPEN_NAMES_SHOWN).items()}
+    # The `echo_streams_open` gauge already counts them by name (the largest, the rest `other`).
+    gauge = stats.get("echo_streams_open")
+    samples = gauge.samples() if isinstance(gauge, Gauge) else {}
+    streams = {labels[0] or "(no events yet)": int(n) for labels, n in samples.items()}
     payload = OpenStreamsPayload(server=server_id(), total=sum(streams.values()), streams=streams)
     return OpenStreams(data=payload)
 

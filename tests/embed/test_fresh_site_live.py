@@ -195,11 +195,9 @@ def publish_block() -> str:
     return block
 
 
-def test_under_echo_server_the_typed_stream_broadcast_replay_and_admin_work(
-    site: Site, browser: Browser, tmp_path: Path
-) -> None:
-    port = free_port()
-    command = [
+def echo_server_command(site: Site, port: int) -> list[str]:
+    """How the README serves the site: `python -m echo.server` on loopback."""
+    return [
         str(site.python),
         "-m",
         "echo.server",
@@ -209,6 +207,13 @@ def test_under_echo_server_the_typed_stream_broadcast_replay_and_admin_work(
         str(port),
         "mysite.asgi:application",
     ]
+
+
+def test_under_echo_server_the_typed_stream_broadcast_replay_and_admin_work(
+    site: Site, browser: Browser, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = echo_server_command(site, port)
     log = tmp_path / "echo-server.log"
     with serving(site, command, port, log) as url:
         prices = read_prices(url, 2)
@@ -302,16 +307,7 @@ def test_the_readmes_logging_prints_json_lines_each_error_once_and_echos_start_u
         'ROOT_URLCONF = "mysite.urls_boom"\nDEBUG = False\nALLOWED_HOSTS = ["127.0.0.1"]\n'
     )
     port = free_port()
-    command = [
-        str(site.python),
-        "-m",
-        "echo.server",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "mysite.asgi:application",
-    ]
+    command = echo_server_command(site, port)
     log = tmp_path / "logging.log"
     with serving(site, command, port, log, settings="mysite.settings_logging_boom") as url:
         assert httpx.get(f"{url}/boom/", timeout=10).status_code == 500
@@ -348,16 +344,7 @@ def test_the_readmes_metrics_settings_serve_metrics_to_the_token_only(site: Site
     done = site.check("mysite.settings_metrics")
     assert "no issues" in done.stdout, done.stdout + done.stderr
     port = free_port()
-    command = [
-        str(site.python),
-        "-m",
-        "echo.server",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "mysite.asgi:application",
-    ]
+    command = echo_server_command(site, port)
     log = tmp_path / "metrics.log"
     token = "fresh-site-token-5512"
     with serving(

@@ -60,6 +60,10 @@ def value(found: Samples, name: str, **labels: str) -> float:
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
 def test_an_anonymous_or_unprivileged_request_gets_a_json_403(server: Server) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         refused = httpx.get(f"{server.url}/metrics", headers=headers, timeout=10)
@@ -141,54 +145,29 @@ def test_counters_move_with_real_streams(server: Server) -> None:
                 >= 1
             )
             assert value(during, "echo_streams_open", stream="events:metrics-test") == 1
-            assert (
-                value(during, "echo_streams_refused_total", limit="client")
-                - value(before, "echo_streams_refused_total", limit="client")
-                == 1
-            )
+            assert moved(before, during, "echo_streams_refused_total", limit="client") == 1
             # Counted under the channel's declaration (tests/apps.py: "{channel}"), not its name.
-            assert (
-                value(during, "echo_broadcast_published_total", channel="{channel}")
-                - value(before, "echo_broadcast_published_total", channel="{channel}")
-                == 1
-            )
-            assert (
-                value(during, "echo_broadcast_deliveries_total", channel="{channel}")
-                - value(before, "echo_broadcast_deliveries_total", channel="{channel}")
-                == 1
-            )
-            assert (
-                value(during, "echo_broadcast_lag_seconds_count", channel="{channel}")
-                - value(before, "echo_broadcast_lag_seconds_count", channel="{channel}")
-                == 1
-            )
+            assert moved(before, during, "echo_broadcast_published_total", channel="{channel}") == 1
+            assert moved(before, during, "echo_broadcast_deliveries_total", channel="{channel}") == 1
+            assert moved(before, during, "echo_broadcast_lag_seconds_count", channel="{channel}") == 1
 
     def ended() -> Samples:
         return samples(scrape(server))
 
     # The held streams' clients went away: counted as they end, on the server's side.
     wait_for(
-        lambda: (
-            value(ended(), "echo_streams_ended_total", reason="client_disconnected")
-            - value(before, "echo_streams_ended_total", reason="client_disconnected")
-            >= 3
-        ),
+        lambda: moved(before, ended(), "echo_streams_ended_total", reason="client_disconnected") >= 3,
         timeout=30,
         what="three streams ended by their clients",
     )
     after = ended()
-    assert (
-        value(after, "echo_streams_ended_total", reason="completed")
-        - value(before, "echo_streams_ended_total", reason="completed")
-        == 3
-    )
+    assert moved(before, after, "echo_streams_ended_total", reason="completed") == 3
     # The three /sse2 streams, the two /sse3, the subscriber, plus the scrapes' own nothing.
-    assert value(after, "echo_streams_opened_total") - value(before, "echo_streams_opened_total") == 6
-    sent = value(after, "echo_stream_events_sent_total") - value(before, "echo_stream_events_sent_total")
-    assert sent >= 14
-    assert value(after, "echo_stream_bytes_sent_total") > value(before, "echo_stream_bytes_sent_total")
+    assert moved(before, after, "echo_streams_opened_total") == 6
+    assert moved(before, after, "echo_stream_events_sent_total") >= 14
+    assert moved(before, after, "echo_stream_bytes_sent_total") > 0
     assert value(after, "echo_streams_open", stream="events:metrics-test") == 0
     # The session writer wrote the rows in batches and says how long they took.
-    assert value(after, "echo_sessions_batch_rows_count") > value(before, "echo_sessions_batch_rows_count")
+    assert moved(before, after, "echo_sessions_batch_rows_count") > 0
     assert value(after, "echo_sessions_write_seconds_count") > 0
     assert ("echo_sessions_queue_depth", ()) in after
