@@ -42,33 +42,58 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-@contextmanager
-def redis_server(tmp_path: Path) -> Iterator[str]:
-    """A redis-server on a free loopback port, no persistence; yields its `redis://` URL."""
-    binary = require("redis-server", REDIS_MISSING)
-    port = free_port()
-    workdir = tmp_path / f"redis-{port}"
-    workdir.mkdir()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    command += ["--dir", str(workdir)]
-    with (workdir / "redis.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
+class RedisServer:
+    """A redis-server on one loopback port, no persistence, that can be stopped and started again
+    on the same port (an outage: what it held is gone, as after a real restart)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.binary = require("redis-server", REDIS_MISSING)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = tmp_path / f"redis-{self.port}"
+        self.workdir.mkdir()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(self.workdir)]
+        with (self.workdir / "redis.log").open("ab") as log:
+            process = self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
         def ready() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"redis-server exited with {process.returncode}")
-            return _answers_ping(port)
+            return _answers_ping(self.port)
 
-        wait_for(ready, timeout=10.0, what=f"redis-server on port {port}")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
+        wait_for(ready, timeout=10.0, what=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
         process.terminate()
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def redis_server(tmp_path: Path) -> Iterator[str]:
+    """A redis-server on a free loopback port, no persistence; yields its `redis://` URL."""
+    with restartable_redis(tmp_path) as server:
+        yield server.url
+
+
+@contextmanager
+def restartable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def session_rows(server: Server, where: str = "TRUE", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
