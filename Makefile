@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Twisted endpoint strings escape colons, so an IPv6 HOST such as ::1 works too.
 ENDPOINT := tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=4096
 
-.PHONY: run static pushpin test test-plain test-postgres lint typecheck pytest node-deps migrate superuser install install-dev bench clean
+.PHONY: run static pushpin test test-plain test-postgres lint typecheck pytest node-deps migrate superuser install install-dev bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,13 @@ bench: install
 	@echo "make bench: about 15 minutes; results in bench/RESULTS.md"
 	$(BIN)/pip install -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The soak (bench/soak.py): an hour of held streams, churn, publishing, terminates and slow readers
+# against one server; fails on any error or a rising trend. CI runs it for two minutes:
+#   make soak SOAK_ARGS="--minutes 2"
+soak: install
+	$(BIN)/pip install -r bench/requirements.txt
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-django6 .mypy_cache .pytest_cache .ruff_cache $(NODE_DIR)/node_modules

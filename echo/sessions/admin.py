@@ -119,8 +119,15 @@ class StreamSessionAdmin(_ModelAdmin):
         if not ids:
             self.message_user(request, "None of the selected sessions is live.", messages.WARNING)
             return
-        bus.terminate_sessions(ids)
-        self.message_user(request, f"Asked {len(ids)} live session(s) to end.", messages.SUCCESS)
+        if bus.terminate_sessions(ids):
+            self.message_user(request, f"Asked {len(ids)} live session(s) to end.", messages.SUCCESS)
+            return
+        self.message_user(
+            request,
+            "The other server processes cannot be reached (the control bus is down): only the "
+            "sessions this process serves were ended. Ask again when it is back.",
+            messages.WARNING,
+        )
 
     def get_urls(self) -> list[URLPattern]:
         live = path(

@@ -92,18 +92,35 @@ def end_local(ids: Iterable[uuid.UUID | str]) -> int:
     return ended
 
 
-async def aterminate_sessions(ids: Iterable[uuid.UUID | str]) -> None:
-    """Ask every process to end these sessions (those it serves) with a `terminated` event."""
+async def aterminate_sessions(ids: Iterable[uuid.UUID | str]) -> bool:
+    """Ask every process to end these sessions (those it serves) with a `terminated` event.
+
+    False when the layer's backend (Redis) cannot be reached: the sessions this process serves
+    end all the same, the others go on until they are asked again.
+    """
     message = {"type": _TERMINATE, "ids": [str(i) for i in ids]}
     layer = control_layer()
     if layer is None:
         end_local(message["ids"])
-        return
-    await layer.group_send(GROUP, message)
+        return True
+    try:
+        await layer.group_send(GROUP, message)
+    except Exception as exc:  # noqa: BLE001 - any backend error: this process still does its part
+        ended = end_local(message["ids"])
+        logger.warning(
+            "Could not ask the other processes to terminate %d session(s) (%s: %s); ended the %d "
+            "served here",
+            len(message["ids"]),
+            type(exc).__name__,
+            exc,
+            ended,
+        )
+        return False
+    return True
 
 
-def terminate_sessions(ids: Iterable[uuid.UUID | str]) -> None:
-    async_to_sync(aterminate_sessions)(list(ids))
+def terminate_sessions(ids: Iterable[uuid.UUID | str]) -> bool:
+    return async_to_sync(aterminate_sessions)(list(ids))
 
 
 async def ensure_listener() -> None:

@@ -9,9 +9,12 @@ group membership are gone and each process must make them again by itself.
 from __future__ import annotations
 
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
+from httpx_sse import connect_sse
 
 from echo.client import Client, Reconnect
 from echo.demo.messages import ChatMessage
@@ -19,7 +22,14 @@ from echo.demo.messages import ChatMessage
 from ..client.test_client_live import Reader
 from ..servers import Server, daphne, server_env, wait_for
 from ..services import restartable_redis
-from ..sessions.test_terminate_live import create_superuser, stream_then_terminate, wait_until_subscribed
+from ..sessions.test_terminate_live import (
+    create_superuser,
+    live_session,
+    log_in,
+    stream_then_terminate,
+    terminate_from_admin,
+    wait_until_subscribed,
+)
 from .test_scaleout_live import RedisPair, assert_clean_log, publish_command
 
 pytestmark = pytest.mark.live
@@ -61,6 +71,7 @@ def test_redis_outage_every_stored_event_reaches_every_subscriber_once_and_termi
         for phase in PHASES:
             if phase == "while down":
                 redis.stop()
+                terminate_while_down(a, b)
             if phase == "after":
                 redis.start()  # empty: no subscriber, no group member until the processes return
                 wait_for(lambda: pair.relay_listeners() == 2, timeout=30, what="both back on the relay")
@@ -81,6 +92,31 @@ def test_redis_outage_every_stored_event_reaches_every_subscriber_once_and_termi
     assert [stream.connections for stream in streams] == [1, 1]  # no stream broke for it
     for server in (a, b):
         quiet(server)
+
+
+def terminate_while_down(admin_server: Server, other: Server) -> None:
+    """The admin's terminate with the bus down: the handling process ends its own session and
+    says the others were not reached; the other process's session goes on."""
+    with ExitStack() as stack, httpx.Client(base_url=admin_server.url, timeout=10) as admin:
+        csrf = log_in(admin)
+        readers, ids = [], []
+        for server in (admin_server, other):
+            token = uuid.uuid4().hex
+            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=10))
+            params = {"message": "down", "interval": 0.05, "token": token}
+            source = stack.enter_context(connect_sse(client, "GET", "/sse2", params=params))
+            events = source.iter_sse()  # kept: a dropped iterator closes its response
+            assert next(events).event == "echo"
+            readers.append(events)
+            ids.append(live_session(server, token)["id"])
+        message = terminate_from_admin(admin, csrf, *ids, level="warning")
+        assert message == (
+            "The other server processes cannot be reached (the control bus is down): only the "
+            "sessions this process serves were ended. Ask again when it is back."
+        )
+        here, elsewhere = readers
+        assert [event.event for event in here][-1] == "terminated"
+        assert next(elsewhere).event == "echo"  # still streaming
 
 
 def quiet(server: Server) -> None:

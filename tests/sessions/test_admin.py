@@ -14,12 +14,14 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import Permission
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from echo.sessions import bus
 from echo.sessions.models import StreamSession
+
+from .test_bus import unreachable_layer
 
 CHANGELIST = "/admin/echo_sessions/streamsession/"
 LIVE_JSON = "/admin/echo_sessions/streamsession/live.json"
@@ -428,6 +430,19 @@ def test_terminate_action_sends_live_ids_to_the_sessions_group(
     assert group.nothing_received()
     # The action only asks: the rows end when the serving process ends the streams.
     assert StreamSession.objects.live().count() == len(rows.live)
+
+
+def test_terminate_action_with_the_control_bus_down_warns_instead_of_failing(
+    admin_client: Client, rows: Rows
+) -> None:
+    with override_settings(CHANNEL_LAYERS=unreachable_layer()):
+        response = terminate(admin_client, rows.echo_alice.pk)
+
+    assert response.status_code == 200
+    assert messages_of(response) == [
+        "The other server processes cannot be reached (the control bus is down): only the sessions "
+        "this process serves were ended. Ask again when it is back."
+    ]
 
 
 def test_terminate_action_on_ended_sessions_only_warns(

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.test import RequestFactory, override_settings
@@ -17,6 +18,7 @@ from echo.sse import EventStreamResponse, ServerSentEvent
 from echo.sse.registry import registry
 
 from ..loops import run
+from ..servers import free_port
 from ..whatwg import parse
 
 
@@ -204,3 +206,27 @@ def test_terminate_sessions_without_a_listener_is_harmless() -> None:
         return stream
 
     assert run(main()).response.info.end_reason == "client_disconnected"
+
+
+def unreachable_layer() -> dict[str, Any]:
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [dead]}}}
+
+
+def test_terminate_with_the_layer_unreachable_ends_the_sessions_served_here_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> tuple[bool, Stream]:
+        stream = Stream()
+        await stream.until_started()
+        reached = await bus.aterminate_sessions([stream.id, uuid.uuid4()])
+        await stream.until_ended()
+        return reached, stream
+
+    with override_settings(CHANNEL_LAYERS=unreachable_layer()):
+        reached, stream = run(main())
+
+    assert reached is False
+    assert stream.response.info.end_reason == "terminated"
+    assert "Could not ask the other processes to terminate 2 session(s)" in caplog.text
+    assert "ended the 1 served here" in caplog.text

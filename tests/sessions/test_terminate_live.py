@@ -54,8 +54,9 @@ def log_in(client: httpx.Client) -> str:
     return client.cookies["csrftoken"]  # rotated by the login
 
 
-def terminate_from_admin(client: httpx.Client, csrf: str, session_id: str) -> str:
-    """POST the changelist action for one session; returns the message the admin shows next."""
+def terminate_from_admin(client: httpx.Client, csrf: str, *session_ids: str, level: str = "success") -> str:
+    """POST the changelist action for these sessions; returns the message (of `level`) the admin
+    shows next."""
     response = client.post(
         CHANGELIST,
         data={
@@ -63,13 +64,13 @@ def terminate_from_admin(client: httpx.Client, csrf: str, session_id: str) -> st
             "action": "terminate_sessions",
             "select_across": "0",
             "index": "0",
-            "_selected_action": str(uuid.UUID(session_id)),
+            "_selected_action": [str(uuid.UUID(session_id)) for session_id in session_ids],
         },
     )
     assert response.status_code == 302, response.text
     page = client.get(response.headers["location"])
     assert page.status_code == 200
-    messages = re.findall(r'<li class="success">(.*?)</li>', page.text)
+    messages = re.findall(rf'<li class="{level}">(.*?)</li>', page.text)
     assert messages, page.text
     return str(messages[0])
 
