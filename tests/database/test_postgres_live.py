@@ -28,6 +28,8 @@ from ..servers import ROOT, Server, daphne_command, free_port, migrate, running,
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres]
 
+OUTAGE = 5.0  # seconds the database is down in the restart tests
+
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
@@ -393,6 +395,7 @@ def test_a_database_restart_mid_stream_loses_no_acknowledged_event_and_no_row(
                     await until(lambda: len(received) >= 5, "events before the outage")
 
                     await asyncio.to_thread(postgres.stop)
+                    down_at = time.monotonic()
                     # While it is down: streams go on, some end, new ones open and stream.
                     for k in range(5):
                         streams.pop(k).cancel()
@@ -406,6 +409,8 @@ def test_a_database_restart_mid_stream_loses_no_acknowledged_event_and_no_row(
                     assert refused.status_code == 503, refused.text
                     assert refused.json()["error"] == "storage_unavailable"
                     assert refused.headers["Retry-After"] == "5"
+                    # The fault itself lasts at least 5 s, whatever the checks above took.
+                    await asyncio.sleep(max(0.0, down_at + OUTAGE - time.monotonic()))
                     await asyncio.to_thread(postgres.start)
 
                     failed_at = next(r["n"] for r in published() if "error" in r)
