@@ -108,8 +108,7 @@ async def aterminate_sessions(ids: Iterable[uuid.UUID | str]) -> bool:
     except Exception as exc:  # noqa: BLE001 - any backend error: this process still does its part
         ended = end_local(message["ids"])
         logger.warning(
-            "Could not ask the other processes to terminate %d session(s) (%s: %s); ended the %d "
-            "served here",
+            "Could not ask the other processes to terminate %d session(s) (%s: %s); ended the %d served here",
             len(message["ids"]),
             type(exc).__name__,
             exc,
