@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -183,6 +183,17 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def stacks(self) -> str:
+        """The log with every thread's stack at the end (tests.settings registers SIGUSR1), for a
+        server that hangs; the log alone when the process is gone or says nothing in time."""
+        if self.process.poll() is not None:
+            return self.log()
+        before = self.log().count("most recent call first")
+        self.process.send_signal(signal.SIGUSR1)
+        with suppress(AssertionError):
+            wait_for(lambda: self.log().count("most recent call first") > before, timeout=5, what="stacks")
+        return self.log()
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/task"))

@@ -5,10 +5,16 @@ adapter's direct writes, inbox and direct send; the collector tuning): the suite
 way too (CI runs it once).
 """
 
+import faulthandler
 import json
 import os
+import signal
 
 from sse_project.settings import *  # noqa: F403
+
+# A live server that hangs can say where: SIGUSR1 writes every thread's stack to its log
+# (`Server.stacks()` in tests/servers.py).
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 ROOT_URLCONF = "tests.live_urls"
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.TestChannelsConfig"]  # noqa: F405

@@ -85,7 +85,7 @@ def test_a_signal_ends_every_open_stream_with_a_final_event_then_stops_the_serve
         try:
             returncode = server.process.wait(EXIT_WITHIN)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"Daphne still running {EXIT_WITHIN}s after SIGTERM:\n{server.log()}")
+            pytest.fail(f"Daphne still running {EXIT_WITHIN}s after {signum.name}:\n{server.stacks()}")
         took = time.monotonic() - started
         for future in futures:
             future.result(timeout=EXIT_WITHIN)
