@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,14 @@ from .servers import Server, daphne
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A run started in the background of a script (`make test &`) inherits SIGINT ignored, and so
+    # would every server it starts (which then rightly ignores SIGINT). The live tests start their
+    # servers as from a terminal; tests/sse/test_shutdown_live.py starts one with SIGINT ignored.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

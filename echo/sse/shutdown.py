@@ -67,6 +67,11 @@ class Shutdown:
         loop = asyncio.get_running_loop()
         for signum in SIGNALS:
             previous = signal.getsignal(signum)
+            if previous == signal.SIG_IGN or previous is None:
+                # Ignored by whoever started the process (`nohup`, `&` in a script: SIGINT), or a
+                # handler Python cannot call: left as it is, as Twisted does. Taking it over would
+                # end every stream and then leave the server running with nothing to stop it.
+                continue
             signal.signal(signum, self._handler(loop, previous))
 
     def _handler(self, loop: asyncio.AbstractEventLoop, previous: _Handler) -> Callable[..., None]:

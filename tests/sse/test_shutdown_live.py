@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, SSEError, connect_sse
 
-from ..servers import Server, daphne, wait_for
+from ..servers import Server, daphne, daphne_command, free_port, migrate, running, server_env, wait_for
 from ..services import session_rows
 
 pytestmark = pytest.mark.live
@@ -166,3 +167,33 @@ def test_without_graceful_shutdown_streams_get_no_final_event(tmp_path: Path) ->
     assert reader.events
     assert all(event.event == "echo" for event in reader.events), reader.events
     assert "Shutting down" not in server.log()
+
+
+# Runs the server with SIGINT ignored, as `nohup` or `&` in a script start a process.
+IGNORING_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def test_a_server_started_with_sigint_ignored_keeps_ignoring_it_and_still_drains_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    env = server_env(tmp_path / "db.sqlite3")
+    migrate(env)
+    port = free_port()
+    command = [sys.executable, "-c", IGNORING_SIGINT, *daphne_command("127.0.0.1", port)[1:]]
+    with running(command, tmp_path, host="127.0.0.1", port=port, env=env) as server:
+        reader, thread = _open(server, "/sse2", message="on", interval=0.05)
+        wait_for(reader.started.is_set, what="a first event")
+        server.process.send_signal(signal.SIGINT)
+        # Still serving: more events arrive, the stream was not ended, nothing drained.
+        seen = len(reader.events)
+        wait_for(lambda: len(reader.events) >= seen + 5, what="events after SIGINT")
+        assert server.process.poll() is None
+        assert "Shutting down" not in server.log()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(EXIT_WITHIN)
+        thread.join(EXIT_WITHIN)
+    assert reader.events[-1].event == "shutdown", reader.events
+    assert all(event.event == "echo" for event in reader.events[:-1])
