@@ -260,18 +260,19 @@ def uvicorn_command(host: str, port: int, app: str = "sse_project.asgi:applicati
 
 
 def uvicorn(tmp_path: Path, *, app: str = DEFAULT_APP, **extra_env: str) -> AbstractContextManager[Server]:
-    return _serving(uvicorn_command, tmp_path, app, extra_env)
+    return serving(uvicorn_command, tmp_path, app, extra_env)
 
 
 def daphne_app(tmp_path: Path, app: str, **extra_env: str) -> AbstractContextManager[Server]:
     """`python -m echo.server` serving another ASGI application (Django's stock handler, say)."""
-    return _serving(daphne_command, tmp_path, app, extra_env)
+    return serving(daphne_command, tmp_path, app, extra_env)
 
 
 @contextmanager
-def _serving(
+def serving(
     command: Callable[[str, int, str], list[str]], tmp_path: Path, app: str, extra_env: dict[str, str]
 ) -> Iterator[Server]:
+    """`command(host, port, app)` on a free loopback port, with a migrated database of its own."""
     env = server_env(tmp_path / "db.sqlite3", **extra_env)
     migrate(env)
     port = free_port()

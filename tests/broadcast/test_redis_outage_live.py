@@ -68,7 +68,7 @@ def test_redis_outage_every_stored_event_reaches_every_subscriber_once_and_termi
         wait_until_subscribed(redis.url, 2)
         wait_for(lambda: all(stream.connections == 1 for stream in streams), what="both subscriptions")
 
-        for phase in PHASES:
+        for done_phases, phase in enumerate(PHASES, 1):
             if phase == "while down":
                 redis.stop()
                 terminate_while_down(a, b)
@@ -78,7 +78,7 @@ def test_redis_outage_every_stored_event_reaches_every_subscriber_once_and_termi
                 wait_until_subscribed(redis.url, 2)
             for n in range(EACH):
                 publish_command(publisher, channel, f"{phase} {n}")  # exits 0 while Redis is down
-            done = (PHASES.index(phase) + 1) * EACH
+            done = done_phases * EACH
             wait_for(lambda done=done: each_has(done), timeout=30, what=f"{done} events on both")
 
         # Terminate, handled by either process, reaches the other again.

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, SSEError, connect_sse
 
-from ..servers import Server, daphne, daphne_command, free_port, migrate, running, server_env, wait_for
+from ..servers import DEFAULT_APP, Server, daphne, daphne_command, serving, wait_for
 from ..services import session_rows
 
 pytestmark = pytest.mark.live
@@ -179,11 +179,10 @@ IGNORING_SIGINT = (
 def test_a_server_started_with_sigint_ignored_keeps_ignoring_it_and_still_drains_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    env = server_env(tmp_path / "db.sqlite3")
-    migrate(env)
-    port = free_port()
-    command = [sys.executable, "-c", IGNORING_SIGINT, *daphne_command("127.0.0.1", port)[1:]]
-    with running(command, tmp_path, host="127.0.0.1", port=port, env=env) as server:
+    def ignoring_sigint(host: str, port: int, app: str) -> list[str]:
+        return [sys.executable, "-c", IGNORING_SIGINT, *daphne_command(host, port, app)[1:]]
+
+    with serving(ignoring_sigint, tmp_path, DEFAULT_APP, {}) as server:
         reader, thread = _open(server, "/sse2", message="on", interval=0.05)
         wait_for(reader.started.is_set, what="a first event")
         server.process.send_signal(signal.SIGINT)
