@@ -6,6 +6,7 @@ view makes is `json_error(status, code, detail)`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from .exceptions import LastEventIdError
 __all__ = [
     "WHOLE_ID",
     "WHOLE_ID_TEXT",
+    "client_address",
     "csrf_failure",
     "invalid_last_event_id",
     "json_error",
@@ -44,6 +46,22 @@ def method_not_allowed(request: HttpRequest, allowed: Sequence[str]) -> JsonResp
     )
     response["Allow"] = ", ".join(allowed)
     return response
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's IP address in its normal form, or None when `REMOTE_ADDR` holds none.
+
+    Behind `--proxy-headers` the server copies `REMOTE_ADDR` from a header that a client can
+    write (`X-Forwarded-For`) unless the proxy overwrites it: whatever it holds is validated here
+    before it keys a limit or is stored.
+    """
+    raw = request.META.get("REMOTE_ADDR")
+    if not raw or not isinstance(raw, str) or len(raw) > 64:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        return None
 
 
 def last_event_id(request: HttpRequest) -> str:

@@ -42,6 +42,7 @@ from .control import EndPayload, Error
 from .event import ServerSentEvent
 from .events import BaseEvent
 from .exceptions import StreamTypeError
+from .http import client_address
 from .info import EndReason, StreamInfo
 from .iterators import aclose
 from .pinger import pinger
@@ -167,7 +168,7 @@ class EventStreamResponse(StreamingHttpResponse):
         info = self.info
         info.path = request.path
         info.query = request.META.get("QUERY_STRING", "")
-        info.client = request.META.get("REMOTE_ADDR") or None
+        info.client = client_address(request)
         info.user_agent = request.META.get("HTTP_USER_AGENT", "")
         if request.method == "HEAD":
             self.streaming_content = _empty()
