@@ -158,6 +158,30 @@ def _note_finished(**kwargs: Any) -> None:
 request_finished.connect(_note_finished)
 
 
+class _RolledBack(Exception):
+    pass
+
+
+@csrf_exempt
+def publish_in_transaction(request: HttpRequest, channel: str) -> JsonResponse:
+    """`POST ?text=...&outcome=commit|rollback`: `publish()` inside `transaction.atomic()` in this
+    server process, as a `post_save` receiver would, then commit or roll back; the id it got."""
+    from django.db import transaction
+
+    from echo.broadcast.publish import publish
+    from echo.demo.messages import ChatMessage, MessagePayload
+
+    event_id = None
+    try:
+        with transaction.atomic():
+            event_id = publish(channel, ChatMessage.create(MessagePayload(text=request.GET["text"])))
+            if request.GET["outcome"] == "rollback":
+                raise _RolledBack
+    except _RolledBack:
+        pass
+    return JsonResponse({"id": event_id})
+
+
 @stream_view
 def threads_stream(request: HttpRequest) -> EventStreamResponse | JsonResponse:
     """A sync stream view that notes its thread under `?token=`: `?n=` events, then the stream
@@ -253,5 +277,6 @@ urlpatterns = [
     path("_probe/threads", threads),
     path("_probe/gc", gc_switch),
     path("_probe/alive", alive),
+    path("_probe/publish_in_transaction/<str:channel>", publish_in_transaction),
     path("", include("sse_project.urls")),
 ]
