@@ -1,7 +1,8 @@
 """The toolkit's system checks: a silent misconfiguration becomes a message with an id.
 
 - `echo.E001`: `daphne` (or `echo.server`) is installed but not first in `INSTALLED_APPS`:
-  `runserver` is then another app's (staticfiles', Django's), which buffers streams.
+  `runserver` is then the command of an app listed earlier (staticfiles, or Django's own), which
+  buffers streams.
 - `echo.E002`: an `ECHO` setting that no installed package declares, or of the wrong type.
 - `echo.E003`: Daphne's `runserver` is installed and `ASGI_APPLICATION` is not set: it cannot start.
 - `echo.W001`: `GZipMiddleware` compresses event streams, and clients and proxies then hold events
@@ -48,8 +49,9 @@ def check_daphne_first(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -
         return [
             Error(
                 "'daphne' (or 'echo.server') is not first in INSTALLED_APPS.",
-                hint="Put 'echo.server' then 'daphne' first in INSTALLED_APPS: another app's runserver "
-                "(staticfiles', Django's) comes first otherwise, and it buffers whole responses.",
+                hint="Put 'echo.server' (or 'daphne') first in INSTALLED_APPS, before "
+                "'django.contrib.staticfiles'. Django runs the runserver command of the first app "
+                "that has one, and any but Daphne's sends a stream only once it has ended.",
                 id="echo.E001",
             )
         ]

@@ -74,6 +74,10 @@ def test_e001_when_daphne_is_not_first() -> None:
         messages = run(checks.check_daphne_first)
         assert [(type(m), m.id) for m in messages] == [(Error, "echo.E001")]
         assert "not first in" in messages[0].msg
+        # One plain sentence of what to do, naming the app it must come before.
+        assert str(messages[0].hint).startswith(
+            "Put 'echo.server' (or 'daphne') first in INSTALLED_APPS, before 'django.contrib.staticfiles'."
+        )
         assert echo_ids(run_checks()) == ["echo.E001"]
 
 
