@@ -11,11 +11,15 @@ also find events published elsewhere by polling the storage (`BROADCAST_POLL_INT
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, transaction
 
 from echo.sse import BaseEvent
 
@@ -34,7 +38,12 @@ logger = logging.getLogger("echo.broadcast")
 
 
 def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int | None:
-    """Store and deliver `event` on `channel`; returns the id the channel gave it.
+    """Store `event` on `channel` and deliver it once stored for good; returns the channel's id for it.
+
+    Inside a transaction (`transaction.atomic()`, `ATOMIC_REQUESTS`, a `post_save` receiver) the
+    event is stored in that transaction and announced to subscribers when it commits: an event
+    rolled back reaches no one, so the id the rollback frees is announced once, with the event
+    that takes it next. Outside one, it is stored and announced at once.
 
     `UndeclaredChannel` or `UndeclaredEvent` (`echo.broadcast.channels`) when the channel's
     declaration does not allow it: raised before anything is stored.
@@ -42,19 +51,37 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
     When Redis cannot be reached the event is still stored and delivered here (other processes
     find it by their storage poll): a warning is logged, or with `strict` `RelayUnavailable`
     (carrying the stored event's id) is raised, after the event is stored and delivered locally.
+    Inside a transaction the announcement runs after the commit, where nothing can be raised to
+    the caller: `strict` then changes nothing and a relay failure is logged.
     """
-    from django_eventstream.event import Event
-    from django_eventstream.views import get_listener_manager
-
+    if not apps.is_installed("echo.broadcast"):
+        raise ImproperlyConfigured(
+            "publish() needs the broadcast app: add 'echo.broadcast' (and 'django_eventstream') "
+            "to INSTALLED_APPS and path('', include('echo.urls')) to your URLs."
+        )
     if not valid_channel(channel):
         raise ValueError(f"invalid channel name: {channel!r}")
     spec = require_declared(channel, event)
-    item = Published(channel, None, event.event_name, event.data_json(), time.time())
+    item = Published(channel, None, event.event_name, event.data_json())
     storage = get_storage()
     if storage is not None and channel_manager().is_channel_reliable(channel):
         _store(storage, item)
+    alias = notify.storage_alias()
+    if connections[alias].in_atomic_block:
+        transaction.on_commit(functools.partial(_announce, item, spec.pattern), using=alias, robust=True)
+    else:
+        _announce(item, spec.pattern, strict=strict)
+    return item.id
+
+
+def _announce(item: Published, pattern: str, *, strict: bool = False) -> None:
+    """Hand a stored (or unstored) event to every place a subscriber may be listening."""
+    from django_eventstream.event import Event
+    from django_eventstream.views import get_listener_manager
+
+    item.at = time.time()
     event_id = item.id
-    metrics.published.inc(spec.pattern)
+    metrics.published.inc(pattern)
     hub.deliver_threadsafe(item)
     relay_error: RelayUnavailable | None = None
     try:
@@ -62,16 +89,16 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
     except RelayUnavailable as exc:
         relay_error = exc
         if not strict:  # a strict caller is told by the exception
-            logger.warning("Published %s:%s here only: %s", channel, event_id, exc)
+            logger.warning("Published %s:%s here only: %s", item.channel, event_id, exc)
     if grip_url():
         from django_eventstream.utils import publish_event
 
         prev = None if event_id is None else str(event_id - 1)
-        publish_event(channel, item.event, item.data, None if event_id is None else str(event_id), prev)
-    get_listener_manager().add_to_queues(channel, Event(channel, item.event, item.data, id=event_id))
+        publish_event(item.channel, item.event, item.data, None if event_id is None else str(event_id), prev)
+    listened = Event(item.channel, item.event, item.data, id=event_id)
+    get_listener_manager().add_to_queues(item.channel, listened)
     if relay_error is not None and strict:
         raise RelayUnavailable(str(relay_error), event_id=event_id)
-    return event_id
 
 
 def _store(storage: Any, item: Published) -> None:
@@ -79,7 +106,8 @@ def _store(storage: Any, item: Published) -> None:
     if notify.enabled():
         # Not in one transaction with the append: django-eventstream creates a channel's counter
         # by catching an IntegrityError, which would break an enclosing transaction when two
-        # processes publish to a new channel at once. A caller's own transaction still holds both.
+        # processes publish to a new channel at once. A caller's own transaction holds both, and
+        # PostgreSQL sends a NOTIFY only when that transaction commits.
         notify.send(item, notify.storage_alias())
 
 
