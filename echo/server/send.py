@@ -1,23 +1,39 @@
 """Daphne's `send` for one connection: `FlowSend` waits while the client's connection is full,
 `DirectSend` adds a short path for the middle of a body.
 
+Both also give a status Twisted has no reason phrase for (429, say: Twisted sends
+`429 Unknown Status`) its standard phrase, between Daphne's handling of the response start and the
+first write, which is when Twisted writes the status line.
+
 Private attributes of Daphne and Twisted read here (Daphne 4.2.3, Twisted 26.10.0, tested by
 `tests/server/test_upstream.py`): `WebRequest._response_started`, `Request.finished`,
 `Request._disconnected`, `Request.channel`, `Request.channel.transport`, `Server.connections`,
 `Server.handle_reply`; public: `Request.registerProducer`, `unregisterProducer`,
-`ITCPTransport.abortConnection`.
+`Request.code`, `Request.startedWriting`, `Request.setResponseCode`, `twisted.web.http.RESPONSES`
+(read only), `ITCPTransport.abortConnection`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from typing import Any
 
+from twisted.web.http import RESPONSES
 from twisted.web.http import Request as _TwistedRequest
 
 from .flow import FlowControl
 
-__all__ = ["DirectSend", "FlowSend"]
+__all__ = ["DirectSend", "FlowSend", "reason_phrase"]
+
+
+def reason_phrase(code: object) -> bytes | None:
+    """The standard reason phrase of an HTTP status code (RFC 9110's, as `http.HTTPStatus` has
+    it), or None for a code it does not know."""
+    try:
+        return HTTPStatus(code).phrase.encode("ascii")  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 class FlowSend:
@@ -57,7 +73,18 @@ class FlowSend:
             self._unregister()
         await self._server.handle_reply(self._protocol, message)
         if kind == "http.response.start":
+            self._name_status()
             self._register()
+
+    def _name_status(self) -> None:
+        """Give the status its standard reason phrase where Twisted knows none; the status line
+        is not written yet (Twisted writes it with the first part of the body)."""
+        protocol = self._protocol
+        code = protocol.code
+        if protocol._response_started and not protocol.startedWriting and code not in RESPONSES:
+            phrase = reason_phrase(code)
+            if phrase is not None:
+                protocol.setResponseCode(code, phrase)
 
     def _register(self) -> None:
         protocol = self._protocol

@@ -99,3 +99,13 @@ def test_twisted_requests_have_what_direct_send_reads(name: str) -> None:
 
 def test_twisted_requests_keep_their_channel() -> None:
     assert "self.channel = channel" in inspect.getsource(Request.__init__)
+
+
+def test_daphne_sets_the_status_without_a_phrase_and_twisted_writes_it_with_the_body() -> None:
+    # The send names a status Twisted does not (`FlowSend._name_status`) after Daphne's start and
+    # before the first write: Twisted writes the status line from `code_message` on that write.
+    assert 'self.setResponseCode(message["status"])' in inspect.getsource(WebRequest.handle_reply)
+    assert "self.code_message = RESPONSES.get(code" in inspect.getsource(Request.setResponseCode)
+    assert "self.code_message" in inspect.getsource(Request.write)
+    assert "self.startedWriting = 1" in inspect.getsource(Request.write)
+    assert Request.code == 200
