@@ -25,7 +25,15 @@ import time
 import uuid
 from typing import Any, Literal
 
-from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    connections,
+    transaction,
+)
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -49,6 +57,12 @@ _HOLD = 0.25
 _PROGRESS_FIELDS = ("stream", "events_sent", "bytes_sent", "last_event_id", "last_seen_at")
 # Live streams' progress is written a slice at a time, this many slices per progress interval.
 _PROGRESS_SLICES = 20
+# What the database says about one row's values (a constraint, a value its column cannot hold):
+# that row is dropped and the rest of its batch written, not the batch lost for it.
+_ROW_ERRORS = (DataError, IntegrityError)
+# SQLite says a table or column is missing with the same exception as a locked database; that is
+# no outage to wait out (`manage.py migrate` was not run).
+_SCHEMA_MISSING = ("no such table", "no such column", "has no column named")
 
 
 _batch_rows = histogram(
@@ -60,6 +74,12 @@ _write_seconds = histogram("echo_sessions_write_seconds", "Seconds per transacti
 _write_failures = counter(
     "echo_sessions_write_failures", "Session writes that failed (each retried attempt counts)."
 )
+
+
+def _schema_missing(exc: Exception) -> bool:
+    if isinstance(exc, ProgrammingError):  # PostgreSQL: `relation "..." does not exist`
+        return "does not exist" in str(exc)
+    return isinstance(exc, OperationalError) and str(exc).startswith(_SCHEMA_MISSING)
 
 
 def server_id() -> str:
@@ -151,10 +171,17 @@ class SessionRecorder:
                 if time.monotonic() >= next_progress:
                     next_progress = time.monotonic() + tick
                     self._retrying(self._write_progress)
-            except Exception:
-                logger.exception(
-                    "Could not record stream sessions; %d change(s) dropped", len(creates) + len(ends)
-                )
+            except Exception as exc:
+                if _schema_missing(exc):
+                    logger.error(
+                        "Could not record stream sessions; %d change(s) dropped: %s (run manage.py migrate)",
+                        len(creates) + len(ends),
+                        exc,
+                    )
+                else:
+                    logger.exception(
+                        "Could not record stream sessions; %d change(s) dropped", len(creates) + len(ends)
+                    )
                 self._reset_connection()
             finally:
                 for done in flushes:
@@ -237,7 +264,7 @@ class SessionRecorder:
             except (OperationalError, InterfaceError) as exc:
                 _write_failures.inc()
                 self._reset_connection()
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or _schema_missing(exc):
                     raise
                 if attempt == 1:
                     logger.warning(
@@ -254,6 +281,39 @@ class SessionRecorder:
     def _write_changes(
         self, creates: list[StreamInfo], ends: list[StreamInfo], *, again: bool = False
     ) -> None:
+        """The batch in one transaction; if the database refuses a row of it, the batch in
+        halves, each in a transaction of its own, down to the row refused, which alone is dropped
+        (logged with the database's reason). A few bad rows cost a few transactions each
+        (log2 of the batch), never the honest rows beside them."""
+        try:
+            self._write_batch(creates, ends, again=again)
+        except _ROW_ERRORS as exc:
+            changes = [*((True, info) for info in creates), *((False, info) for info in ends)]
+            if len(changes) == 1:
+                self._drop(changes[0][1], exc)
+                return
+            half = len(changes) // 2
+            for part in (changes[:half], changes[half:]):
+                self._write_changes(
+                    [info for create, info in part if create],
+                    [info for create, info in part if not create],
+                    again=again,
+                )
+
+    def _drop(self, info: StreamInfo, exc: Exception) -> None:
+        _write_failures.inc()
+        self._written.pop(info.id, None)  # no progress for a row that is not there
+        logger.error(
+            "Could not record stream session %s (%s, client %s): the database refused it (%s: %s); "
+            "dropped it, the rest of its batch is kept",
+            info.id,
+            info.path or info.name or "-",
+            info.client or "-",
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        )
+
+    def _write_batch(self, creates: list[StreamInfo], ends: list[StreamInfo], *, again: bool) -> None:
         with transaction.atomic():
             if creates:
                 insert_many([self._row(info) for info in creates], skip_existing=again)

@@ -587,3 +587,40 @@ def test_a_batch_written_again_skips_the_rows_already_there() -> None:
     writer.insert_many([dict(row) for row in rows[:2]])  # committed before the error, say
     writer.insert_many([dict(row) for row in rows], skip_existing=True)
     assert sorted(StreamSession.objects.values_list("query", flat=True)) == [f"n={n}" for n in range(4)]
+
+
+# -- a row the database refuses: dropped alone, the rest of its batch written --------------------
+
+
+def test_a_row_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_written(
+    recorder: SessionRecorder, django_user_model: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two rows the database really refuses in one batch of eight: a negative counter (the CHECK
+    constraint of a positive integer column, on SQLite and PostgreSQL alike) and a user deleted
+    before the row was written (the foreign key, checked at commit). The six others are kept."""
+    gone = django_user_model.objects.create_user("gone")
+    gone_id = gone.pk
+    gone.delete()
+    infos = [StreamInfo(path=f"/sse2/{n}", client="127.0.0.1") for n in range(8)]
+    infos[2].events_sent = -1
+    infos[5].user_id = gone_id
+    for info in infos:
+        info.end(EndReason.COMPLETED)
+
+    async def main() -> None:
+        for info in infos:
+            await recorder.stream_opened(info, None)
+        for info in infos:  # all queued before the writer's linger ends: one batch
+            recorder.stream_closed(info)
+
+    with caplog.at_level("INFO", logger="echo.sessions"):
+        run(main())
+        rows = flushed(recorder)
+
+    assert sorted(row.path for row in rows) == [f"/sse2/{n}" for n in (0, 1, 3, 4, 6, 7)]
+    assert all(row.end_reason == EndReason.COMPLETED for row in rows)
+    dropped = [r.getMessage() for r in caplog.records if "Could not record stream session " in r.getMessage()]
+    assert len(dropped) == 2, dropped
+    assert any(str(infos[2].id) in line and "IntegrityError" in line for line in dropped), dropped
+    assert any(str(infos[5].id) in line for line in dropped), dropped
+    assert not [r for r in caplog.records if "change(s) dropped" in r.getMessage()]
