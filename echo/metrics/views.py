@@ -1,7 +1,8 @@
 """`GET metrics`: Prometheus' text format (or OpenMetrics, as the scraper's `Accept` asks).
 
-Never public: a staff user's session, or `Authorization: Bearer <ECHO["METRICS_TOKEN"]>`;
-anyone else gets a JSON 403.
+Never public: the session of a staff user with `ECHO["METRICS_PERMISSION"]` (the sessions
+dashboard's view permission), or `Authorization: Bearer <ECHO["METRICS_TOKEN"]>`; anyone else gets
+a JSON 403.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ def allowed(request: HttpRequest) -> bool:
     if token and bearer and hmac.compare_digest(given[len(_BEARER) :].strip().encode(), token.encode()):
         return True
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_active and user.is_staff)
+    return bool(
+        user is not None
+        and user.is_active
+        and user.is_staff
+        and user.has_perm(app_settings.METRICS_PERMISSION)
+    )
 
 
 @csrf_exempt  # it changes nothing: any other method gets the JSON 405, not a CSRF page
@@ -43,7 +49,8 @@ def metrics(request: HttpRequest) -> HttpResponseBase:
         return json_error(
             403,
             "forbidden",
-            "Metrics are for staff users, or a scraper with ECHO['METRICS_TOKEN'] as its bearer token.",
+            "Metrics are for staff users with the permission ECHO['METRICS_PERMISSION'] names, or a "
+            "scraper with ECHO['METRICS_TOKEN'] as its bearer token.",
         )
     encoder, content_type = choose_encoder(request.META.get("HTTP_ACCEPT", ""))
     return HttpResponse(encoder(REGISTRY), content_type=content_type)

@@ -20,9 +20,11 @@ pytestmark = pytest.mark.live
 
 TOKEN = "scrape-token-8841"
 CREATE_USERS = """
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 User.objects.create_user("staff", password="pw-staff-2231", is_staff=True)
 User.objects.create_user("plain", password="pw-plain-2231")
+viewer = User.objects.create_user("viewer", password="pw-viewer-2231", is_staff=True)
+viewer.user_permissions.add(Permission.objects.get(codename="view_streamsession"))
 """
 PROMTOOL_MISSING = "promtool is not installed (apt-get install prometheus)"
 
@@ -83,8 +85,15 @@ def test_an_anonymous_or_unprivileged_request_gets_a_json_403(server: Server) ->
         )
         assert plain.get("/metrics").status_code == 403
     with httpx.Client(base_url=server.url, timeout=10) as staff:
+        # Staff without the sessions dashboard's view permission: the admin lets them in, and
+        # metrics do not, as the dashboard does not.
         admin_login(staff, "staff", "pw-staff-2231")
-        assert staff.get("/metrics").status_code == 200
+        refused = staff.get("/metrics")
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "forbidden"
+    with httpx.Client(base_url=server.url, timeout=10) as viewer:
+        admin_login(viewer, "viewer", "pw-viewer-2231")
+        assert viewer.get("/metrics").status_code == 200
     posted = httpx.post(f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert posted.status_code == 405
 

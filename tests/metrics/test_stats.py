@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.checks import Error
 from django.test import Client, override_settings
 from prometheus_client import CollectorRegistry, generate_latest
@@ -135,6 +137,34 @@ def test_the_view_refuses_anonymous_and_wrong_tokens_and_answers_staff_and_the_t
     not_allowed = client.post("/metrics")
     assert not_allowed.status_code == 405
     assert not_allowed.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.django_db
+def test_a_staff_session_needs_the_dashboards_view_permission(django_user_model: Any) -> None:
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    refused = client.get("/metrics")
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "forbidden"
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get_by_natural_key("view_streamsession", "echo_sessions", "streamsession")
+    )
+    client.force_login(viewer)
+    assert client.get("/metrics").status_code == 200
+    # The permission without is_staff is not enough: metrics are the admin's.
+    viewer.is_staff = False
+    viewer.save()
+    assert client.get("/metrics").status_code == 403
+    # A site names another permission; the dashboard's then no longer opens metrics.
+    viewer.is_staff = True
+    viewer.save()
+    with override_settings(ECHO={"METRICS_PERMISSION": "auth.view_user"}):
+        assert client.get("/metrics").status_code == 403
+        staff.user_permissions.add(Permission.objects.get_by_natural_key("view_user", "auth", "user"))
+        client.force_login(staff)
+        assert client.get("/metrics").status_code == 200
 
 
 def test_e008_when_prometheus_client_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
