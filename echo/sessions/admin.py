@@ -14,8 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from echo.sse.http import json_error, method_not_allowed
+from echo.sse.redact import redact_query
 
 from . import bus
+from .conf import app_settings
 from .dashboard import dashboard_stream
 from .models import StreamSession
 from .recorder import recorder
@@ -75,8 +77,23 @@ class StreamSessionAdmin(_ModelAdmin):
     class Media:
         css = {"all": ["echo_sessions/changelist.css"]}
 
+    def get_fields(self, request: HttpRequest, obj: StreamSession | None = None) -> Any:
+        # The query as recorded now, with credentials' values redacted, for rows written before
+        # the recorder redacted them too.
+        return self._shown_fields()
+
+    @staticmethod
+    def _shown_fields() -> list[str]:
+        return [
+            "query_shown" if field.name == "query" else field.name for field in StreamSession._meta.fields
+        ]
+
     def get_readonly_fields(self, request: HttpRequest, obj: StreamSession | None = None) -> list[str]:
-        return [field.name for field in StreamSession._meta.fields]
+        return self._shown_fields()
+
+    @admin.display(description="query")
+    def query_shown(self, obj: StreamSession) -> str:
+        return redact_query(obj.query, app_settings.SECRET_QUERY_PARAMETERS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

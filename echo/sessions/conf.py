@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from echo.sse.conf import Section, lazy
+from echo.sse.redact import SECRET_NAMES
 
 __all__ = ["SessionSettings", "app_settings"]
 
@@ -23,6 +24,10 @@ class SessionSettings(Section):
     # reached (a restart, a failover, SQLite's write lock held elsewhere) before it logs the
     # batch as lost. Streams never wait on it: their changes queue meanwhile.
     SESSION_WRITE_RETRY: Annotated[float, Field(ge=0)] = 60.0
+    # Query parameters whose values are not recorded (`token=[redacted]`): a name matches when it
+    # or one of its words (`access_token`, `apiKey`) is listed, whatever its case
+    # (`echo.sse.redact`). An empty list records queries as they came.
+    SECRET_QUERY_PARAMETERS: Annotated[tuple[str, ...], Field(strict=False)] = SECRET_NAMES
     # The admin dashboard: seconds between the samples it charts (an hour of them is kept), and
     # between its updates of the open streams.
     DASHBOARD_SAMPLE_INTERVAL: Annotated[float, Field(ge=0.1, le=300)] = 5.0

@@ -38,6 +38,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from echo.sse.info import StreamInfo
+from echo.sse.redact import redact_query
 from echo.sse.stats import counter, gauge, histogram
 
 from .conf import app_settings
@@ -371,7 +372,7 @@ class SessionRecorder:
         return {
             "id": info.id,
             "path": info.path[:2000],
-            "query": info.query,
+            "query": redact_query(info.query, app_settings.SECRET_QUERY_PARAMETERS),
             "client": info.client,
             "user_agent": info.user_agent,
             "user": info.user_id,

@@ -481,3 +481,15 @@ def test_staff_without_terminate_permission_cannot_see_or_run_the_action(
     assert response.status_code == 200
     assert not any(message.startswith("Asked") for message in messages_of(response))
     assert group.nothing_received()
+
+
+def test_change_page_shows_the_query_without_credentials(admin_client: Client, db: None) -> None:
+    # A row recorded before the recorder redacted queries: the page redacts it as well.
+    row = make(stream="echo", path="/sse2", query="token=s3cr3t-value&message=hi", client="127.0.0.1")
+
+    html = admin_client.get(
+        reverse("admin:echo_sessions_streamsession_change", args=[row.pk])
+    ).content.decode()
+
+    assert "s3cr3t-value" not in html
+    assert "token=[redacted]&amp;message=hi" in html

@@ -30,8 +30,8 @@ BURST_SIZES = 7  # burst clients read 1..7 events, so every count is checked, no
 
 
 def row_for(server: Server, token: str) -> dict[str, Any]:
-    """The session row of the stream opened with `token=...` in its query; {} before it exists."""
-    rows = session_rows(server, "query LIKE ?", (f"%token={token}%",))
+    """The session row of the stream opened with `tag=...` in its query; {} before it exists."""
+    rows = session_rows(server, "query LIKE ?", (f"%tag={token}%",))
     assert len(rows) <= 1, rows
     return rows[0] if rows else {}
 
@@ -60,7 +60,7 @@ def test_stream_that_reaches_its_limit_is_recorded_as_completed_with_exact_count
     live_server_process: Server, client: httpx.Client
 ) -> None:
     token = uuid.uuid4().hex
-    params = {"message": "hi", "interval": 0, "limit": 3, "token": token}
+    params = {"message": "hi", "interval": 0, "limit": 3, "tag": token}
     with connect_sse(client, "GET", "/sse2", params=params) as source:
         events = list(source.iter_sse())
         received = source.response.num_bytes_downloaded
@@ -87,7 +87,7 @@ def test_merged_stream_is_named_after_its_event_types_in_order(
     live_server_process: Server, client: httpx.Client
 ) -> None:
     token = uuid.uuid4().hex
-    params = {"message": "abc", "interval": 0.02, "limit": 4, "token": token}
+    params = {"message": "abc", "interval": 0.02, "limit": 4, "tag": token}
     with connect_sse(client, "GET", "/sse3", params=params) as source:
         events = list(source.iter_sse())
         received = source.response.num_bytes_downloaded
@@ -106,7 +106,7 @@ def test_client_that_goes_away_is_recorded_as_client_disconnected(
     live_server_process: Server, client: httpx.Client
 ) -> None:
     token = uuid.uuid4().hex
-    params = {"message": "bye", "interval": 0.02, "token": token}
+    params = {"message": "bye", "interval": 0.02, "tag": token}
     with connect_sse(client, "GET", "/sse2", params=params) as source:
         events = source.iter_sse()
         read = [next(events), next(events)]
@@ -122,7 +122,7 @@ def test_client_that_goes_away_is_recorded_as_client_disconnected(
 
 
 async def _read_until_limit(client: httpx.AsyncClient, token: str, all_open: asyncio.Barrier) -> int:
-    params = {"message": "x", "interval": 0.01, "limit": 5, "token": token}
+    params = {"message": "x", "interval": 0.01, "limit": 5, "tag": token}
     async with aconnect_sse(client, "GET", "/sse2", params=params) as source:
         events = source.aiter_sse()
         try:
@@ -136,7 +136,7 @@ async def _read_until_limit(client: httpx.AsyncClient, token: str, all_open: asy
 
 async def _read_then_leave(client: httpx.AsyncClient, token: str, n: int, all_open: asyncio.Barrier) -> int:
     read = 0
-    async with aconnect_sse(client, "GET", "/_probe/burst", params={"n": n, "token": token}) as source:
+    async with aconnect_sse(client, "GET", "/_probe/burst", params={"n": n, "tag": token}) as source:
         events = source.aiter_sse()
         try:
             async for _ in events:
@@ -193,7 +193,7 @@ def test_500_concurrent_streams_are_each_recorded_with_their_end_reason_and_exac
         return rows if len(rows) == STREAMS else []
 
     rows = wait_for(all_ended, timeout=30, what=f"{STREAMS} ended session rows")
-    by_token = {row["query"].split("token=")[1].split("&")[0]: row for row in rows}
+    by_token = {row["query"].split("tag=")[1].split("&")[0]: row for row in rows}
     assert sorted(by_token) == tokens
     wrong = []
     for i, token in enumerate(tokens):
@@ -218,7 +218,7 @@ def test_live_session_row_shows_progress_while_the_stream_runs(tmp_path: Path) -
         daphne(tmp_path, settings="tests.settings_fast") as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
         connect_sse(
-            client, "GET", "/sse2", params={"message": "p", "interval": 0.02, "token": token}
+            client, "GET", "/sse2", params={"message": "p", "interval": 0.02, "tag": token}
         ) as source,
     ):
         events = source.iter_sse()
@@ -247,7 +247,7 @@ def test_close_stale_sessions_ends_the_rows_of_a_killed_server(tmp_path: Path) -
         tokens = [uuid.uuid4().hex for _ in range(3)]
         readers = []  # a dropped reader closes its response: keep them until the server is gone
         for token in tokens:
-            params = {"message": "m", "interval": 0.05, "token": token}
+            params = {"message": "m", "interval": 0.05, "tag": token}
             source = streams.enter_context(connect_sse(client, "GET", "/sse2", params=params))
             readers.append(source.iter_sse())
             next(readers[-1])
@@ -279,7 +279,7 @@ def test_a_logged_in_users_live_stream_is_recorded_as_that_user(live_server_proc
     token = uuid.uuid4().hex
     with httpx.Client(base_url=server.url, timeout=10) as client:
         admin_login(client, "carol", "pw-carol-5117")
-        params = {"message": "mine", "interval": 0.05, "token": token}
+        params = {"message": "mine", "interval": 0.05, "tag": token}
         with connect_sse(client, "GET", "/sse2", params=params) as source:
             events = source.iter_sse()  # kept: a dropped iterator closes the response
             next(events)
@@ -289,9 +289,7 @@ def test_a_logged_in_users_live_stream_is_recorded_as_that_user(live_server_proc
     anonymous = uuid.uuid4().hex
     with (
         httpx.Client(base_url=server.url, timeout=10) as client,
-        connect_sse(
-            client, "GET", "/sse2", params={"message": "x", "limit": 1, "token": anonymous}
-        ) as source,
+        connect_sse(client, "GET", "/sse2", params={"message": "x", "limit": 1, "tag": anonymous}) as source,
     ):
         list(source.iter_sse())
     assert ended_row(server, anonymous)["user_id"] is None

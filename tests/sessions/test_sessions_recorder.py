@@ -624,3 +624,19 @@ def test_a_row_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_writ
     assert any(str(infos[2].id) in line and "IntegrityError" in line for line in dropped), dropped
     assert any(str(infos[5].id) in line for line in dropped), dropped
     assert not [r for r in caplog.records if "change(s) dropped" in r.getMessage()]
+
+
+def test_credentials_in_the_query_are_recorded_redacted(recorder: SessionRecorder) -> None:
+    query = "token=abc&message=hi&Access_Token=def&pin=1234"
+    response = EventStreamResponse(events(echo(0)), ping=None, request=request(QUERY_STRING=query))
+    run(consume(response))
+    assert only_row(recorder).query == "token=[redacted]&message=hi&Access_Token=[redacted]&pin=1234"
+
+
+def test_the_secret_parameters_are_a_setting(recorder: SessionRecorder) -> None:
+    response = EventStreamResponse(
+        events(echo(0)), ping=None, request=request(QUERY_STRING="token=abc&pin=1")
+    )
+    with override_settings(ECHO={"SECRET_QUERY_PARAMETERS": ["PIN"]}):
+        run(consume(response))
+        assert only_row(recorder).query == "token=abc&pin=[redacted]"

@@ -77,7 +77,7 @@ def terminate_from_admin(client: httpx.Client, csrf: str, *session_ids: str, lev
 
 def live_session(server: Server, token: str) -> dict[str, Any]:
     def row() -> dict[str, Any]:
-        rows = session_rows(server, "query LIKE ?", (f"%token={token}%",))
+        rows = session_rows(server, "query LIKE ?", (f"%tag={token}%",))
         return rows[0] if rows else {}
 
     return wait_for(row, what=f"the session row of {token}")
@@ -93,7 +93,7 @@ def assert_ended_by_terminate(
     assert all(e.event == "echo" for e in events[:-1])
 
     def ended() -> dict[str, Any]:
-        rows = session_rows(server, "query LIKE ? AND ended_at IS NOT NULL", (f"%token={token}%",))
+        rows = session_rows(server, "query LIKE ? AND ended_at IS NOT NULL", (f"%tag={token}%",))
         return rows[0] if rows else {}
 
     row = wait_for(ended, what="the terminated session's row to end")
@@ -105,7 +105,7 @@ def assert_ended_by_terminate(
 
 def stream_then_terminate(stream_server: Server, admin_server: Server) -> None:
     token = uuid.uuid4().hex
-    params = {"message": "stop me", "interval": 0.05, "token": token}
+    params = {"message": "stop me", "interval": 0.05, "tag": token}
     with (
         httpx.Client(base_url=admin_server.url, timeout=10) as admin,
         httpx.Client(base_url=stream_server.url, timeout=10) as client,
@@ -159,7 +159,7 @@ def test_admin_on_one_process_terminates_a_stream_served_by_another_over_redis(
         token = uuid.uuid4().hex
         # Open (and finish) one stream first, so that the streaming process has joined the bus.
         with httpx.Client(base_url=streaming.url, timeout=10) as client:
-            params = {"message": "warm", "interval": 0, "limit": 1, "token": token}
+            params = {"message": "warm", "interval": 0, "limit": 1, "tag": token}
             with connect_sse(client, "GET", "/sse2", params=params) as source:
                 list(source.iter_sse())
         wait_until_subscribed(redis_url, 1)
