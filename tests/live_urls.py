@@ -257,6 +257,12 @@ def terminate_all(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ended": end_local([response.info.id for response in registry.live_streams()])})
 
 
+async def named(request: HttpRequest) -> EventStreamResponse:
+    """A stream named by its client (`?name=`): a hostile source of stream names, which the
+    metrics' `stream` label must stay bounded against. One event, then open until the client goes."""
+    return EventStreamResponse(_burst_then_wait(1), name=request.GET["name"])
+
+
 def no_content(request: HttpRequest) -> HttpResponse:
     """A stream endpoint with nothing to say: 204, which tells a client not to reconnect."""
     return HttpResponse(status=204)
@@ -265,6 +271,7 @@ def no_content(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("_probe/terminate_all", terminate_all),
     path("_probe/no_content", no_content),
+    path("_probe/named", named),
     path("_probe/stuck", stuck),
     path("_probe/fail", fail),
     path("_probe/fail_view", fail_view),

@@ -7,9 +7,14 @@ only when read, and nothing is counted per event on a stream (a stream's events 
 its `StreamInfo` already, summed when read).
 
 Metric names follow Prometheus' conventions (`echo_` prefix, base units); a counter's name has no
-`_total`, which the exposition adds. Label values come from code, never from a request, so that a
-client cannot make the series grow: where a label would be a client-chosen value (a stream's name
-from its channels), `top_labels` keeps the largest few and folds the rest into `other`.
+`_total`, which the exposition adds. Label values should come from code and declarations, never
+from a request; and whatever a caller passes, no client can make the series grow (`LabelSets`):
+each metric shows at most `MAX_SERIES` label sets over the life of the process, the first it sees,
+and counts every later one under `other`; a label value is cut to `MAX_LABEL_LENGTH` characters.
+Remembering the label sets shown, rather than ranking them afresh at each scrape, is what bounds
+the series a scraper stores over time, not only those in one scrape. Where a label would be a
+value of which only a few matter (a stream's name), `top_labels` keeps the largest few of a
+reading and folds the rest into `other`.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "MAX_LABEL_LENGTH",
+    "MAX_SERIES",
+    "OTHER",
     "Counter",
     "Gauge",
     "Histogram",
+    "LabelSets",
     "Metric",
     "Stats",
     "counter",
@@ -39,6 +48,46 @@ Kind = Literal["counter", "gauge", "histogram"]
 # Seconds: from a millisecond to a minute, for delivery lag and write times alike.
 TIME_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 OTHER = "other"
+# Label sets a metric shows one by one over the process's life, `other` aside; and the longest
+# label value shown (longer ones are cut, ending with an ellipsis).
+MAX_SERIES = 50
+MAX_LABEL_LENGTH = 100
+_CUT = "…"
+
+
+class LabelSets:
+    """The label sets one metric has shown: the first `limit` stay for the process's life, and
+    any other is shown as `other` in every label, so the series never outnumber `limit` + 1."""
+
+    def __init__(self, arity: int, limit: int = MAX_SERIES) -> None:
+        self.limit = limit
+        self.other: Labels = (OTHER,) * arity
+        self._shown: set[Labels] = set()
+        self._lock = threading.Lock()
+
+    def fold(self, labels: Labels) -> Labels:
+        """`labels` as shown: cut to length, and `other` once `limit` others have been shown."""
+        labels = tuple(
+            value if len(value) <= MAX_LABEL_LENGTH else value[: MAX_LABEL_LENGTH - 1] + _CUT
+            for value in labels
+        )
+        if not labels or labels == self.other:
+            return labels
+        with self._lock:
+            if labels in self._shown:
+                return labels
+            if len(self._shown) < self.limit:
+                self._shown.add(labels)
+                return labels
+        return self.other
+
+    def fold_all(self, samples: Iterable[tuple[Labels, float]]) -> dict[Labels, float]:
+        """`samples` by the label sets shown, the values of those folded together summed."""
+        out: dict[Labels, float] = {}
+        for labels, value in samples:
+            shown = self.fold(labels)
+            out[shown] = out.get(shown, 0) + value
+        return out
 
 
 @dataclass(eq=False)
@@ -51,13 +100,19 @@ class Counter:
     kind: Kind = field(default="counter", init=False)
     _values: dict[Labels, float] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _labels: LabelSets = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._labels = LabelSets(len(self.labelnames))
 
     def inc(self, *labels: str, amount: float = 1) -> None:
+        labels = self._labels.fold(labels)
         with self._lock:
             self._values[labels] = self._values.get(labels, 0) + amount
 
     def seed(self, *labels: str) -> None:
         """Show `labels` at zero before anything is counted (a rate needs a first sample)."""
+        labels = self._labels.fold(labels)
         with self._lock:
             self._values.setdefault(labels, 0)
 
@@ -65,7 +120,7 @@ class Counter:
         with self._lock:
             values = dict(self._values)
         if self.live is not None:
-            for labels, value in self.live().items():
+            for labels, value in self._labels.fold_all(self.live().items()).items():
                 values[labels] = values.get(labels, 0) + value
         return values
 
@@ -80,9 +135,13 @@ class Gauge:
     labelnames: Labels = ()
     read: Callable[[], Mapping[Labels, float]] = dict
     kind: Kind = field(default="gauge", init=False)
+    _labels: LabelSets = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._labels = LabelSets(len(self.labelnames))
 
     def samples(self) -> dict[Labels, float]:
-        return dict(self.read())
+        return self._labels.fold_all(self.read().items())
 
     def total(self) -> float:
         return sum(self.samples().values())
@@ -104,8 +163,13 @@ class Histogram:
     kind: Kind = field(default="histogram", init=False)
     _series: dict[Labels, _Series] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _labels: LabelSets = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._labels = LabelSets(len(self.labelnames))
 
     def observe(self, value: float, *labels: str) -> None:
+        labels = self._labels.fold(labels)
         slot = bisect.bisect_left(self.buckets, value)
         with self._lock:
             series = self._series.get(labels)

@@ -142,7 +142,9 @@ def test_counters_move_with_real_streams(server: Server) -> None:
             with httpx.stream("GET", f"{server.url}/sse2", params={"message": "over"}, timeout=10) as over:
                 assert over.status_code == 429
             published = http.post(
-                "/events/metrics-test/publish", data={"text": "hello"}, headers={"X-CSRFToken": token}
+                "/events/metrics-test/publish",
+                data={"event": "chat_message", "text": "hello"},
+                headers={"X-CSRFToken": token},
             )
             assert published.status_code == 200
             assert first_event(subscriber_lines) == "event: chat_message"

@@ -14,7 +14,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from echo.metrics import checks
 from echo.metrics.collector import StatsCollector
-from echo.sse.stats import OTHER, Counter, Gauge, Histogram, Stats, top_labels
+from echo.sse.stats import (
+    MAX_LABEL_LENGTH,
+    MAX_SERIES,
+    OTHER,
+    Counter,
+    Gauge,
+    Histogram,
+    Stats,
+    top_labels,
+)
 
 
 @pytest.fixture
@@ -93,6 +102,56 @@ def test_top_labels_keeps_the_largest_and_folds_the_rest() -> None:
     counts = [("a", 1), ("b", 5), ("c", 3), ("a", 1), ("d", 1)]
     assert top_labels(counts, 2) == {("b",): 5, ("c",): 3, (OTHER,): 3}
     assert top_labels(counts, 10) == {("b",): 5, ("c",): 3, ("a",): 2, ("d",): 1}
+
+
+def test_a_gauge_shows_the_first_label_sets_it_saw_and_folds_every_later_one(own: Stats) -> None:
+    # Readings whose names all change, as the streams clients open do: ranked afresh each time,
+    # they would add up to 300 series; remembered, they stay at MAX_SERIES and `other`.
+    reading: dict[tuple[str, ...], float] = {}
+    own.add(Gauge("echo_test_open", "Open.", ("stream",), lambda: reading))
+    seen: set[str] = set()
+    for scrape in range(10):
+        reading = {(f"room-{scrape}-{n}",): 1.0 for n in range(30)}
+        found = exposed(own)
+        assert sum(found.values()) == 30  # nothing lost: folded into `other`
+        seen |= {dict(labels)["stream"] for _, labels in found}
+    assert len(seen) == MAX_SERIES + 1
+    assert OTHER in seen
+    # A name shown once keeps its own series.
+    reading = {("room-0-0",): 2.0, ("new",): 1.0}
+    assert exposed(own) == {
+        ("echo_test_open", (("stream", "room-0-0"),)): 2.0,
+        ("echo_test_open", (("stream", OTHER),)): 1.0,
+    }
+
+
+def test_counters_and_histograms_count_past_the_series_bound_under_other(own: Stats) -> None:
+    counter = own.add(Counter("echo_test_ends", "Ends.", ("reason", "stream")))
+    histogram = own.add(Histogram("echo_test_lag", "Lag.", ("channel",), buckets=(1.0,)))
+    assert isinstance(counter, Counter)
+    assert isinstance(histogram, Histogram)
+    for n in range(MAX_SERIES + 20):
+        counter.inc("completed", f"user-{n}")
+        histogram.observe(0.5, f"user-{n}")
+    counts = counter.samples()
+    assert len(counts) == MAX_SERIES + 1
+    assert counts[(OTHER, OTHER)] == 20
+    assert counts[("completed", "user-0")] == 1
+    series = histogram.series()
+    assert len(series) == MAX_SERIES + 1
+    assert series[(OTHER,)][1] == 20
+
+
+def test_a_long_label_value_is_cut(own: Stats) -> None:
+    # The stream named after 32 channels: 3,270 characters in one label value.
+    name = "events:" + ",".join(f"user-{n}-{'x' * 90}" for n in range(32))
+    own.add(Gauge("echo_test_open", "Open.", ("stream",), lambda: {(name,): 1.0, (name + "!",): 1.0}))
+    found = exposed(own)
+    [(_, labels)] = found
+    value = dict(labels)["stream"]
+    assert len(value) == MAX_LABEL_LENGTH
+    assert value == name[: MAX_LABEL_LENGTH - 1] + "…"
+    assert found[("echo_test_open", labels)] == 2  # both names cut to the same value: summed
 
 
 def test_the_process_declares_every_documented_metric() -> None:
