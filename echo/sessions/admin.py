@@ -136,7 +136,8 @@ class StreamSessionAdmin(_ModelAdmin):
         if not ids:
             self.message_user(request, "None of the selected sessions is live.", messages.WARNING)
             return
-        if bus.terminate_sessions(ids):
+        user = request.user
+        if bus.terminate_sessions(ids, by=f"{user.get_username()} (user id {user.pk}, admin action)"):
             self.message_user(request, f"Asked {len(ids)} live session(s) to end.", messages.SUCCESS)
             return
         self.message_user(

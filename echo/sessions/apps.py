@@ -13,14 +13,19 @@ class SessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
         from django.core import checks
+        from django.db.models.signals import post_save, pre_delete
 
         from echo.sse.apps import ready_toolkit
         from echo.sse.registry import registry
         from echo.sse.signals import application_ready
 
         from . import checks as session_checks
-        from . import conf  # noqa: F401 - declares its settings for the check
+        from . import (
+            conf,  # noqa: F401 - declares its settings for the check
+            users,
+        )
         from .recorder import recorder
 
         ready_toolkit()
@@ -29,6 +34,9 @@ class SessionsConfig(AppConfig):
 
         # Always an observer; whether a stream is recorded is read as it opens (RECORD_SESSIONS).
         registry.add_observer(recorder)
+        user_model = get_user_model()
+        post_save.connect(users.user_saved, sender=user_model, dispatch_uid="echo.sessions.user_saved")
+        pre_delete.connect(users.user_deleted, sender=user_model, dispatch_uid="echo.sessions.user_deleted")
         application_ready.connect(_start_history, dispatch_uid="echo.sessions.history")
 
 

@@ -38,12 +38,14 @@ __all__ = [
 ]
 
 logger = logging.getLogger("echo.bus")
+session_logger = logging.getLogger("echo.sessions")
 
 GROUP = "echo.sessions"
 _TERMINATE = "echo.terminate"
 # channels_redis forgets group members after a day; rejoining hourly keeps the membership fresh.
 _REJOIN_EVERY = 3600.0
 _RETRY_AFTER = 1.0
+_LOGGED_IDS = 20  # session ids named in a terminate's log line; the rest are counted
 
 _listener: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Event]] = {}
 _waited: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
@@ -81,32 +83,44 @@ def terminated_event() -> ServerSentEvent:
     return Terminated(data=EndPayload(reason=EndReason.TERMINATED)).to_sse(retry=sse_settings.FINAL_RETRY)
 
 
-def end_local(ids: Iterable[uuid.UUID | str]) -> int:
-    """End the given sessions served by this process; returns how many were found here."""
+def end_local(ids: Iterable[uuid.UUID | str], users: Iterable[int] = ()) -> int:
+    """End the given sessions served by this process, and every recorded stream of `users` it
+    serves; returns how many were found here."""
+    from .recorder import recorder
+
+    wanted = {uuid.UUID(str(raw)) for raw in ids}
+    wanted.update(recorder.streams_of(users))
     ended = 0
-    for raw in ids:
-        response = registry.find(uuid.UUID(str(raw)))
+    for stream_id in wanted:
+        response = registry.find(stream_id)
         if response is not None:
             response.end_stream(EndReason.TERMINATED, terminated_event())
             ended += 1
     return ended
 
 
-async def aterminate_sessions(ids: Iterable[uuid.UUID | str]) -> bool:
-    """Ask every process to end these sessions (those it serves) with a `terminated` event.
+async def aterminate_sessions(
+    ids: Iterable[uuid.UUID | str], *, users: Iterable[int] = (), by: str = "an unnamed caller"
+) -> bool:
+    """Ask every process to end these sessions, and every recorded stream of these `users`
+    (those it serves), with a `terminated` event; `by` says who asked, in the log line.
 
     False when the layer's backend (Redis) cannot be reached: the sessions this process serves
     end all the same, the others go on until they are asked again.
     """
-    message = {"type": _TERMINATE, "ids": [str(i) for i in ids]}
+    message: dict[str, Any] = {"type": _TERMINATE, "ids": [str(i) for i in ids]}
+    user_ids = [int(u) for u in users]
+    if user_ids:
+        message["users"] = user_ids
+    _log_request(by, message["ids"], user_ids)
     layer = control_layer()
     if layer is None:
-        end_local(message["ids"])
+        end_local(message["ids"], user_ids)
         return True
     try:
         await layer.group_send(GROUP, message)
     except Exception as exc:  # noqa: BLE001 - any backend error: this process still does its part
-        ended = end_local(message["ids"])
+        ended = end_local(message["ids"], user_ids)
         logger.warning(
             "Could not ask the other processes to terminate %d session(s) (%s: %s); ended the %d served here",
             len(message["ids"]),
@@ -118,8 +132,23 @@ async def aterminate_sessions(ids: Iterable[uuid.UUID | str]) -> bool:
     return True
 
 
-def terminate_sessions(ids: Iterable[uuid.UUID | str]) -> bool:
-    return async_to_sync(aterminate_sessions)(list(ids))
+def terminate_sessions(
+    ids: Iterable[uuid.UUID | str], *, users: Iterable[int] = (), by: str = "an unnamed caller"
+) -> bool:
+    return async_to_sync(aterminate_sessions)(list(ids), users=list(users), by=by)
+
+
+def _log_request(by: str, ids: list[str], users: list[int]) -> None:
+    # The one line a terminate leaves, in the process that asks (which may serve none of them).
+    what = []
+    if ids:
+        shown = ", ".join(ids[:_LOGGED_IDS]) + (
+            f" and {len(ids) - _LOGGED_IDS} more" if len(ids) > _LOGGED_IDS else ""
+        )
+        what.append(f"{len(ids)} session(s): {shown}")
+    if users:
+        what.append(f"every stream of user(s) {', '.join(map(str, users))}")
+    session_logger.info("Terminate requested by %s: %s", by, "; ".join(what) or "nothing")
 
 
 async def ensure_listener() -> None:
@@ -168,8 +197,8 @@ async def _listen(joined: asyncio.Event) -> None:
                 await _join(layer, channel)
                 continue
             if message.get("type") == _TERMINATE:
-                ended = end_local(message.get("ids", []))
-                logger.info("Terminated %d session(s) served here", ended)
+                ended = end_local(message.get("ids", []), message.get("users", []))
+                logger.debug("Terminated %d session(s) served here", ended)
     finally:
         try:
             await asyncio.shield(layer.group_discard(GROUP, channel))

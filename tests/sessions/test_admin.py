@@ -493,3 +493,18 @@ def test_change_page_shows_the_query_without_credentials(admin_client: Client, d
 
     assert "s3cr3t-value" not in html
     assert "token=[redacted]&amp;message=hi" in html
+
+
+def test_terminate_action_leaves_one_log_line_naming_who_and_which(
+    admin_client: Client, admin_user: Any, rows: Rows, group: GroupListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="echo"):
+        terminate(admin_client, rows.echo_alice.pk)
+
+    lines = [r for r in caplog.records if r.name == "echo.sessions" and "Terminate" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    assert lines[0].getMessage() == (
+        f"Terminate requested by {admin_user.get_username()} (user id {admin_user.pk}, admin action): "
+        f"1 session(s): {rows.echo_alice.pk}"
+    )
+    assert lines[0].levelname == "INFO"

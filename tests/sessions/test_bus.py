@@ -230,3 +230,74 @@ def test_terminate_with_the_layer_unreachable_ends_the_sessions_served_here_and_
     assert stream.response.info.end_reason == "terminated"
     assert "Could not ask the other processes to terminate 2 session(s)" in caplog.text
     assert "ended the 1 served here" in caplog.text
+
+
+class UserStream(Stream):
+    """A recorded stream of a signed-in user (its row is the recorder's to write)."""
+
+    def __init__(self, user: Any) -> None:
+        self.started = asyncio.Event()
+        self.finished: list[str] = []
+        request = RequestFactory().get("/sse2")
+
+        async def auser() -> Any:
+            return user
+
+        request.auser = auser  # type: ignore[attr-defined]
+        self.response = EventStreamResponse(
+            waiting_source(self.started, self.finished), ping=None, request=request
+        )
+        self.chunks = []
+        self.task = asyncio.create_task(self._read())
+
+
+@pytest.mark.parametrize("change", ["deactivated", "deleted"])
+@pytest.mark.django_db(transaction=True)
+def test_a_user_deactivated_or_deleted_has_every_stream_ended(
+    change: str, django_user_model: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from echo.sessions.recorder import recorder
+
+    alice = django_user_model.objects.create_user("alice")
+    bob = django_user_model.objects.create_user("bob")
+
+    def change_alice() -> None:
+        if change == "deactivated":
+            alice.is_active = False
+            alice.save()
+        else:
+            alice.delete()
+
+    async def main() -> tuple[list[Stream], Stream]:
+        hers = [UserStream(alice), UserStream(alice)]
+        his = UserStream(bob)
+        for stream in [*hers, his]:
+            await stream.until_started()
+        await sync_to_async(change_alice)()
+        for stream in hers:
+            await stream.until_ended()
+        await asyncio.sleep(0.05)  # bob's stream would have ended by now
+        assert not his.task.done()
+        await his.cancel()
+        return hers, his
+
+    try:
+        with caplog.at_level("INFO", logger="echo"):
+            hers, his = run(main())
+    finally:
+        assert recorder.flush(10)
+    for stream in hers:
+        assert stream.response.info.end_reason == "terminated"
+        assert parse(b"".join(stream.chunks)).events[-1].type == "terminated"
+    assert his.response.info.end_reason == "client_disconnected"
+    what = "deactivation" if change == "deactivated" else "deletion"
+    assert f"Terminate requested by the {what} of user alice (id " in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saving_an_active_user_ends_nothing(django_user_model: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="echo"):
+        user = django_user_model.objects.create_user("carol")
+        user.first_name = "Carol"
+        user.save()
+    assert "Terminate" not in caplog.text
