@@ -24,6 +24,7 @@ class SessionsConfig(AppConfig):
         from . import checks as session_checks
         from . import (
             conf,  # noqa: F401 - declares its settings for the check
+            schema,
             users,
         )
         from .recorder import recorder
@@ -38,6 +39,7 @@ class SessionsConfig(AppConfig):
         post_save.connect(users.user_saved, sender=user_model, dispatch_uid="echo.sessions.user_saved")
         pre_delete.connect(users.user_deleted, sender=user_model, dispatch_uid="echo.sessions.user_deleted")
         application_ready.connect(_start_history, dispatch_uid="echo.sessions.history")
+        application_ready.connect(schema.report_unapplied, dispatch_uid="echo.sessions.schema")
 
 
 def _start_history(sender: object, **kwargs: object) -> None:
