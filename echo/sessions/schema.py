@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 
 __all__ = ["report_unapplied", "unapplied_migrations"]
 
@@ -42,12 +42,14 @@ def report_unapplied(**kwargs: Any) -> None:
     was_open = connection.connection is not None
     try:
         missing = unapplied_migrations(StreamSession._meta.app_label, using)
-    except DatabaseError as exc:  # the database away at start-up: the writer says more when it tries
-        logger.warning("Could not read which migrations database %r has (%s)", using, exc)
-        return
-    finally:
         if not was_open:
             connection.close()  # this thread may never use the database again
+    except Exception as exc:  # noqa: BLE001 - a report must not stop a server from starting
+        # The database away at start-up, say: the writer says more when it tries.
+        logger.warning(
+            "Could not read which migrations database %r has (%s: %s)", using, type(exc).__name__, exc
+        )
+        return
     if missing:
         logger.error(
             "Stream sessions are not recorded: database %r lacks migration(s) %s; run manage.py migrate",
