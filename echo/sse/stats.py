@@ -67,11 +67,15 @@ class LabelSets:
 
     def fold(self, labels: Labels) -> Labels:
         """`labels` as shown: cut to length, and `other` once `limit` others have been shown."""
+        # The common case, a label set already shown, reads the set without the lock: it only
+        # ever grows, under the lock, and a shown label set is never longer than the bound.
+        if not labels or labels in self._shown:
+            return labels
         labels = tuple(
             value if len(value) <= MAX_LABEL_LENGTH else value[: MAX_LABEL_LENGTH - 1] + _CUT
             for value in labels
         )
-        if not labels or labels == self.other:
+        if labels == self.other:
             return labels
         with self._lock:
             if labels in self._shown:
