@@ -15,7 +15,7 @@ failures, and reads the control events for what they mean (see `EventStream`).
 from echo.sse.contract import UnknownEvent
 
 from .aio import AsyncClient, AsyncEventStream
-from .exceptions import ClientError, NotAnEventStream, ReconnectFailed, StreamRefused
+from .exceptions import ClientError, EventTooLarge, NotAnEventStream, ReconnectFailed, StreamRefused
 from .policy import Reconnect
 from .sync import Client, EventStream
 
@@ -25,6 +25,7 @@ __all__ = [
     "Client",
     "ClientError",
     "EventStream",
+    "EventTooLarge",
     "NotAnEventStream",
     "Reconnect",
     "ReconnectFailed",

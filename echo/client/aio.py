@@ -9,14 +9,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import aconnect_sse
 
 from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 
-from .exceptions import NotAnEventStream, ReconnectFailed, StreamRefused
-from .policy import Action, Reconnect, Session, StreamState, answer, error_body, event_types, retry_after
-from .sync import DEFAULT_TIMEOUT, SSE_HEADERS
+from .policy import MAX_EVENT_SIZE, Action, Reconnect, Session, StreamState, event_types
+from .sync import DEFAULT_TIMEOUT
 
 __all__ = ["AsyncClient", "AsyncEventStream"]
 
@@ -62,44 +60,28 @@ class AsyncEventStream(StreamState[E]):
     async def _run(self) -> AsyncIterator[E | UnknownEvent]:
         session = self._session
         while True:
-            headers = {**SSE_HEADERS, **self._headers}
-            if session.last_event_id:
-                headers["Last-Event-ID"] = session.last_event_id
-            wait_at_least: float | None = None
+            headers = session.connect(self._headers)
             try:
-                session.connections += 1
-                async with aconnect_sse(
-                    self._http, "GET", self._url, params=self._params, headers=headers
-                ) as source:
-                    response = source.response
-                    verdict = answer(response.status_code, response.headers.get("content-type", ""))
-                    if verdict is Action.STOP:
-                        return
-                    if verdict is Action.SKIP:
-                        body = (await response.aread()).decode()
-                        raise StreamRefused(response.status_code, error_body(response.status_code, body))
-                    if verdict is Action.RECONNECT:
-                        session.failed()
-                        wait_at_least = retry_after(response.headers.get("retry-after"))
-                    else:
-                        content_type = response.headers.get("content-type", "")
-                        if not content_type.startswith("text/event-stream"):
-                            raise NotAnEventStream(response.status_code, content_type)
-                        async for sse in source.aiter_sse():
-                            action, item = session.receive(sse.event, sse.data, sse.id, sse.retry)
-                            if item is not None and action is not Action.SKIP:
-                                yield item
-                            if action is Action.STOP:
-                                return
-                            if action is Action.RECONNECT:
+                async with self._http.stream(
+                    "GET", self._url, params=self._params, headers=headers
+                ) as response:
+                    action = session.opened(response.status_code, response.headers)
+                    if action is Action.SKIP:
+                        async for chunk in response.aiter_bytes():
+                            if session.collect(chunk):
                                 break
+                        raise session.refused(response.status_code)
+                    if action is Action.YIELD:
+                        async for chunk in response.aiter_bytes():
+                            for item in session.read(chunk):
+                                yield item
+                            if session.action is not Action.YIELD:
+                                break
+                    if session.action is Action.STOP:
+                        return
             except httpx.TransportError as exc:
-                session.failed()
-                if session.give_up():
-                    raise ReconnectFailed(session.failures, exc) from exc
-            if session.give_up():
-                raise ReconnectFailed(session.failures, "the server kept refusing or failing")
-            await asyncio.sleep(session.delay(wait_at_least))
+                session.failed(exc)
+            await asyncio.sleep(session.reconnect_after())
 
 
 class AsyncClient:
@@ -112,6 +94,7 @@ class AsyncClient:
         http: httpx.AsyncClient | None = None,
         reconnect: Reconnect | None = None,
         headers: Mapping[str, str] | None = None,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         self._own = http is None
         self.http = (
@@ -119,6 +102,7 @@ class AsyncClient:
         )
         self.reconnect = reconnect or Reconnect()
         self.headers = dict(headers or {})
+        self.max_event_size = max_event_size
 
     def stream(
         self,
@@ -129,8 +113,10 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         last_event_id: str = "",
         reconnect: Reconnect | None = None,
+        max_event_size: int | None = None,
     ) -> AsyncEventStream[E]:
-        session = Session(event_types(events), last_event_id, reconnect or self.reconnect)
+        size = self.max_event_size if max_event_size is None else max_event_size
+        session = Session(event_types(events), last_event_id, reconnect or self.reconnect, size)
         return AsyncEventStream(self.http, url, session, params, {**self.headers, **(headers or {})})
 
     async def aclose(self) -> None:

@@ -3,6 +3,7 @@
 ClientError
 ├── StreamRefused     a 4xx answer: the request itself is wrong (carries the JSON error body)
 ├── NotAnEventStream  a 2xx answer that is not `text/event-stream`
+├── EventTooLarge     a line or an event past the client's `max_event_size` (carries `limit`)
 └── ReconnectFailed   `Reconnect.max_attempts` failures in a row (carries the last cause)
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ClientError", "NotAnEventStream", "ReconnectFailed", "StreamRefused"]
+__all__ = ["ClientError", "EventTooLarge", "NotAnEventStream", "ReconnectFailed", "StreamRefused"]
 
 
 class ClientError(Exception):
@@ -34,6 +35,15 @@ class NotAnEventStream(ClientError):
         self.status = status
         self.content_type = content_type
         super().__init__(f"{status} with Content-Type {content_type!r}, not text/event-stream")
+
+
+class EventTooLarge(ClientError):
+    """The server sent a line, or an event, longer than `limit` bytes: the stream is abandoned
+    (not reconnected), since a server that sends one would send it again."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the server sent an event or a line of more than {limit} bytes (max_event_size)")
 
 
 class ReconnectFailed(ClientError):

@@ -1,5 +1,6 @@
-"""What the client does with each event and each failure, with no I/O: shared by the sync and the
-async client.
+"""What the client does with each answer, each chunk of a body and each failure, with no I/O: the
+sync and async clients only open connections, hand what they read to a `Session`, and sleep for
+as long as it says.
 
 - Every event with an id moves `last_event_id`, sent back as `Last-Event-ID` on reconnecting.
 - `retry:` sets the reconnection delay, as in a browser.
@@ -8,25 +9,59 @@ async client.
 - `error`, `stream-error`: reconnect (with backoff for `error`, at once for an overflow).
 - `stream-reset`: a gap; yielded when the caller listed `StreamReset`, else only counted.
 - A body that ends, a network error, a 5xx, a 429/408: reconnect, failures backing off
-  exponentially (`Reconnect`), `Retry-After` honoured. A 204 ends the stream; any other 4xx
-  raises `StreamRefused`.
+  exponentially (`Reconnect`), `Retry-After` honoured up to `max_delay`. A 204 ends the stream;
+  any other 4xx raises `StreamRefused`.
+
+What a server cannot make the client do, whatever it sends:
+- hold more than `max_event_size` bytes of one event or one line: the body is decoded here, from
+  bytes as they arrive (`EventDecoder`), and `EventTooLarge` is raised as soon as an unended line
+  or an event's lines pass the limit;
+- read more than `ERROR_BODY_LIMIT` bytes of a refusal's body;
+- connect more often than every `Reconnect.min_delay` seconds, whatever `retry:` says;
+- keep it connecting forever with answers that carry no event: a connection that delivered none
+  (an empty 200, comments only, a `retry:` alone) is a failed attempt for `max_attempts`;
+- wait longer than `max_delay` because of a `Retry-After` (any form: huge, negative, a date).
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import random
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
+
+from httpx_sse import ServerSentEvent
 
 from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 from echo.sse.control import Error, Shutdown, SlowClient, StreamFailed, StreamOpen, StreamReset, Terminated
 
-__all__ = ["Action", "Reconnect", "Session", "StreamState", "answer", "event_types", "retry_after"]
+from .exceptions import EventTooLarge, NotAnEventStream, ReconnectFailed, StreamRefused
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "MAX_EVENT_SIZE",
+    "SSE_HEADERS",
+    "Action",
+    "EventDecoder",
+    "Reconnect",
+    "Session",
+    "StreamState",
+    "answer",
+    "event_types",
+    "retry_after",
+]
 
 E = TypeVar("E", bound=BaseEvent[Any])
+
+MAX_EVENT_SIZE = 1024 * 1024
+ERROR_BODY_LIMIT = 64 * 1024
+SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
 
 _CONTROL: dict[str, type[BaseEvent[Any]]] = {
     cls.event_name: cls
@@ -38,23 +73,32 @@ _CONTROL: dict[str, type[BaseEvent[Any]]] = {
 class Reconnect:
     """How to come back. The delay before attempt n (n failures in a row, 0 after an event
     arrived) is `retry * multiplier**n`, at most `max_delay`, times a random factor in
-    `[1 - jitter, 1]`; `retry` is the server's `retry:` hint, else `delay`. `max_attempts`:
-    give up (`ReconnectFailed`) after that many failures in a row; None never gives up."""
+    `[1 - jitter, 1]`, and never less than `min_delay`; `retry` is the server's `retry:` hint,
+    else `delay`. `max_attempts`: give up (`ReconnectFailed`) after that many failures in a row (a
+    connection that delivered no event is one); None never gives up."""
 
     delay: float = 1.0
     multiplier: float = 2.0
     max_delay: float = 30.0
     jitter: float = 0.5
     max_attempts: int | None = None
+    min_delay: float = 0.1
 
     def __post_init__(self) -> None:
-        if not (self.delay >= 0 and self.max_delay >= 0 and self.multiplier >= 1 and 0 <= self.jitter <= 1):
+        usable = (
+            self.delay >= 0
+            and self.min_delay >= 0
+            and self.multiplier >= 1
+            and 0 <= self.jitter <= 1
+            and (self.max_attempts is None or self.max_attempts >= 1)
+        )
+        if not usable:
             raise ValueError(f"not a usable reconnection policy: {self!r}")
 
 
 class Action(enum.Enum):
-    YIELD = enum.auto()  # hand the event to the caller
-    SKIP = enum.auto()  # nothing for the caller
+    YIELD = enum.auto()  # hand the event to the caller; of a connection: read its events
+    SKIP = enum.auto()  # nothing for the caller; of an answer: a refusal (read its body, raise)
     RECONNECT = enum.auto()  # this connection is done: come back
     STOP = enum.auto()  # the stream is over for good
 
@@ -67,31 +111,203 @@ def event_types(events: StreamContract[E] | Sequence[type[E]] | type[E]) -> tupl
     return tuple(events)
 
 
-class Session(Generic[E]):
-    """One logical stream across its connections: its position, its delay, its failures."""
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
+# `retry:` values longer than this are past any delay anyone means (and `max_delay` caps them): not
+# parsed, so that a line of a million digits costs nothing.
+_RETRY_DIGITS = 12
 
-    def __init__(self, events: tuple[type[E], ...], last_event_id: str, policy: Reconnect) -> None:
+
+class EventDecoder:
+    """The event-stream format (WHATWG HTML, "Parsing an event stream") read from bytes as they
+    arrive, one connection's worth. What it holds is bounded by `limit`: an unended line, or the
+    field lines of one event (comments aside), past `limit` bytes raise `EventTooLarge` at once.
+    An event is dispatched as httpx-sse's decoder does (a blank line after any field, the id kept
+    across events), so that `Session.receive` sees the same fields either way."""
+
+    def __init__(self, limit: int = MAX_EVENT_SIZE) -> None:
+        self.limit = limit
+        self._partial = bytearray()  # the line not ended yet
+        self._after_cr = False  # the last chunk ended in CR: a LF opening the next belongs to it
+        self._first = True
+        self._size = 0  # bytes of the current event's field lines
+        self._name = b""
+        self._data: list[bytes] = []
+        self._id = ""
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes) -> Iterator[ServerSentEvent]:
+        """The events `chunk` completes, one at a time: what comes before a line that is too long
+        is still handed over before the error."""
+        if not chunk:
+            return
+        start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
+        self._after_cr = chunk.endswith(b"\r")
+        for end in _LINE_END.finditer(chunk, start):
+            line = chunk[start : end.start()]
+            if self._partial:
+                line = bytes(self._partial) + line
+                self._partial.clear()
+            start = end.end()
+            event = self._line(line)
+            if event is not None:
+                yield event
+        if len(self._partial) + len(chunk) - start > self.limit:
+            raise EventTooLarge(self.limit)
+        self._partial += chunk[start:]
+
+    def _line(self, line: bytes) -> ServerSentEvent | None:
+        if self._first:
+            self._first = False
+            line = line.removeprefix(_BOM)
+        if len(line) > self.limit:
+            raise EventTooLarge(self.limit)
+        if not line:
+            return self._dispatch()
+        if line.startswith(b":"):
+            return None
+        self._size += len(line) + 1
+        if self._size > self.limit:
+            raise EventTooLarge(self.limit)
+        name, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._name = value
+        elif name == b"id":
+            if b"\0" not in value:
+                self._id = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():
+            self._retry = int(value) if len(value) <= _RETRY_DIGITS else 10**_RETRY_DIGITS
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        self._size = 0
+        if not (self._name or self._data or self._id or self._retry is not None):
+            return None
+        event = ServerSentEvent(
+            event=self._name.decode("utf-8", "replace"),
+            data=b"\n".join(self._data).decode("utf-8", "replace"),
+            id=self._id,
+            retry=self._retry,
+        )
+        self._name, self._data, self._retry = b"", [], None
+        return event
+
+
+class Session(Generic[E]):
+    """One logical stream across its connections: its position, its delay, its failures. A
+    driver runs each connection as `connect` → `opened` → `read` each chunk (while `action` is
+    YIELD) → `reconnect_after`; or, for a refusal, `collect` its body → `refused`."""
+
+    def __init__(
+        self,
+        events: tuple[type[E], ...],
+        last_event_id: str,
+        policy: Reconnect,
+        max_event_size: int = MAX_EVENT_SIZE,
+    ) -> None:
         self.by_name: dict[str, type[E]] = {}
         for cls in events:
             if self.by_name.setdefault(cls.event_name, cls) is not cls:
                 raise TypeError(f"two event types are named {cls.event_name!r}")
+        if max_event_size < 1:
+            raise ValueError(f"max_event_size must be positive, not {max_event_size}")
         self.policy = policy
+        self.max_event_size = max_event_size
         self.last_event_id = last_event_id
         self.retry_ms: int | None = None
         self.failures = 0
+        self.cause: BaseException | str = "no connection yet"  # of the last failure
         self.ended_by: BaseEvent[Any] | None = None  # the `terminated` event that ended it
         self.gaps = 0  # `stream-reset` events seen
         self.connections = 0
+        # The connection being read.
+        self.action = Action.YIELD
+        self._delivered = False
+        self._failed = False
+        self._retry_after: float | None = None
+        self._decoder = EventDecoder(max_event_size)
+        self._body = bytearray()
+
+    # The life of a connection.
+
+    def connect(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """A new connection starts: the request headers to send with it."""
+        self.connections += 1
+        self.action = Action.YIELD
+        self._delivered = self._failed = False
+        self._retry_after = None
+        self._decoder = EventDecoder(self.max_event_size)
+        self._body = bytearray()
+        sent = {**SSE_HEADERS, **headers}
+        if self.last_event_id:
+            sent["Last-Event-ID"] = self.last_event_id
+        return sent
+
+    def opened(self, status: int, headers: Mapping[str, str]) -> Action:
+        """What the answer's head says (`answer`); raises `NotAnEventStream` for a 2xx of another
+        type. On SKIP give the body to `collect` until it says enough, then raise `refused()`."""
+        self.action = answer(status, headers.get("content-type", ""))
+        if self.action is Action.RECONNECT:
+            self.failed(f"the server answered {status}")
+            self._retry_after = retry_after(headers.get("retry-after"))
+        elif self.action is Action.YIELD:
+            content_type = headers.get("content-type", "")
+            if not content_type.startswith("text/event-stream"):
+                raise NotAnEventStream(status, content_type)
+        return self.action
+
+    def read(self, chunk: bytes) -> Iterator[E | UnknownEvent]:
+        """The caller's events in one chunk of the body, one at a time (so that `last_event_id` is
+        the last one handed over). Stops early when an event ends the connection (`action`)."""
+        for sse in self._decoder.feed(chunk):
+            action, item = self.receive(sse.event, sse.data, sse.id, sse.retry)
+            if item is not None and action is not Action.SKIP:
+                yield item
+            if action in (Action.STOP, Action.RECONNECT):
+                self.action = action
+                return
+
+    def collect(self, chunk: bytes) -> bool:
+        """Keep a chunk of a refusal's body; True once `ERROR_BODY_LIMIT` bytes are kept: read no
+        more (leaving the response closes its connection)."""
+        self._body += chunk[: ERROR_BODY_LIMIT - len(self._body)]
+        return len(self._body) >= ERROR_BODY_LIMIT
+
+    def refused(self, status: int) -> StreamRefused:
+        """The error for a refusal, with what `collect` kept of its body."""
+        return StreamRefused(status, error_body(self._body.decode("utf-8", "replace")))
+
+    def reconnect_after(self) -> float:
+        """The connection is over and the stream goes on: the seconds to wait before the next one.
+        A connection that delivered no event is a failed attempt; past `max_attempts` failures in
+        a row raises `ReconnectFailed`."""
+        if not (self._delivered or self._failed):
+            self.failed("the server sent no event")
+        if self.give_up():
+            error = ReconnectFailed(self.failures, self.cause)
+            if isinstance(self.cause, BaseException):
+                raise error from self.cause
+            raise error
+        return self.delay(self._retry_after)
+
+    # What each part means.
 
     def receive(self, name: str, data: str, event_id: str, retry: int | None) -> tuple[Action, Any]:
-        """What to do with one event read from the wire (httpx-sse's fields)."""
+        """What to do with one event read from the wire."""
         if retry is not None and retry >= 0:
             self.retry_ms = retry
         self.last_event_id = event_id
         if name == "message" and data == "" and name not in self.by_name:
-            return Action.SKIP, None  # a block with only `retry:` or `id:` (httpx-sse yields it)
-        self.failures = 0
+            return Action.SKIP, None  # a block with only `retry:` or `id:`
         control = _CONTROL.get(name)
+        if control is Error:
+            self.failed("the server sent an error event")
+        else:
+            self.failures = 0
+            self._delivered = True
         mine = self.by_name.get(name)
         if control is not None:
             event: BaseEvent[Any] = (mine or control).from_data(data)
@@ -109,35 +325,51 @@ class Session(Generic[E]):
         if control is Terminated:
             return Action.STOP
         if control in (Shutdown, Error, StreamFailed, SlowClient):
-            if control is Error:
-                self.failures += 1
             return Action.RECONNECT
         if control is StreamReset:
             self.gaps += 1
         return Action.SKIP
 
-    def failed(self) -> None:
+    def failed(self, cause: BaseException | str = "failed") -> None:
         self.failures += 1
+        self.cause = cause
+        self._failed = True
 
     def delay(self, retry_after: float | None = None) -> float:
         """Seconds to wait before the next connection."""
         policy = self.policy
         base = policy.delay if self.retry_ms is None else self.retry_ms / 1000
-        wait = min(policy.max_delay, base * policy.multiplier ** max(0, self.failures - 1))
-        wait *= random.uniform(1 - policy.jitter, 1)
+        try:
+            grown = base * float(policy.multiplier) ** max(0, self.failures - 1)
+        except OverflowError:  # a thousand failures in a row: long past any max_delay
+            grown = policy.max_delay if base else 0.0
+        wait = min(policy.max_delay, grown) * random.uniform(1 - policy.jitter, 1)
         if retry_after is not None:
-            wait = max(wait, retry_after)
-        return wait
+            wait = max(wait, min(retry_after, policy.max_delay))
+        return max(wait, policy.min_delay)
 
     def give_up(self) -> bool:
         return self.policy.max_attempts is not None and self.failures >= self.policy.max_attempts
 
 
+_SECONDS = re.compile(r"[0-9]+")
+
+
 def retry_after(value: str | None) -> float | None:
-    """A `Retry-After` in seconds (the date form is not used by echo's servers: ignored)."""
-    if value is None or not value.strip().isdigit():
+    """A `Retry-After` as seconds from now (delay-seconds or an HTTP-date, a past date is 0); None
+    for anything else. Not bounded here: `Session.delay` caps it at `max_delay`."""
+    if value is None:
         return None
-    return float(value.strip())
+    value = value.strip()
+    if _SECONDS.fullmatch(value):
+        return float(value)  # inf for hundreds of digits, which the cap takes as well as any
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def answer(status: int, content_type: str) -> Action:
@@ -152,9 +384,7 @@ def answer(status: int, content_type: str) -> Action:
     return Action.SKIP
 
 
-def error_body(status: int, text: str) -> Any:
-    import json
-
+def error_body(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:

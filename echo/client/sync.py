@@ -8,20 +8,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import connect_sse
 
 from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 
-from .exceptions import NotAnEventStream, ReconnectFailed, StreamRefused
-from .policy import Action, Reconnect, Session, StreamState, answer, error_body, event_types, retry_after
+from .policy import MAX_EVENT_SIZE, Action, Reconnect, Session, StreamState, event_types
 
 __all__ = ["Client", "EventStream"]
 
 E = TypeVar("E", bound=BaseEvent[Any])
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
-SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
 
 
 class EventStream(StreamState[E]):
@@ -67,50 +64,31 @@ class EventStream(StreamState[E]):
     def _run(self) -> Iterator[E | UnknownEvent]:
         session = self._session
         while True:
-            headers = {**SSE_HEADERS, **self._headers}
-            if session.last_event_id:
-                headers["Last-Event-ID"] = session.last_event_id
-            wait_at_least: float | None = None
+            headers = session.connect(self._headers)
             try:
-                session.connections += 1
-                with connect_sse(
-                    self._http, "GET", self._url, params=self._params, headers=headers
-                ) as source:
-                    response = source.response
-                    verdict = answer(response.status_code, response.headers.get("content-type", ""))
-                    if verdict is Action.STOP:
-                        return
-                    if verdict is Action.SKIP:
-                        raise StreamRefused(
-                            response.status_code, error_body(response.status_code, response.read().decode())
-                        )
-                    if verdict is Action.RECONNECT:
-                        session.failed()
-                        wait_at_least = retry_after(response.headers.get("retry-after"))
-                    else:
-                        content_type = response.headers.get("content-type", "")
-                        if not content_type.startswith("text/event-stream"):
-                            raise NotAnEventStream(response.status_code, content_type)
-                        for sse in source.iter_sse():
-                            action, item = session.receive(sse.event, sse.data, sse.id, sse.retry)
-                            if item is not None and action is not Action.SKIP:
-                                yield item
-                            if action is Action.STOP:
-                                return
-                            if action is Action.RECONNECT:
+                with self._http.stream("GET", self._url, params=self._params, headers=headers) as response:
+                    action = session.opened(response.status_code, response.headers)
+                    if action is Action.SKIP:
+                        for chunk in response.iter_bytes():
+                            if session.collect(chunk):
                                 break
+                        raise session.refused(response.status_code)
+                    if action is Action.YIELD:
+                        for chunk in response.iter_bytes():
+                            yield from session.read(chunk)
+                            if session.action is not Action.YIELD:
+                                break
+                    if session.action is Action.STOP:
+                        return
             except httpx.TransportError as exc:
-                session.failed()
-                if session.give_up():
-                    raise ReconnectFailed(session.failures, exc) from exc
-            if session.give_up():
-                raise ReconnectFailed(session.failures, "the server kept refusing or failing")
-            time.sleep(session.delay(wait_at_least))
+                session.failed(exc)
+            time.sleep(session.reconnect_after())
 
 
 class Client:
     """A client of one server. `http` is an `httpx.Client` to use (its base URL, auth, cookies,
-    timeouts); otherwise one is made from `base_url` and closed with this client."""
+    timeouts); otherwise one is made from `base_url` and closed with this client. An event or a
+    line longer than `max_event_size` bytes raises `EventTooLarge`."""
 
     def __init__(
         self,
@@ -119,11 +97,13 @@ class Client:
         http: httpx.Client | None = None,
         reconnect: Reconnect | None = None,
         headers: Mapping[str, str] | None = None,
+        max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
         self._own = http is None
         self.http = http if http is not None else httpx.Client(base_url=base_url, timeout=DEFAULT_TIMEOUT)
         self.reconnect = reconnect or Reconnect()
         self.headers = dict(headers or {})
+        self.max_event_size = max_event_size
 
     def stream(
         self,
@@ -134,10 +114,12 @@ class Client:
         headers: Mapping[str, str] | None = None,
         last_event_id: str = "",
         reconnect: Reconnect | None = None,
+        max_event_size: int | None = None,
     ) -> EventStream[E]:
         """Read `url` as a stream of `events` (a contract, or event classes: a control event class
         listed here is yielded too), resuming after `last_event_id` when given."""
-        session = Session(event_types(events), last_event_id, reconnect or self.reconnect)
+        size = self.max_event_size if max_event_size is None else max_event_size
+        session = Session(event_types(events), last_event_id, reconnect or self.reconnect, size)
         return EventStream(self.http, url, session, params, {**self.headers, **(headers or {})})
 
     def close(self) -> None:
