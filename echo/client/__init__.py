@@ -9,7 +9,9 @@
 
 It needs no Django settings. It reconnects as a browser's EventSource does (with the last
 `Last-Event-ID`, after the server's `retry:` hint), with exponential backoff and jitter on
-failures, and reads the control events for what they mean (see `EventStream`).
+failures, and reads the control events for what they mean (see `EventStream`). What a server can
+make it hold, how often it can make it connect and how long it can make it wait are bounded (see
+`echo.client.policy`): an event past `max_event_size` raises `EventTooLarge`.
 """
 
 from echo.sse.contract import UnknownEvent
