@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.html import format_html
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -57,9 +58,9 @@ class StreamSessionAdmin(_ModelAdmin):
     # Narrow enough for a laptop (1280 px) with the admin's sidebar and the filters beside it:
     # the columns that decide what to terminate (state, end reason) stay in view.
     list_display = [
-        "stream",
+        "stream_name",
         "client",
-        "user",
+        "user_name",
         "started",
         "duration_display",
         "events",
@@ -106,6 +107,17 @@ class StreamSessionAdmin(_ModelAdmin):
 
     def has_terminate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("echo_sessions.terminate_streamsession")
+
+    @admin.display(description="stream", ordering="stream")
+    def stream_name(self, obj: StreamSession) -> str:
+        # Cut to the column's width by the stylesheet (a broadcast stream's name lists every
+        # channel); the whole name in the title.
+        return format_html('<span class="echo-cut" title="{}">{}</span>', obj.stream, obj.stream)
+
+    @admin.display(description="user", ordering="user__username")
+    def user_name(self, obj: StreamSession) -> str:
+        name = obj.user.get_username() if obj.user is not None else ""
+        return format_html('<span class="echo-cut" title="{}">{}</span>', name, name) if name else "-"
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: StreamSession) -> str:

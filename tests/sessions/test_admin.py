@@ -129,9 +129,9 @@ def test_changelist_lists_every_session_with_its_columns(admin_client: Client, r
     assert {row.pk for row in response.context["cl"].result_list} == rows.live | rows.ended
     html = response.content.decode()
     for column in [
-        "stream",
+        "stream_name",
         "client",
-        "user",
+        "user_name",
         "started",
         "duration_display",
         "events",
@@ -141,9 +141,9 @@ def test_changelist_lists_every_session_with_its_columns(admin_client: Client, r
     ]:
         assert f"column-{column}" in html, column
     live = cells(html, rows.echo_alice.pk)
-    assert live["stream"] == "echo"
+    assert live["stream_name"] == "echo"
     assert live["client"] == "127.0.0.1"
-    assert live["user"] == "alice"
+    assert live["user_name"] == "alice"
     assert live["events"] == "12"
     assert live["bytes_display"] == "3.4\xa0KB"
     assert live["started"] == timezone.localtime(rows.echo_alice.started_at).strftime("%Y-%m-%d %H:%M:%S")

@@ -9,6 +9,7 @@ screenshot, docs/admin-sessions.png.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from ..browser import keep_screenshot
-from ..servers import Server, daphne, run_python, server_env, wait_for
+from ..servers import Server, admin_login, daphne, run_python, server_env, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -28,6 +29,7 @@ from django.contrib.auth.models import User
 User.objects.create_superuser("root", password="pw-root-2231")
 """
 CHANGELIST = "/admin/echo_sessions/streamsession/"
+LONG_CHANNELS = "user-1,news,price-updates-for-the-whole-catalogue,announcements-to-every-customer"
 END_REASONS = """
 from echo.sessions.models import StreamSession
 print(list(StreamSession.objects.values_list("end_reason", flat=True)))
@@ -35,7 +37,7 @@ print(list(StreamSession.objects.values_list("end_reason", flat=True)))
 
 
 @pytest.fixture(params=["debug", "production"])
-def admin_server(request: pytest.FixtureRequest, tmp_path: Path) -> Server:
+def admin_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     extra: dict[str, str] = {"DJANGO_DEBUG": "1" if request.param == "debug" else "0"}
     if request.param == "production":
         static_root = tmp_path / "static"
@@ -53,9 +55,19 @@ def admin_server(request: pytest.FixtureRequest, tmp_path: Path) -> Server:
         params = {"message": "wide", "interval": 0.05}
         with httpx.stream("GET", f"{server.url}/sse3", params=params, timeout=10) as response:
             next(response.iter_lines())
-        reasons = lambda: run_python("manage.py", "shell", "-c", END_REASONS, env=server.env)  # noqa: E731
-        wait_for(lambda: "client_disconnected" in reasons(), timeout=30, what="the /sse3 session, ended")
-        yield server
+        # Names as a real site's are: a signed-in user's broadcast stream over several channels,
+        # one still open while the page is read.
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            admin_login(client, "root", "pw-root-2231")
+            with client.stream("GET", f"/events/{LONG_CHANNELS}/") as response:
+                next(response.iter_lines())
+            with client.stream("GET", f"/events/{LONG_CHANNELS},order-updates-for-customer-4711/") as held:
+                lines = held.iter_lines()  # kept: a dropped iterator closes the response
+                next(lines)
+                reasons = lambda: run_python("manage.py", "shell", "-c", END_REASONS, env=server.env)  # noqa: E731
+                wait_for(lambda: reasons().count("client_disconnected") >= 2, timeout=30, what="two ended")
+                wait_for(lambda: "''" in reasons(), timeout=30, what="the live broadcast session")
+                yield server
 
 
 def test_the_sessions_changelist_is_styled_and_select_all_works(
@@ -97,7 +109,18 @@ def test_the_sessions_changelist_is_styled_and_select_all_works(
         crumbs = page.inner_text(".breadcrumbs")
         assert "Event streams" in crumbs, crumbs
         assert "Stream sessions" in crumbs, crumbs
-        assert page.locator("td.field-end_reason", has_text="client disconnected").count() == 1
+        assert page.locator("td.field-end_reason", has_text="client disconnected").count() == 2
+        # Every row's end reason in view whatever its stream's name; a long name is cut (two lines
+        # and an ellipsis) and kept whole in its title.
+        for box in page.locator("td.field-end_reason").all():
+            cell = box.bounding_box()
+            assert cell is not None
+            assert cell["x"] >= 0, cell
+            assert cell["x"] + cell["width"] <= 1280, cell
+        long_name = f"events:{LONG_CHANNELS}"
+        names = page.locator(f'.field-stream_name [title="{long_name}"]')
+        assert names.count() == 1
+        assert names.first.evaluate("el => el.scrollHeight > el.clientHeight")  # cut: there is more
         started = page.locator("td.field-started").first.inner_text()
         assert len(started.split(":")) == 3, started  # to the second
         keep_screenshot(page, tmp_path, "admin-sessions.png")
