@@ -10,7 +10,7 @@ A name looks like a credential when, lowercased, it or one of its words is in th
 characters other than letters and digits, and a lower-case letter or a digit followed by a
 capital starts a new word: `access_token`, `X-Amz-Signature` and `apiKey` match through `token`,
 `signature` and `key`; `monkey` and `keys` do not. Only whole words match, so a list names what
-it means.
+it means, and a name that is one word (`apikey`, `sessionid`) is listed as such.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ __all__ = ["REDACTED", "SECRET_NAMES", "is_secret", "redact_query", "redact_targ
 REDACTED = "[redacted]"
 
 SECRET_NAMES: tuple[str, ...] = (
-    "access_token",
-    "api_key",
     "apikey",
     "auth",
     "authorization",
