@@ -86,16 +86,15 @@ def terminated_event() -> ServerSentEvent:
 def end_local(ids: Iterable[uuid.UUID | str], users: Iterable[int] = ()) -> int:
     """End the given sessions served by this process, and every recorded stream of `users` it
     serves; returns how many were found here."""
-    from .recorder import recorder
-
-    wanted = {uuid.UUID(str(raw)) for raw in ids}
-    wanted.update(recorder.streams_of(users))
+    found = [registry.find(uuid.UUID(str(raw))) for raw in ids]
+    users = set(users)
+    if users:
+        # A recorded stream's user is set on its record as it opens (the recorder asks for it).
+        found += [stream for stream in registry.live_streams() if stream.info.user_id in users]
     ended = 0
-    for stream_id in wanted:
-        response = registry.find(stream_id)
-        if response is not None:
-            response.end_stream(EndReason.TERMINATED, terminated_event())
-            ended += 1
+    for response in {id(stream): stream for stream in found if stream is not None}.values():
+        response.end_stream(EndReason.TERMINATED, terminated_event())
+        ended += 1
     return ended
 
 

@@ -23,7 +23,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from django.db import (
@@ -120,13 +119,6 @@ class SessionRecorder:
         self._ops.put(("close", dataclasses.replace(info)))
 
     # -- anywhere --------------------------------------------------------------------------------
-
-    def streams_of(self, users: Iterable[int]) -> list[uuid.UUID]:
-        """The recorded streams of these users open in this process."""
-        wanted = set(users)
-        if not wanted:
-            return []
-        return [stream_id for stream_id, info in list(self._live.items()) if info.user_id in wanted]
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is written; False if `timeout` ran out first."""
