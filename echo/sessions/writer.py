@@ -70,8 +70,12 @@ def insert_many(rows: list[dict[str, Any]], *, skip_existing: bool = False) -> N
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the driver's own: Django's wrapper has no COPY
         if connection.vendor == "postgresql" and hasattr(raw, "copy") and not skip_existing:
-            # psycopg 3 (psycopg2 has no `copy` and takes the executemany below)
-            with raw.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            # psycopg 3 (psycopg2 has no `copy` and takes the executemany below). The driver's
+            # errors as Django's, as through the wrapper: the writer tells a refused row by them.
+            with (
+                connection.wrap_database_errors,
+                raw.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
+            ):
                 for values in params:
                     copy.write_row(values)
             return
