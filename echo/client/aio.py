@@ -67,12 +67,12 @@ class AsyncEventStream(StreamState[E]):
                 ) as response:
                     action = session.opened(response.status_code, response.headers)
                     if action is Action.SKIP:
-                        async for chunk in response.aiter_bytes():
+                        async for chunk in response.aiter_raw():
                             if session.collect(chunk):
                                 break
                         raise session.refused(response.status_code)
                     if action is Action.YIELD:
-                        async for chunk in response.aiter_bytes():
+                        async for chunk in response.aiter_raw():
                             for item in session.read(chunk):
                                 yield item
                             if session.action is not Action.YIELD:

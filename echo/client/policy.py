@@ -15,7 +15,8 @@ as long as it says.
 What a server cannot make the client do, whatever it sends:
 - hold more than `max_event_size` bytes of one event or one line: the body is decoded here, from
   bytes as they arrive (`EventDecoder`), and `EventTooLarge` is raised as soon as an unended line
-  or an event's lines pass the limit;
+  or an event's lines pass the limit; a compressed body is inflated here too, a bounded piece at a
+  time (`Inflater`), since httpx inflates each network chunk whole (64 KiB of gzip can be 64 MB);
 - read more than `ERROR_BODY_LIMIT` bytes of a refusal's body;
 - connect more often than every `Reconnect.min_delay` seconds, whatever `retry:` says;
 - keep it connecting forever with answers that carry no event: a connection that delivered none
@@ -29,6 +30,7 @@ import enum
 import json
 import random
 import re
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +43,7 @@ from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 from echo.sse.control import Error, Shutdown, SlowClient, StreamFailed, StreamOpen, StreamReset, Terminated
 
-from .exceptions import EventTooLarge, NotAnEventStream, ReconnectFailed, StreamRefused
+from .exceptions import ClientError, EventTooLarge, NotAnEventStream, ReconnectFailed, StreamRefused
 
 __all__ = [
     "ERROR_BODY_LIMIT",
@@ -49,6 +51,7 @@ __all__ = [
     "SSE_HEADERS",
     "Action",
     "EventDecoder",
+    "Inflater",
     "Reconnect",
     "Session",
     "StreamState",
@@ -61,7 +64,12 @@ E = TypeVar("E", bound=BaseEvent[Any])
 
 MAX_EVENT_SIZE = 1024 * 1024
 ERROR_BODY_LIMIT = 64 * 1024
-SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+# Only the codings `Inflater` reads (an httpx with brotli installed would offer `br` too).
+SSE_HEADERS = {
+    "Accept": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 _CONTROL: dict[str, type[BaseEvent[Any]]] = {
     cls.event_name: cls
@@ -109,6 +117,32 @@ def event_types(events: StreamContract[E] | Sequence[type[E]] | type[E]) -> tupl
     if isinstance(events, type):
         return (events,)
     return tuple(events)
+
+
+class Inflater:
+    """A body's `Content-Encoding` undone at most `piece` bytes at a time."""
+
+    def __init__(self, coding: str, piece: int = 65536) -> None:
+        coding = coding.strip().lower()
+        self.piece = piece
+        self._zlib: Any = None
+        if coding in ("gzip", "x-gzip", "deflate"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or a zlib header
+        elif coding not in ("", "identity"):
+            raise ClientError(f"a body in Content-Encoding {coding!r}, which the client does not read")
+
+    def pieces(self, raw: bytes) -> Iterator[bytes]:
+        if self._zlib is None:
+            yield raw
+            return
+        while raw:
+            try:
+                piece = self._zlib.decompress(raw, self.piece)
+            except zlib.error as exc:
+                raise ClientError(f"a compressed body that does not inflate: {exc}") from exc
+            raw = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -229,6 +263,7 @@ class Session(Generic[E]):
         self._failed = False
         self._retry_after: float | None = None
         self._decoder = EventDecoder(max_event_size)
+        self._inflater = Inflater("")
         self._body = bytearray()
 
     # The life of a connection.
@@ -250,6 +285,8 @@ class Session(Generic[E]):
         """What the answer's head says (`answer`); raises `NotAnEventStream` for a 2xx of another
         type. On SKIP give the body to `collect` until it says enough, then raise `refused()`."""
         self.action = answer(status, headers.get("content-type", ""))
+        if self.action in (Action.YIELD, Action.SKIP):
+            self._inflater = Inflater(headers.get("content-encoding", ""))
         if self.action is Action.RECONNECT:
             self.failed(f"the server answered {status}")
             self._retry_after = retry_after(headers.get("retry-after"))
@@ -260,21 +297,26 @@ class Session(Generic[E]):
         return self.action
 
     def read(self, chunk: bytes) -> Iterator[E | UnknownEvent]:
-        """The caller's events in one chunk of the body, one at a time (so that `last_event_id` is
+        """The caller's events in one raw chunk of the body (as sent: `Inflater` undoes its
+        `Content-Encoding`), one at a time (so that `last_event_id` is
         the last one handed over). Stops early when an event ends the connection (`action`)."""
-        for sse in self._decoder.feed(chunk):
-            action, item = self.receive(sse.event, sse.data, sse.id, sse.retry)
-            if item is not None and action is not Action.SKIP:
-                yield item
-            if action in (Action.STOP, Action.RECONNECT):
-                self.action = action
-                return
+        for piece in self._inflater.pieces(chunk):
+            for sse in self._decoder.feed(piece):
+                action, item = self.receive(sse.event, sse.data, sse.id, sse.retry)
+                if item is not None and action is not Action.SKIP:
+                    yield item
+                if action in (Action.STOP, Action.RECONNECT):
+                    self.action = action
+                    return
 
     def collect(self, chunk: bytes) -> bool:
-        """Keep a chunk of a refusal's body; True once `ERROR_BODY_LIMIT` bytes are kept: read no
-        more (leaving the response closes its connection)."""
-        self._body += chunk[: ERROR_BODY_LIMIT - len(self._body)]
-        return len(self._body) >= ERROR_BODY_LIMIT
+        """Keep a raw chunk of a refusal's body (as `read` takes it); True once `ERROR_BODY_LIMIT`
+        bytes are kept: read no more (leaving the response closes its connection)."""
+        for piece in self._inflater.pieces(chunk):
+            self._body += piece[: ERROR_BODY_LIMIT - len(self._body)]
+            if len(self._body) >= ERROR_BODY_LIMIT:
+                return True
+        return False
 
     def refused(self, status: int) -> StreamRefused:
         """The error for a refusal, with what `collect` kept of its body."""

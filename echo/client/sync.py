@@ -69,12 +69,12 @@ class EventStream(StreamState[E]):
                 with self._http.stream("GET", self._url, params=self._params, headers=headers) as response:
                     action = session.opened(response.status_code, response.headers)
                     if action is Action.SKIP:
-                        for chunk in response.iter_bytes():
+                        for chunk in response.iter_raw():
                             if session.collect(chunk):
                                 break
                         raise session.refused(response.status_code)
                     if action is Action.YIELD:
-                        for chunk in response.iter_bytes():
+                        for chunk in response.iter_raw():
                             yield from session.read(chunk)
                             if session.action is not Action.YIELD:
                                 break

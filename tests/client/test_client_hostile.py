@@ -6,6 +6,7 @@ the test says, so that it runs unchanged against a client that lacks the bound i
 from __future__ import annotations
 
 import tracemalloc
+import zlib
 from itertools import pairwise
 from typing import Any
 
@@ -75,6 +76,47 @@ def test_an_event_past_the_limit_raises_and_is_never_held_whole(mode: str, respo
     assert len(peers) == 1  # not read again
     assert not peers[0].finished  # the client closed the connection part-way through 32 MiB
     assert peak < 8 * MiB, f"{peak / MiB:.1f} MiB held for a limit of 1 MiB"
+
+
+def compressed(parts: list[bytes], wbits: int = 31) -> bytes:
+    """`parts` gzip-compressed (deflate with a zlib header for wbits 15)."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return b"".join(packer.compress(part) for part in parts) + packer.flush()
+
+
+def gzip_bomb(peer: Peer) -> None:
+    # 64 MiB of one unended line in about 64 KiB: httpx inflates each network chunk whole.
+    peer.send(sse_head(Content_Encoding="gzip") + compressed([b"data: "] + [bytes(MiB)] * 64))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_compressed_line_is_inflated_a_bounded_piece_at_a_time(mode: str) -> None:
+    with hostile(refuse_after(2, gzip_bomb)) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(EventTooLarge):
+                read(mode, server.url)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    assert peak < 8 * MiB, f"{peak / MiB:.1f} MiB held for a limit of 1 MiB"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("coding", "wbits"), [("gzip", 31), ("deflate", 15)])
+def test_a_compressed_stream_is_read(mode: str, coding: str, wbits: int) -> None:
+    events = [b"id: %d\nevent: tick\ndata: %d\n\n" % (n, n) for n in range(3)]
+
+    def gzipped(peer: Peer) -> None:
+        peer.send(sse_head(Content_Encoding=coding) + compressed(events, wbits))
+
+    with hostile(gzipped) as server:
+        items = read(mode, server.url, count=3)
+
+    assert [(item.event, item.data, item.id) for item in items] == [
+        ("tick", str(n), str(n)) for n in range(3)
+    ]
 
 
 def error_body(peer: Peer) -> None:

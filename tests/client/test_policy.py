@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -10,12 +11,13 @@ import httpx
 import pytest
 from httpx_sse import EventSource
 
-from echo.client import EventTooLarge, NotAnEventStream, Reconnect, ReconnectFailed, UnknownEvent
+from echo.client import ClientError, EventTooLarge, NotAnEventStream, Reconnect, ReconnectFailed, UnknownEvent
 from echo.client.policy import (
     ERROR_BODY_LIMIT,
     SSE_HEADERS,
     Action,
     EventDecoder,
+    Inflater,
     Session,
     answer,
     retry_after,
@@ -344,3 +346,19 @@ def test_thousands_of_failures_in_a_row_stay_at_the_maximum_delay() -> None:
         reading.failed()
 
     assert reading.delay() == 5.0
+
+
+def test_a_compressed_body_is_inflated_a_bounded_piece_at_a_time() -> None:
+    raw = zlib.compress(bytes(1_000_000))
+    pieces = list(Inflater("gzip", piece=4096).pieces(raw))
+
+    assert max(map(len, pieces)) == 4096
+    assert b"".join(pieces) == bytes(1_000_000)
+    assert list(Inflater(" Identity ").pieces(b"as is")) == [b"as is"]
+
+
+def test_a_coding_it_cannot_read_or_a_body_that_does_not_inflate_is_a_client_error() -> None:
+    with pytest.raises(ClientError, match="Content-Encoding 'br'"):
+        Inflater("br")
+    with pytest.raises(ClientError, match="does not inflate"):
+        list(Inflater("deflate").pieces(b"not deflate at all"))
