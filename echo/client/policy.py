@@ -275,6 +275,7 @@ class Session(Generic[E]):
         self._delivered = self._failed = False
         self._retry_after = None
         self._decoder = EventDecoder(self.max_event_size)
+        self._inflater = Inflater("")
         self._body = bytearray()
         sent = {**SSE_HEADERS, **headers}
         if self.last_event_id:
@@ -285,21 +286,21 @@ class Session(Generic[E]):
         """What the answer's head says (`answer`); raises `NotAnEventStream` for a 2xx of another
         type. On SKIP give the body to `collect` until it says enough, then raise `refused()`."""
         self.action = answer(status, headers.get("content-type", ""))
-        if self.action in (Action.YIELD, Action.SKIP):
-            self._inflater = Inflater(headers.get("content-encoding", ""))
         if self.action is Action.RECONNECT:
             self.failed(f"the server answered {status}")
             self._retry_after = retry_after(headers.get("retry-after"))
-        elif self.action is Action.YIELD:
+            return self.action
+        if self.action is Action.YIELD:
             content_type = headers.get("content-type", "")
             if not content_type.startswith("text/event-stream"):
                 raise NotAnEventStream(status, content_type)
+        self._inflater = Inflater(headers.get("content-encoding", ""))
         return self.action
 
     def read(self, chunk: bytes) -> Iterator[E | UnknownEvent]:
         """The caller's events in one raw chunk of the body (as sent: `Inflater` undoes its
-        `Content-Encoding`), one at a time (so that `last_event_id` is
-        the last one handed over). Stops early when an event ends the connection (`action`)."""
+        `Content-Encoding`), one at a time, so that `last_event_id` is the last one handed over.
+        Stops early when an event ends the connection (`action`)."""
         for piece in self._inflater.pieces(chunk):
             for sse in self._decoder.feed(piece):
                 action, item = self.receive(sse.event, sse.data, sse.id, sse.retry)
