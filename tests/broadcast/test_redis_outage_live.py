@@ -103,7 +103,7 @@ def terminate_while_down(admin_server: Server, other: Server) -> None:
         for server in (admin_server, other):
             token = uuid.uuid4().hex
             client = stack.enter_context(httpx.Client(base_url=server.url, timeout=10))
-            params = {"message": "down", "interval": 0.05, "token": token}
+            params = {"message": "down", "interval": 0.05, "tag": token}
             source = stack.enter_context(connect_sse(client, "GET", "/sse2", params=params))
             events = source.iter_sse()  # kept: a dropped iterator closes its response
             assert next(events).event == "echo"

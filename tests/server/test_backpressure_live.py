@@ -55,7 +55,7 @@ def stop_reading(server: Server, token: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", server.port))
     # 1000-character messages: the kernel's socket buffers (megabytes on loopback) fill quickly.
-    query = f"message={token}{'x' * 960}&interval=0&token={token}"
+    query = f"message={token}{'x' * 960}&interval=0&tag={token}"
     sock.sendall(f"GET /sse2?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     sock.settimeout(10)
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
@@ -63,7 +63,7 @@ def stop_reading(server: Server, token: str) -> socket.socket:
 
 
 def row(server: Server, token: str) -> dict[str, object]:
-    rows = session_rows(server, "query LIKE ?", (f"%token={token}%",))
+    rows = session_rows(server, "query LIKE ?", (f"%tag={token}%",))
     return rows[0] if rows else {}
 
 

@@ -53,7 +53,7 @@ class Reader:
         try:
             with (
                 httpx.Client(base_url=url, timeout=15) as client,
-                connect_sse(client, "GET", self.path, params={**self.params, "token": self.token}) as source,
+                connect_sse(client, "GET", self.path, params={**self.params, "tag": self.token}) as source,
             ):
                 for event in source.iter_sse():
                     self.events.append(event)
@@ -109,7 +109,7 @@ def test_a_signal_ends_every_open_stream_with_a_final_event_then_stops_the_serve
     # Spread: one draw per stream, so the clients do not all come back at the same moment.
     assert len({reader.events[-1].retry for reader in readers}) > 1
 
-    rows = {row["query"].rpartition("token=")[2]: row for row in session_rows(server)}
+    rows = {row["query"].rpartition("tag=")[2]: row for row in session_rows(server)}
     assert sorted(rows) == sorted(r.token for r in readers)
     for reader in readers:
         row = rows[reader.token]
