@@ -117,10 +117,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 ECHO: dict[str, object] = {"REDIS_URL": REDIS_URL}
 
 # Broadcast channels store their events in the database (django-eventstream's storage, the
-# default) and ask the demo's channel manager who may read and publish what. With REDIS_URL the
-# sessions' control bus (terminate) also reaches every process through Redis (no CHANNEL_LAYERS
-# needed).
-EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.demo.access.DemoChannelManager"
+# default); who may read and publish each is in its declaration (echo.demo.apps). With REDIS_URL
+# the sessions' control bus (terminate) also reaches every process through Redis (no
+# CHANNEL_LAYERS needed).
 
 # Pushpin (GRIP) in front: set GRIP_URL to its publish endpoint, e.g. http://127.0.0.1:5561.
 GRIP_URL = os.environ.get("GRIP_URL", "")

@@ -1,5 +1,6 @@
-"""Test settings with the product's channel rules (only `demo` open to anonymous publishers)."""
+"""Test settings with the product's channel manager: each declaration's rules (only `demo` is open to
+anonymous publishers)."""
 
 from tests.settings import *  # noqa: F403
 
-EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.demo.access.DemoChannelManager"
+EVENTSTREAM_CHANNELMANAGER_CLASS = "echo.broadcast.access.ChannelManager"

@@ -1,11 +1,18 @@
-"""Declared channels: the event types each broadcast channel, or pattern of channels, carries.
+"""Declared channels: the event types each broadcast channel, or pattern of channels, carries,
+and who may read it and publish to it.
 
-`declare_channel("news", Headline)` or `declare_channel("user-{id}", Notice)`, from an
-`AppConfig.ready()`. `publish()` refuses a channel that matches no declaration, or an event type
-its declaration does not list, before anything is stored; the subscription view answers an
-undeclared channel with a JSON 404; `manage.py publish` and the schema (`echo.contract`) read the
+`declare_channel("news", Headline)` or `declare_channel("user-{id}", Notice, read=owner("id"))`,
+from an `AppConfig.ready()`. `publish()` refuses a channel that matches no declaration, or an
+event type its declaration does not list, before anything is stored; the subscription view answers
+an undeclared channel with a JSON 404; `manage.py publish` and the schema (`echo.contract`) read the
 declarations. A name is matched against the exact declarations first, then against the patterns
 in the order they were declared. A `{param}` stands for one or more channel-name characters.
+
+Access (`echo.broadcast.rules`): an exact name is readable by anyone unless its declaration says
+otherwise; a pattern is readable by no one until one says who (`read=`; `echo.E009` names a
+pattern without), since its names are made from ids. Publishing over HTTP needs the `publish=`
+rule, by default the `echo_broadcast.publish` permission. Several apps may declare one pattern:
+the event types add up; the rules, where two give one, must agree.
 """
 
 from __future__ import annotations
@@ -17,17 +24,30 @@ from typing import Any
 from echo.sse import BaseEvent
 from echo.sse.control import StreamFailed, StreamOpen, StreamReset
 
-from .access import CHANNEL_NAME
 from .exceptions import UndeclaredChannel, UndeclaredEvent
+from .rules import Owner, Permission, Rule, anyone, nobody
 
 __all__ = [
+    "CHANNEL_NAME",
+    "PUBLISH_PERMISSION",
     "SUBSCRIPTION_EVENTS",
     "ChannelSpec",
     "declare_channel",
     "declared_channels",
     "find_channel",
     "require_declared",
+    "valid_channel",
 ]
+
+PUBLISH_PERMISSION = "echo_broadcast.publish"
+
+# No ':' or ',' (they separate parts of a multi-channel event id) and nothing a header could split on.
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def valid_channel(name: str) -> bool:
+    return CHANNEL_NAME.fullmatch(name) is not None
+
 
 # What a subscription sends besides its channels' events.
 SUBSCRIPTION_EVENTS: tuple[type[BaseEvent[Any]], ...] = (StreamOpen, StreamReset, StreamFailed)
@@ -38,11 +58,17 @@ _PARAM_VALUE = r"[A-Za-z0-9_.-]+"
 
 @dataclass(frozen=True)
 class ChannelSpec:
-    """One declaration: a channel name or pattern, the event types it carries."""
+    """One declaration: a channel name or pattern, the event types it carries, its access rules.
+
+    `read` and `publish` None mean the defaults: an exact name is readable by anyone, a pattern by
+    no one; publishing needs `PUBLISH_PERMISSION`.
+    """
 
     pattern: str
     events: tuple[type[BaseEvent[Any]], ...]
     description: str = ""
+    read: Rule | None = None
+    publish: Rule | None = None
     params: tuple[str, ...] = field(default=(), init=False)
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -64,8 +90,47 @@ class ChannelSpec:
                 raise TypeError(f"a declared event is a BaseEvent subclass, not {cls!r}")
             if names.setdefault(cls.event_name, cls) is not cls:
                 raise TypeError(f"channel {self.pattern!r}: two event types are named {cls.event_name!r}")
+        for rule in (self.read, self.publish):
+            if isinstance(rule, Owner) and rule.param not in params:
+                raise ValueError(f"channel {self.pattern!r} has no parameter {{{rule.param}}} to own")
+            if rule is not None and not callable(rule):
+                raise TypeError(f"channel {self.pattern!r}: a rule is a callable, not {rule!r}")
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "_regex", re.compile(regex))
+
+    @property
+    def read_rule(self) -> Rule:
+        """Who may read: the declared rule, else anyone for a name and no one for a pattern."""
+        if self.read is not None:
+            return self.read
+        return nobody if self.params else anyone
+
+    @property
+    def publish_rule(self) -> Rule:
+        return self.publish if self.publish is not None else Permission(PUBLISH_PERMISSION)
+
+    def may_read(self, user: Any, channel: str) -> bool:
+        """May `user` (None for an anonymous visitor) subscribe to `channel`, a name of this spec?"""
+        params = self.match(channel)
+        return params is not None and bool(self.read_rule(user, channel, params))
+
+    def may_publish(self, user: Any, channel: str) -> bool:
+        """May `user` publish to `channel` over HTTP? (`publish()` in Python code asks nothing.)"""
+        params = self.match(channel)
+        return params is not None and bool(self.publish_rule(user, channel, params))
+
+    def merged(self, other: ChannelSpec) -> ChannelSpec:
+        """This declaration with `other`'s event types added; a rule given by both must agree."""
+        rules: dict[str, Rule | None] = {}
+        for name in ("read", "publish"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is not None and theirs is not None and mine != theirs:
+                raise ValueError(
+                    f"channel {self.pattern!r} is declared with two {name} rules: {mine}, {theirs}"
+                )
+            rules[name] = mine if mine is not None else theirs
+        events = (*self.events, *(cls for cls in other.events if cls not in self.events))
+        return ChannelSpec(self.pattern, events, self.description or other.description, **rules)
 
     @property
     def names(self) -> frozenset[str]:
@@ -84,16 +149,25 @@ _exact: dict[str, ChannelSpec] = {}
 _patterns: dict[str, ChannelSpec] = {}
 
 
-def declare_channel(pattern: str, *events: type[BaseEvent[Any]], description: str = "") -> ChannelSpec:
-    """Declare that `pattern` carries `events`; declaring the same again changes nothing."""
-    spec = ChannelSpec(pattern, tuple(events), description)
+def declare_channel(
+    pattern: str,
+    *events: type[BaseEvent[Any]],
+    description: str = "",
+    read: Rule | str | None = None,
+    publish: Rule | str | None = None,
+) -> ChannelSpec:
+    """Declare that `pattern` carries `events`, readable and publishable as `read` and `publish`
+    say (`echo.broadcast.rules`; a string names the pattern parameter that must be the user's id:
+    `read="id"` is `read=owner("id")`). Declaring a pattern again adds its event types."""
+    spec = ChannelSpec(pattern, tuple(events), description, _rule(read), _rule(publish))
     table = _patterns if spec.params else _exact
     known = table.get(pattern)
-    if known is not None and known.events != spec.events:
-        raise ValueError(f"channel {pattern!r} is already declared with other events: {known.events}")
-    if known is None:
-        table[pattern] = spec
+    table[pattern] = spec if known is None else known.merged(spec)
     return table[pattern]
+
+
+def _rule(rule: Rule | str | None) -> Rule | None:
+    return Owner(rule) if isinstance(rule, str) else rule
 
 
 def find_channel(channel: str) -> ChannelSpec | None:

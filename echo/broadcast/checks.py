@@ -5,6 +5,8 @@
 - `echo.E005`: `ECHO["REDIS_URL"]` is set and the `redis` package is missing (the `[redis]` extra).
 - `echo.E007`: `ECHO["BROADCAST_NOTIFY"]` is True and events are not stored where PostgreSQL
   notifications can carry them (another database or storage, or no psycopg 3).
+- `echo.E009`: a channel pattern (`orders-{id}`) is declared without a `read` rule: its names are
+  made from ids, so no one may read it until its declaration says who.
 - `echo.W005`: `EVENTSTREAM_STORAGE_CLASS` turns storage off: events get no id, and
   `Last-Event-ID` replays nothing.
 - `echo.W006`: no URL routes to the subscription view: `/events/<channel>/` is a 404.
@@ -30,9 +32,24 @@ from .conf import app_settings, grip_url
 from .relay import MISSING_PACKAGE, redis_installed
 from .storage import DEFAULT_STORAGE
 
-__all__ = ["check_grip", "check_notify", "check_redis", "check_storage", "check_urls"]
+__all__ = ["check_channel_rules", "check_grip", "check_notify", "check_redis", "check_storage", "check_urls"]
 
 _GRIP_MIDDLEWARE = "django_grip.GripMiddleware"
+
+
+def check_channel_rules(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from .channels import declared_channels
+
+    return [
+        Error(
+            f"The channel pattern {spec.pattern!r} does not say who may read it, so no one may.",
+            hint=f"declare_channel({spec.pattern!r}, ..., read=...): read={spec.params[0]!r} for the user "
+            "whose id it is, or a rule from echo.broadcast.rules (anyone, authenticated, permission(...)).",
+            id="echo.E009",
+        )
+        for spec in declared_channels()
+        if spec.params and spec.read is None
+    ]
 
 
 def check_storage(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:

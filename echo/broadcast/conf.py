@@ -29,6 +29,8 @@ class BroadcastSettings(Section):
     # at once; past it a JSON 429 with Retry-After. None: no limit.
     PUBLISH_RATE: Annotated[float, Field(gt=0)] | None = 2.0
     PUBLISH_BURST: Annotated[int, Field(ge=1)] = 10
+    # The largest request body `POST /events/<channel>/publish` reads; more is a JSON 413.
+    PUBLISH_MAX_BYTES: Annotated[int, Field(ge=1)] = 65_536
     # Stored events kept per channel (the newest), and for how many seconds; older ones are
     # deleted as events are stored (echo.broadcast.storage.RetainingModelStorage) or by
     # `manage.py trim_events`. None: no bound of that kind.

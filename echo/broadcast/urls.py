@@ -6,4 +6,5 @@ app_name = "echo_broadcast"
 
 urlpatterns = [
     path("events/<str:channels>/", views.events, name="events"),
+    path("events/<str:channel>/publish", views.publish_event, name="publish"),
 ]

@@ -1,21 +1,31 @@
-"""`GET /events/<channel>[,<channel>...]/`: a broadcast subscription as an event stream."""
+"""`GET /events/<channel>[,<channel>...]/`: a broadcast subscription as an event stream, and
+`POST /events/<channel>/publish`: one typed event, published over HTTP."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError
 
 from echo.sse import EventStreamResponse, LastEventIdError
 from echo.sse.asgi import stream_view
 from echo.sse.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
+from echo.sse.middleware import RETRY_AFTER
 
 from .access import channel_manager, valid_channel
 from .channels import find_channel
 from .conf import app_settings
+from .publish import apublish
+from .ratelimit import limited
 from .subscribe import channel_events, parse_last_event_id
 
-__all__ = ["events", "forbidden_channels", "may_publish"]
+__all__ = ["events", "forbidden_channels", "may_publish", "publish_event"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -102,3 +112,97 @@ def _grip_response(request: HttpRequest, names: list[str]) -> HttpResponseBase:
     response: HttpResponseBase = get_events(event_request).to_grip_response(request)
     response["Cache-Control"] = "no-cache"
     return response
+
+
+async def publish_event(request: HttpRequest, channel: str) -> HttpResponseBase:
+    """`POST /events/<channel>/publish`: one typed event, for a user the channel's `publish` rule allows.
+
+    The body is JSON, `{"event": "price_tick", "data": {...}}`, or a form whose fields are the
+    payload's (and `event`); without `event`, the channel's first declared type. Answers
+    `{"channel", "id", "event"}`, or a JSON 4xx: nothing is stored for a refused request.
+    """
+    if request.method != "POST":
+        return method_not_allowed(request, ("POST",))
+    if not valid_channel(channel):
+        return json_error(400, "invalid_channel", f"Invalid channel name: {channel!r}.")
+    spec = find_channel(channel)
+    if spec is None:
+        return json_error(404, "unknown_channel", f"No such channel: {channel}", channels=[channel])
+    # Who may not read a channel may not write to it either, whatever its publish rule.
+    if await forbidden_channels(request, [channel]):
+        return json_error(403, "forbidden", f"Permission denied to channel: {channel}")
+    if not await may_publish(request, channel):
+        return json_error(403, "forbidden", f"You may not publish to channel: {channel}")
+    refused = limited(request)  # after the permission: a refused request costs no token
+    if refused is not None:
+        return refused
+    body = _publish_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    name, data = body
+    if name is None:
+        name = spec.events[0].event_name
+    event_class = spec.event_type(name) if name is not None else None
+    if event_class is None:
+        carried = [cls.event_name for cls in spec.events]
+        return json_error(
+            400,
+            "unknown_event",
+            f"Channel {channel} carries {', '.join(carried)}: name one as 'event'.",
+            events=carried,
+        )
+    try:
+        event = event_class.model_validate({"data": data})
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(part) for part in error["loc"][1:]), "message": error["msg"]}
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        first = problems[0]
+        return json_error(
+            400, "invalid_parameter", first["message"], parameter=first["field"] or "data", problems=problems
+        )
+    try:
+        event_id = await apublish(channel, event)
+    except DatabaseError:
+        # The database is away (a restart, a failover, a lock held past the busy timeout): say so,
+        # as JSON the client can retry on, rather than a 500 page.
+        unavailable = json_error(
+            503,
+            "storage_unavailable",
+            "The event could not be stored: the database did not answer. Retry later.",
+        )
+        unavailable["Retry-After"] = str(RETRY_AFTER)
+        return unavailable
+    return JsonResponse({"channel": channel, "id": event_id, "event": event_class.event_name})
+
+
+def _publish_body(request: HttpRequest) -> tuple[str | None, Any] | JsonResponse:
+    """(event name or None, payload) from a JSON or form body, or the 4xx that refuses it."""
+    limit = app_settings.PUBLISH_MAX_BYTES
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > limit:
+        return json_error(
+            413, "too_large", f"A published event's body is at most {limit} bytes.", limit=limit
+        )
+    try:
+        if request.content_type == "application/json":
+            parsed = json.loads(request.body or b"null")
+            if not isinstance(parsed, dict) or "data" not in parsed:
+                return json_error(400, "invalid_body", 'The JSON body is {"event": name, "data": payload}.')
+            name = parsed.get("event")
+            if name is not None and not isinstance(name, str):
+                return json_error(400, "invalid_body", "'event' is an event name.")
+            return name, parsed["data"]
+        fields = {key: request.POST.get(key) for key in request.POST if key not in _NOT_PAYLOAD}
+        return request.POST.get("event"), fields
+    except ValueError:
+        return json_error(400, "invalid_body", "The body is not valid JSON.")
+    except (RequestDataTooBig, TooManyFieldsSent):
+        return json_error(
+            413, "too_large", f"A published event's body is at most {limit} bytes.", limit=limit
+        )
+
+
+# Form fields that are not the event's payload.
+_NOT_PAYLOAD = frozenset({"event", "csrfmiddlewaretoken"})

@@ -12,6 +12,7 @@ class DemoConfig(AppConfig):
 
     def ready(self) -> None:
         from echo.broadcast.channels import declare_channel
+        from echo.broadcast.rules import anyone
         from echo.sse.apps import ready_toolkit
 
         from . import conf  # noqa: F401 - declares its settings for the check
@@ -19,4 +20,11 @@ class DemoConfig(AppConfig):
         from .messages import ChatMessage
 
         ready_toolkit()
-        declare_channel(DEMO_CHANNEL, ChatMessage, description="The live page's chat: anyone may publish.")
+        # The live page's form publishes here for any visitor (its text length is bounded).
+        declare_channel(
+            DEMO_CHANNEL,
+            ChatMessage,
+            description="The live page's chat: anyone may publish.",
+            read=anyone,
+            publish=anyone,
+        )

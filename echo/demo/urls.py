@@ -6,7 +6,6 @@ app_name = "echo_demo"
 
 urlpatterns = [
     path("", views.live_page, name="live"),
-    path("events/<str:channel>/publish", views.publish_message, name="publish"),
     path("sse", views.sse, name="sse"),
     path("sse2", views.sse2, name="sse2"),
     path("sse3", views.sse3, name="sse3"),

@@ -6,16 +6,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
-from pydantic import ValidationError
 
-from echo.broadcast.access import valid_channel
-from echo.broadcast.publish import apublish
-from echo.broadcast.ratelimit import limited
-from echo.broadcast.views import forbidden_channels, may_publish
 from echo.sse import EventStreamResponse, LastEventIdError
 from echo.sse.asgi import stream_view
 from echo.sse.contract import declare
@@ -27,13 +21,11 @@ from echo.sse.http import (
     last_event_id,
     method_not_allowed,
 )
-from echo.sse.middleware import RETRY_AFTER
 
 from . import contracts, streams
-from .messages import ChatMessage, MessagePayload
 from .query import EchoQuery, QueryError
 
-__all__ = ["live_page", "publish_message", "sse", "sse2", "sse3"]
+__all__ = ["live_page", "sse", "sse2", "sse3"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -123,38 +115,6 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
             ) from None
     stream = streams.echo_and_reverse(query.message, query.interval, resume_from)
     return EventStreamResponse(streams.take(stream, query.limit))
-
-
-async def publish_message(request: HttpRequest, channel: str) -> HttpResponseBase:
-    """`POST /events/<channel>/publish` with a form field `text`: publish a `chat_message`."""
-    if request.method != "POST":
-        return method_not_allowed(request, ("POST",))
-    if not valid_channel(channel):
-        return json_error(400, "invalid_channel", f"Invalid channel name: {channel!r}.")
-    if await forbidden_channels(request, [channel]):
-        return json_error(403, "forbidden", f"Permission denied to channel: {channel}")
-    if not await may_publish(request, channel):
-        return json_error(403, "forbidden", f"You may not publish to channel: {channel}")
-    refused = limited(request)  # after the permission: a refused request costs no token
-    if refused is not None:
-        return refused
-    try:
-        payload = MessagePayload(text=request.POST.get("text", ""))
-    except ValidationError as exc:
-        return json_error(400, "invalid_parameter", exc.errors()[0]["msg"], parameter="text")
-    try:
-        event_id = await apublish(channel, ChatMessage.create(payload))
-    except DatabaseError:
-        # The database is away (a restart, a failover, a lock held past the busy timeout): say so,
-        # as JSON the client can retry on, rather than a 500 page.
-        unavailable = json_error(
-            503,
-            "storage_unavailable",
-            "The event could not be stored: the database did not answer. Retry later.",
-        )
-        unavailable["Retry-After"] = str(RETRY_AFTER)
-        return unavailable
-    return JsonResponse({"channel": channel, "id": event_id, "event": ChatMessage.event_name})
 
 
 @ensure_csrf_cookie

@@ -183,14 +183,14 @@ def user(pk: int) -> User:
         (None, "demo", True),
         (AnonymousUser(), "demo", True),
         (user(1), "demo", True),
-        (user(2), "users-1", True),  # only the `user-` prefix is private
+        (user(2), "users-1", True),  # a test channel (`{channel}`, read by anyone)
         (None, "user-1", False),
         (AnonymousUser(), "user-1", False),
         (user(1), "user-1", True),
         (user(2), "user-1", False),
         (user(1), "user-10", False),
         (user(10), "user-1", False),
-        (user(1), "user-", False),
+        (user(1), "user-x1", False),  # not its id
     ],
 )
 def test_channel_manager_lets_only_user_n_read_user_n(reader: Any, channel: str, allowed: bool) -> None:

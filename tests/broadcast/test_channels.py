@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import io
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django_eventstream.models import Event as StoredEvent
 
 from echo.broadcast import channels as channels_module
+from echo.broadcast.access import ChannelManager
 from echo.broadcast.channels import ChannelSpec, declare_channel, declared_channels, find_channel
+from echo.broadcast.checks import check_channel_rules
 from echo.broadcast.exceptions import BroadcastError, UndeclaredChannel, UndeclaredEvent
 from echo.broadcast.publish import publish
+from echo.broadcast.rules import anyone, authenticated, owner
 from echo.demo.messages import ChatMessage, MessagePayload
 from echo.demo.streams import Echo
 from echo.sse import BaseEvent
@@ -39,7 +43,9 @@ def only_the_demos(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("only_the_demos")
 def test_exact_names_match_first_then_patterns() -> None:
-    assert find_channel("demo") == ChannelSpec("demo", (ChatMessage,), find_channel("demo").description)  # type: ignore[union-attr]
+    demo = find_channel("demo")
+    assert demo is not None
+    assert (demo.pattern, demo.events, demo.params) == ("demo", (ChatMessage,), ())
     user = find_channel("user-42")
     assert user is not None
     assert (user.pattern, user.params, user.match("user-42")) == ("user-{id}", ("id",), {"id": "42"})
@@ -56,13 +62,78 @@ def test_a_subscription_may_also_receive_the_control_events() -> None:
 
 
 @pytest.mark.usefixtures("only_the_demos")
-def test_declaring_again_is_harmless_and_other_events_are_refused() -> None:
-    spec = declare_channel("alerts-{region}-{level}", ServerNotice)
-    assert declare_channel("alerts-{region}-{level}", ServerNotice) is spec
+def test_declaring_again_adds_event_types_and_keeps_the_rules() -> None:
+    spec = declare_channel("alerts-{region}-{level}", ServerNotice, read=anyone)
+    assert declare_channel("alerts-{region}-{level}", ServerNotice) == spec
     assert spec.match("alerts-eu.west-3") == {"region": "eu.west", "level": "3"}
     assert spec.match("alerts-eu") is None
-    with pytest.raises(ValueError, match="already declared with other events"):
-        declare_channel("alerts-{region}-{level}", ChatMessage)
+    # A second app adds its own type to the same pattern; the first app's rule stays.
+    merged = declare_channel("alerts-{region}-{level}", ChatMessage, description="Two apps' alerts.")
+    assert (merged.events, merged.read) == ((ServerNotice, ChatMessage), anyone)
+    assert find_channel("alerts-eu-3") == merged
+    assert declare_channel("alerts-{region}-{level}", ChatMessage, read=anyone) == merged
+    with pytest.raises(ValueError, match="declared with two read rules: anyone, signed-in users"):
+        declare_channel("alerts-{region}-{level}", ChatMessage, read=authenticated)
+    with pytest.raises(TypeError, match="two event types are named 'chat_message'"):
+        declare_channel("alerts-{region}-{level}", Impostor)
+
+
+def member(pk: int, *, perms: frozenset[str] = frozenset()) -> Any:
+    user = User(pk=pk, username=f"user{pk}")
+    user._perm_cache = set(perms)  # what ModelBackend.has_perm reads, so no database is asked
+    return user
+
+
+@pytest.mark.usefixtures("only_the_demos")
+def test_a_pattern_is_read_as_its_declaration_says_and_by_no_one_without_a_rule() -> None:
+    declare_channel("orders-{id}", ServerNotice)  # the attack: private only by its name
+    declare_channel("inbox-{id}", ServerNotice, read="id")
+    declare_channel("team-{team}-{id}", ServerNotice, read=owner("id"), publish=owner("id"))
+    declare_channel("lobby-{room}", ServerNotice, read=authenticated)
+    manager = ChannelManager()
+
+    assert not manager.can_read_channel(None, "orders-2")
+    assert not manager.can_read_channel(member(2), "orders-2")
+    assert [manager.can_read_channel(reader, "inbox-2") for reader in (None, member(3), member(2))] == [
+        False,
+        False,
+        True,
+    ]
+    assert manager.can_read_channel(member(5), "team-red-5")
+    assert not manager.can_read_channel(member(5), "team-5-red")
+    assert (manager.can_read_channel(None, "lobby-a"), manager.can_read_channel(member(1), "lobby-a")) == (
+        False,
+        True,
+    )
+    assert manager.can_read_channel(None, "demo")  # an exact name is public by default
+    assert not manager.can_read_channel(member(1), "nothing-declared")
+    # Publishing over HTTP: the rule, else the publish permission.
+    assert manager.can_publish_channel(member(5), "team-red-5")
+    assert not manager.can_publish_channel(member(6), "team-red-5")
+    assert not manager.can_publish_channel(member(2), "inbox-2")
+    assert manager.can_publish_channel(member(2, perms=frozenset({"echo_broadcast.publish"})), "inbox-2")
+    assert manager.can_publish_channel(None, "demo")  # the demo's chat: publish=anyone
+
+
+def test_an_owner_rule_names_a_parameter_of_the_pattern() -> None:
+    with pytest.raises(ValueError, match=r"no parameter \{id\} to own"):
+        ChannelSpec("news", (ChatMessage,), read=owner("id"))
+    with pytest.raises(TypeError, match="a rule is a callable"):
+        ChannelSpec("x-{id}", (ChatMessage,), read=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("only_the_demos")
+def test_a_pattern_without_a_read_rule_is_named_by_a_check() -> None:
+    declare_channel("orders-{id}", ServerNotice)
+    declare_channel("inbox-{id}", ServerNotice, read="id")
+
+    errors = check_channel_rules(None)
+
+    assert [(error.id, error.msg) for error in errors] == [
+        ("echo.E009", "The channel pattern 'user-{id}' does not say who may read it, so no one may."),
+        ("echo.E009", "The channel pattern 'orders-{id}' does not say who may read it, so no one may."),
+    ]
+    assert "read='id'" in errors[1].hint
 
 
 @pytest.mark.parametrize("pattern", ["", "a:b", "a,{x}", "{x}{x}", "-lead", "{Bad}", "x" * 101])
