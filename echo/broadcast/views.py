@@ -19,13 +19,13 @@ from echo.sse.http import invalid_last_event_id, json_error, last_event_id, meth
 from echo.sse.middleware import RETRY_AFTER
 
 from .access import channel_manager, valid_channel
-from .channels import find_channel
+from .channels import ChannelSpec, find_channel
 from .conf import app_settings
 from .publish import apublish
 from .ratelimit import limited
 from .subscribe import channel_events, parse_last_event_id
 
-__all__ = ["events", "forbidden_channels", "may_publish", "publish_event"]
+__all__ = ["events", "forbidden_channels", "may_publish", "publish_event", "subscription_name"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -92,10 +92,22 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
     grip = getattr(request, "grip", None)
     if grip is not None and grip.proxied:
         return await sync_to_async(_grip_response)(request, names)
-    # Named after its channels (`events:news,alerts`), not after its first event's type.
-    response = EventStreamResponse(channel_events(names, last_ids), name=f"events:{','.join(names)}")
-    response.declared = frozenset().union(*(spec.names for spec in map(find_channel, names) if spec))
+    specs = [spec for spec in map(find_channel, names) if spec is not None]
+    response = EventStreamResponse(channel_events(names, last_ids), name=subscription_name(specs))
+    response.declared = frozenset().union(*(spec.names for spec in specs))
     return response
+
+
+def subscription_name(specs: list[ChannelSpec]) -> str:
+    """`events:news,user-{id}`: a subscription is named after its channels' declarations, never a
+    concrete channel, so the name a client chooses (the metrics' `stream` label, the admin's
+    "By stream" filter) is one of few, and holds no user's id. The path keeps the channels."""
+    patterns = sorted({spec.pattern for spec in specs})
+    shown = ",".join(patterns[:_NAMED])
+    return f"events:{shown}" if len(patterns) <= _NAMED else f"events:{shown}+{len(patterns) - _NAMED}"
+
+
+_NAMED = 3  # declarations named in a subscription's name; the rest counted
 
 
 # The subscription view: `echo.contract` lists the declared channels at its URL.

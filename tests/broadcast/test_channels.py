@@ -19,6 +19,7 @@ from echo.broadcast.checks import check_channel_rules
 from echo.broadcast.exceptions import BroadcastError, UndeclaredChannel, UndeclaredEvent
 from echo.broadcast.publish import publish
 from echo.broadcast.rules import anyone, authenticated, owner
+from echo.broadcast.views import subscription_name
 from echo.demo.messages import ChatMessage, MessagePayload
 from echo.demo.streams import Echo
 from echo.sse import BaseEvent
@@ -196,3 +197,14 @@ def test_manage_publish_names_the_declared_channels_and_their_types() -> None:
     out = io.StringIO()
     call_command("publish", "user-3", "chat_message", json.dumps({"text": "hi"}), stdout=out)
     assert out.getvalue() == "Published chat_message to user-3 with id 1.\n"
+
+
+@pytest.mark.usefixtures("only_the_demos")
+def test_a_subscription_is_named_after_its_declarations_never_a_concrete_channel() -> None:
+    for pattern in ("room-{n}", "a-{x}", "b-{x}", "c-{x}"):
+        declare_channel(pattern, ServerNotice, read=anyone)
+    specs = [find_channel(name) for name in ("user-4", "room-7", "demo", "room-8")]
+
+    assert subscription_name([spec for spec in specs if spec]) == "events:demo,room-{n},user-{id}"
+    many = [find_channel(name) for name in ("room-1", "a-1", "b-1", "c-1", "user-2")]
+    assert subscription_name([spec for spec in many if spec]) == "events:a-{x},b-{x},c-{x}+2"

@@ -155,7 +155,7 @@ def test_counters_move_with_real_streams(server: Server) -> None:
                 + value(during, "echo_streams_open", stream="echo+reverse_echo")
                 >= 1
             )
-            assert value(during, "echo_streams_open", stream="events:metrics-test") == 1
+            assert value(during, "echo_streams_open", stream="events:{channel}") == 1
             assert moved(before, during, "echo_streams_refused_total", limit="client") == 1
             # Counted under the channel's declaration (tests/apps.py: "{channel}"), not its name.
             assert moved(before, during, "echo_broadcast_published_total", channel="{channel}") == 1
@@ -177,7 +177,7 @@ def test_counters_move_with_real_streams(server: Server) -> None:
     assert moved(before, after, "echo_streams_opened_total") == 6
     assert moved(before, after, "echo_stream_events_sent_total") >= 14
     assert moved(before, after, "echo_stream_bytes_sent_total") > 0
-    assert value(after, "echo_streams_open", stream="events:metrics-test") == 0
+    assert value(after, "echo_streams_open", stream="events:{channel}") == 0
     # The session writer wrote the rows in batches and says how long they took.
     assert moved(before, after, "echo_sessions_batch_rows_count") > 0
     assert value(after, "echo_sessions_write_seconds_count") > 0
