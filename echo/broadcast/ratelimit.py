@@ -5,6 +5,8 @@ JSON 429 with `Retry-After` instead of writing to the database and to every subs
 buckets are this process's (with N processes a client may publish N times as fast), and there are
 at most `_MAX_CLIENTS` of them: the least recently seen is forgotten first, so a flood of
 addresses costs a bounded amount of memory and each forgotten one starts again with a full bucket.
+The key is the client's validated address (`echo.sse.http.client_address`): a forged
+`X-Forwarded-For` that is no address gets no bucket of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import OrderedDict
 
 from django.http import HttpRequest, JsonResponse
 
-from echo.sse.http import json_error
+from echo.sse.http import client_address, json_error
 
 from .conf import app_settings
 
@@ -60,7 +62,9 @@ def limited(request: HttpRequest) -> JsonResponse | None:
     rate = app_settings.PUBLISH_RATE
     if rate is None:
         return None
-    client = str(request.META.get("REMOTE_ADDR") or "")
+    # One validated address (behind --proxy-headers, the proxy must overwrite X-Forwarded-For);
+    # whatever is not one shares the key "" with every other such request.
+    client = client_address(request) or ""
     wait = publish_buckets.take(client, rate, app_settings.PUBLISH_BURST)
     if not wait:
         return None

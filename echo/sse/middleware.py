@@ -3,8 +3,10 @@ admits it only within the stream limits (`MAX_STREAMS`, `MAX_STREAMS_PER_CLIENT`
 
 A stream over a limit is refused at once, before it starts, with a JSON 503 (the process is full)
 or 429 (this client address holds too many) and a `Retry-After`: never accepted and then hung.
-The client address is `REMOTE_ADDR`, which behind a reverse proxy is the proxy's own unless the
-server is told to take it from the proxy's headers (`--proxy-headers` for Daphne and uvicorn).
+The client address is `REMOTE_ADDR`, validated (`echo.sse.http.client_address`: what is no
+address counts as one shared client), which behind a reverse proxy is the proxy's own unless the
+server is told to take it from the proxy's headers (`--proxy-headers` for Daphne and uvicorn);
+then the proxy must overwrite `X-Forwarded-For`, or each client chooses its own address.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from echo.broadcast.ratelimit import TokenBuckets
 from echo.broadcast.retention import RetainingModelStorage
 from echo.broadcast.storage import get_storage
 
-from ..servers import Server, daphne
+from ..servers import Server, daphne, daphne_command, free_port, migrate, running, server_env
 
 
 def test_a_bucket_allows_its_burst_then_one_per_refill() -> None:
@@ -74,6 +74,45 @@ def test_one_client_publishing_too_fast_gets_a_json_429_with_retry_after(limited
         with client.stream("GET", "/events/demo/") as stream:
             lines = stream.iter_lines()
             assert next(line for line in lines if line.startswith("id:")) == "id: demo:3"
+
+
+@pytest.mark.live
+def test_behind_proxy_headers_forged_addresses_that_are_not_addresses_share_one_bucket(
+    tmp_path: Path,
+) -> None:
+    """Served as the README serves in production (`--proxy-headers`): a client that writes a new
+    `X-Forwarded-For` that is no address for every publish gets no fresh bucket each time."""
+    env = server_env(
+        tmp_path / "db.sqlite3", ECHO_TEST_SETTINGS=json.dumps({"PUBLISH_RATE": 0.01, "PUBLISH_BURST": 3})
+    )
+    migrate(env)
+    port = free_port()
+    command = [*daphne_command("127.0.0.1", port), "--proxy-headers"]
+    with (
+        running(command, tmp_path, host="127.0.0.1", port=port, env=env) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        client.get("/")
+        token = client.cookies["csrftoken"]
+        statuses = [
+            client.post(
+                "/events/demo/publish",
+                data={"text": f"m{n}"},
+                headers={"X-CSRFToken": token, "X-Forwarded-For": f"not-an-ip-{n}"},
+            ).status_code
+            for n in range(6)
+        ]
+        # Two real addresses (as a proxy that overwrites the header sends them) each get a bucket.
+        own = [
+            client.post(
+                "/events/demo/publish",
+                data={"text": address},
+                headers={"X-CSRFToken": token, "X-Forwarded-For": address},
+            ).status_code
+            for address in ("192.0.2.7", "2001:db8::7")
+        ]
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    assert own == [200, 200]
 
 
 @pytest.mark.django_db(transaction=True)
