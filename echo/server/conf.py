@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from echo.sse.conf import Section, lazy
+from echo.sse.redact import SECRET_NAMES
 
 __all__ = ["ServerSettings", "app_settings"]
 
@@ -27,6 +28,9 @@ class ServerSettings(Section):
     # transport buffer size on the connections `echo.server.Server` makes with direct writes on,
     # Twisted's own 64 KiB otherwise).
     SEND_HIGH_WATER: Annotated[int, Field(ge=1024)] = 65536
+    # Query parameters the access log shows as `name=[redacted]` (declared by echo.sessions too,
+    # for its rows, with the same meaning: `echo.sse.redact`).
+    SECRET_QUERY_PARAMETERS: Annotated[tuple[str, ...], Field(strict=False)] = SECRET_NAMES
 
 
 app_settings: ServerSettings = lazy(ServerSettings)

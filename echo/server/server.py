@@ -21,6 +21,7 @@ from daphne.server import Server as DaphneServer
 from twisted.internet import tcp
 
 from echo.sse.inbox import Inbox
+from echo.sse.redact import redact_target
 from echo.sse.signals import announce_ready
 
 from .conf import app_settings
@@ -35,6 +36,14 @@ class Server(DaphneServer):  # type: ignore[misc]
         # The process starts serving now: features say how they run (once per process).
         announce_ready(Server)
         super().run()
+
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        # The access log (Daphne's, and runserver's) shows a request's query without credentials,
+        # as the session rows keep it (SECRET_QUERY_PARAMETERS).
+        path = details.get("path")
+        if isinstance(path, str) and "?" in path:
+            details = {**details, "path": redact_target(path, app_settings.SECRET_QUERY_PARAMETERS)}
+        super().log_action(protocol, action, details)
 
     def listen_success(self, port: Any) -> None:
         # A port's `transport` is the class of the connections it accepts; set on this port only.

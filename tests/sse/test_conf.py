@@ -32,8 +32,9 @@ def test_every_package_declares_its_section() -> None:
         for name, field in section.model_fields.items():
             declared.setdefault(name, []).append((field.annotation, field.default))
     shared = {name: kinds for name, kinds in declared.items() if len(kinds) > 1}
-    # REDIS_URL is read by broadcast (the relay) and sessions (the control bus): one meaning.
-    assert set(shared) == {"REDIS_URL"}
+    # REDIS_URL is read by broadcast (the relay) and sessions (the control bus), and
+    # SECRET_QUERY_PARAMETERS by sessions (rows) and the server adapter (its access log): one meaning.
+    assert set(shared) == {"REDIS_URL", "SECRET_QUERY_PARAMETERS"}
     assert all(len(set(kinds)) == 1 for kinds in shared.values()), shared
 
 
