@@ -61,6 +61,7 @@ def _project_env(settings: str) -> Callable[[Path], dict[str, str]]:
             DJANGO_SETTINGS_MODULE=settings,
             ECHO_SQLITE_PATH=str(workdir / "project.sqlite3"),
             DJANGO_DEBUG="0",
+            DJANGO_SECRET_KEY="bench-servers-secret-key-" + "x" * 40,
             # The bench-only settings and urlconf live in bench/django_bench.
             PYTHONPATH=os.pathsep.join([str(ROOT), str(BENCH)]),
         )

@@ -106,7 +106,11 @@ def main() -> None:
     from tests.postgres import postgres_server
 
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONDEVMODE")}
-    base |= {"DJANGO_SETTINGS_MODULE": "sse_project.settings", "DJANGO_DEBUG": "0"}
+    base |= {
+        "DJANGO_SETTINGS_MODULE": "sse_project.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-publishers-secret-key-" + "x" * 40,
+    }
     rows: list[tuple[str, int, dict[str, Any]]] = []
     for processes in counts:
         with tempfile.TemporaryDirectory() as folder:

@@ -1,8 +1,10 @@
 """Settings for the demo project: safe defaults for a laptop, environment variables for the rest.
 
 `DJANGO_SECRET_KEY`, `DJANGO_DEBUG`, `DJANGO_ALLOWED_HOSTS` (comma-separated) and `ECHO_SQLITE_PATH`
-override the defaults below. `DATABASE_URL` (`postgres://user:password@host:5432/name`, read by
-dj-database-url) replaces the embedded SQLite database.
+override the defaults below. With `DJANGO_DEBUG=0` the secret key must come from the environment:
+the committed one is public, so the project refuses to start on it. `DATABASE_URL`
+(`postgres://user:password@host:5432/name`, read by dj-database-url) replaces the embedded SQLite
+database.
 """
 
 from __future__ import annotations
@@ -11,10 +13,22 @@ import os
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key-change-me-for-any-real-deployment")
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+# For a laptop only; its `django-insecure-` prefix is what `check --deploy` (security.W009) flags.
+_DEVELOPMENT_KEY = "django-insecure-echo-demo-development-key-for-a-laptop-never-for-a-deployment"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG=0: the development key is public. Set "
+            "DJANGO_SECRET_KEY to a long random value: python -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = _DEVELOPMENT_KEY
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
 INSTALLED_APPS = [

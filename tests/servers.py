@@ -60,6 +60,8 @@ def _database_name(db_path: Path) -> str:
 
 def server_env(db_path: Path, settings: str = "tests.settings", **extra: str) -> dict[str, str]:
     env = {
+        # Servers run with DEBUG off too, which the demo project allows only with a key of one's own.
+        "DJANGO_SECRET_KEY": "test-servers-secret-key-" + "x" * 40,
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings,
         "ECHO_SQLITE_PATH": str(db_path),
