@@ -55,3 +55,25 @@ def test_the_django6_requirements_repeat_every_runtime_pin_but_djangos() -> None
     runtime = {name: version for name, version in pinned("requirements.txt").items() if name != "django"}
     django6 = pinned("requirements-django6.txt")
     assert {name: django6.get(name) for name in runtime} == runtime
+
+
+def test_every_install_hint_names_packages_of_the_extra_it_names() -> None:
+    """`pip install '...'` in a message or docstring names what PyPI has: the extra's own
+    requirements, never this package by a name nobody can install (issue 28)."""
+    import re
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    hints = [
+        (path, line)
+        for path in sorted((ROOT / "echo").rglob("*.py"))
+        for line in path.read_text().splitlines()
+        if "pip install" in line
+    ]
+    assert len(hints) >= 6
+    for path, line in hints:
+        assert "django-echo-sse" not in line, (path, line)
+        named = re.findall(r"'([^' ]+)'", line.partition("pip install")[2])
+        extra = re.search(r"\[(\w+)\] extra", line)
+        assert named, (path, line)
+        assert extra, (path, line)
+        assert set(named) <= set(extras[extra.group(1)]), (path, line, extras[extra.group(1)])

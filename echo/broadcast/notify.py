@@ -61,7 +61,7 @@ def problem() -> str | None:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        return "psycopg 3 is not installed: pip install 'django-echo-sse[postgres]'"
+        return "psycopg 3 is not installed: pip install 'psycopg[binary]>=3.2' (echo's [postgres] extra)"
     return None
 
 

@@ -21,7 +21,9 @@ logger = logging.getLogger("echo.broadcast.relay")
 
 CHANNEL = "echo.broadcast"
 _CONNECT_TIMEOUT = 2.0
-MISSING_PACKAGE = "the redis package is not installed: pip install 'django-echo-sse[redis]'"
+MISSING_PACKAGE = (
+    "the redis package is not installed: pip install 'redis>=5' 'channels-redis>=4.2' (echo's [redis] extra)"
+)
 # Seconds between attempts to reach Redis again after the listener lost it, doubling up to the last.
 _RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 

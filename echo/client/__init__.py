@@ -1,4 +1,5 @@
-"""A typed client for echo's event streams, on httpx and httpx-sse: `pip install 'django-echo-sse[client]'`.
+"""A typed client for echo's event streams, on httpx and httpx-sse:
+`pip install 'httpx>=0.27' 'httpx-sse>=0.4'` (echo's [client] extra).
 
     from echo.client import Client
     from echo.demo.contracts import SSE3

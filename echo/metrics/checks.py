@@ -25,7 +25,8 @@ def check_prometheus_client(app_configs: Sequence[AppConfig] | None, **kwargs: A
     return [
         Error(
             "echo.metrics is installed and prometheus_client is not: GET metrics cannot answer.",
-            hint="pip install 'django-echo-sse[metrics]', or remove echo.metrics from INSTALLED_APPS.",
+            hint="pip install 'prometheus_client>=0.20' (echo's [metrics] extra), or remove echo.metrics "
+            "from INSTALLED_APPS.",
             id="echo.E008",
         )
     ]

@@ -37,7 +37,7 @@ def check_channel_layer(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
                 Error(
                     "ECHO['REDIS_URL'] is set and channels_redis is not installed: terminate requests "
                     "from the admin cannot reach other processes.",
-                    hint="pip install 'django-echo-sse[redis]'.",
+                    hint="pip install 'redis>=5' 'channels-redis>=4.2' (echo's [redis] extra).",
                     id="echo.E006",
                 )
             ]

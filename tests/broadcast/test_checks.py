@@ -61,7 +61,7 @@ def test_e005_when_redis_url_is_set_without_the_redis_package(monkeypatch: pytes
     with override_settings(ECHO={"REDIS_URL": "redis://127.0.0.1:1/0"}):
         messages = checks.check_redis(None)
         assert [(type(m), m.id) for m in messages] == [(Error, "echo.E005")]
-        assert "pip install 'django-echo-sse[redis]'" in messages[0].msg
+        assert "pip install 'redis>=5' 'channels-redis>=4.2'" in messages[0].msg
 
 
 def test_no_e005_with_the_redis_package() -> None:

@@ -44,6 +44,8 @@ def dump(document: dict[str, Any], format: str) -> str:
         try:
             import yaml
         except ImportError as exc:
-            raise CommandError("--format yaml needs PyYAML: pip install 'django-echo-sse[yaml]'") from exc
+            raise CommandError(
+                "--format yaml needs PyYAML: pip install 'PyYAML>=6' (echo's [yaml] extra)"
+            ) from exc
         return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
