@@ -20,6 +20,17 @@ __all__ = ["describe", "redis_problem", "report"]
 logger = logging.getLogger("echo.broadcast")
 
 
+def stored_in_models() -> bool:
+    """Whether events are kept in django-eventstream's tables (its model storage, or echo's)."""
+    from django.apps import apps
+    from django_eventstream.storage import DjangoModelStorage
+
+    from .storage import get_storage
+
+    storage = get_storage()
+    return isinstance(storage, DjangoModelStorage) and apps.is_installed("django_eventstream")
+
+
 def describe() -> str:
     modes = []
     if app_settings.REDIS_URL:
@@ -56,8 +67,15 @@ def redis_problem(timeout: float = 2.0) -> str | None:
 
 
 def report(**kwargs: Any) -> None:
-    """`echo.sse.signals.application_ready` receiver: the mode, and a warning if Redis is down."""
+    """`echo.sse.signals.application_ready` receiver: the mode, an error if events cannot be
+    stored for want of `manage.py migrate`, and a warning if Redis is down."""
     logger.info("Broadcast mode: %s", describe())
+    if stored_in_models():
+        from django_eventstream.models import Event, EventCounter
+
+        from echo.sse.migrations import report_unapplied
+
+        report_unapplied(logger, "Broadcast events cannot be stored or read", Event, EventCounter)
     problem = redis_problem()
     if problem is not None:
         logger.warning(

@@ -19,6 +19,10 @@ LINE = (
     "ERROR echo.sessions: Stream sessions are not recorded: database 'default' lacks migration(s) "
     "echo_sessions.0001_initial; run manage.py migrate"
 )
+BROADCAST_LINE = (
+    "ERROR echo.broadcast: Broadcast events cannot be stored or read: database 'default' lacks "
+    "migration(s) django_eventstream.0001_initial"
+)
 
 
 def test_a_server_on_an_unmigrated_database_logs_one_error_line_and_still_streams(tmp_path: Path) -> None:
@@ -28,6 +32,7 @@ def test_a_server_on_an_unmigrated_database_logs_one_error_line_and_still_stream
     port = free_port()
     with running(daphne_command("127.0.0.1", port), tmp_path, host="127.0.0.1", port=port, env=env) as server:
         wait_for(lambda: LINE in server.log(), what="the start-up line")
+        wait_for(lambda: BROADCAST_LINE in server.log(), what="broadcast's start-up line")
         with (
             httpx.Client(base_url=server.url, timeout=10) as client,
             connect_sse(
@@ -45,6 +50,7 @@ def test_a_server_on_an_unmigrated_database_logs_one_error_line_and_still_stream
 def test_a_migrated_server_says_nothing_of_migrations(fresh_daphne: Server) -> None:
     httpx.get(f"{fresh_daphne.url}/sse2", params={"message": "hi", "limit": 1}, timeout=10)
     assert "lacks migration" not in fresh_daphne.log()
+    assert "Broadcast mode:" in fresh_daphne.log()  # broadcast's report ran, and found nothing missing
 
 
 @pytest.mark.django_db
