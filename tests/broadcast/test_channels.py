@@ -208,3 +208,14 @@ def test_a_subscription_is_named_after_its_declarations_never_a_concrete_channel
     assert subscription_name([spec for spec in specs if spec]) == "events:demo,room-{n},user-{id}"
     many = [find_channel(name) for name in ("room-1", "a-1", "b-1", "c-1", "user-2")]
     assert subscription_name([spec for spec in many if spec]) == "events:a-{x},b-{x},c-{x}+2"
+
+
+def test_publish_without_the_broadcast_app_installed_says_so_instead_of_succeeding() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import modify_settings
+
+    with (
+        modify_settings(INSTALLED_APPS={"remove": ["echo.broadcast"]}),
+        pytest.raises(ImproperlyConfigured, match=r"add 'echo\.broadcast'"),
+    ):
+        publish("demo", ChatMessage.create(MessagePayload(text="hi")))
