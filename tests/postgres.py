@@ -136,6 +136,18 @@ def postgres_server() -> Iterator[Postgres]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def postgres_for_test() -> contextlib.AbstractContextManager[Postgres]:
+    """A test's own PostgreSQL server: the test skips without one, or fails under
+    ECHO_REQUIRE_SERVICES=1 (CI)."""
+    if bindir() is None:
+        import pytest
+
+        if os.environ.get("ECHO_REQUIRE_SERVICES") == "1":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    return postgres_server()
+
+
 def main(argv: list[str]) -> int:
     import psycopg
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from ..loops import run
-from ..postgres import MISSING, Postgres, bindir, postgres_server
+from ..postgres import Postgres, postgres_for_test
 from ..servers import ROOT, Server, daphne_command, free_port, migrate, running, server_env, wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres]
@@ -33,11 +32,7 @@ OUTAGE = 5.0  # seconds the database is down in the restart tests
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
-    if bindir() is None:
-        if os.environ.get("ECHO_REQUIRE_SERVICES") == "1":
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
-    with postgres_server() as server:
+    with postgres_for_test() as server:
         yield server
 
 

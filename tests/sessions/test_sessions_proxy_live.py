@@ -6,7 +6,6 @@ query, and a batch never lost for one row."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from ..loops import run
-from ..postgres import MISSING, Postgres, bindir, postgres_server
+from ..postgres import Postgres, postgres_for_test
 from ..servers import (
     Server,
     admin_login,
@@ -39,11 +38,7 @@ User.objects.create_superuser("root", password="pw-root-7741")
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[Postgres]:
-    if bindir() is None:
-        if os.environ.get("ECHO_REQUIRE_SERVICES") == "1":
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
-    with postgres_server() as server:
+    with postgres_for_test() as server:
         yield server
 
 
