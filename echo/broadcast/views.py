@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
-from echo.sse import EventStreamResponse, LastEventIdError
+from echo.sse import BaseEvent, EventStreamResponse, LastEventIdError
 from echo.sse.asgi import stream_view
 from echo.sse.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
 from echo.sse.middleware import RETRY_AFTER
@@ -148,32 +148,9 @@ async def publish_event(request: HttpRequest, channel: str) -> HttpResponseBase:
     refused = limited(request)  # after the permission: a refused request costs no token
     if refused is not None:
         return refused
-    body = _publish_body(request)
-    if isinstance(body, JsonResponse):
-        return body
-    name, data = body
-    if name is None:
-        name = spec.events[0].event_name
-    event_class = spec.event_type(name) if name is not None else None
-    if event_class is None:
-        carried = [cls.event_name for cls in spec.events]
-        return json_error(
-            400,
-            "unknown_event",
-            f"Channel {channel} carries {', '.join(carried)}: name one as 'event'.",
-            events=carried,
-        )
-    try:
-        event = event_class.model_validate({"data": data})
-    except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(part) for part in error["loc"][1:]), "message": error["msg"]}
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
-        first = problems[0]
-        return json_error(
-            400, "invalid_parameter", first["message"], parameter=first["field"] or "data", problems=problems
-        )
+    event = _typed_event(request, spec, channel)
+    if isinstance(event, JsonResponse):
+        return event
     try:
         event_id = await apublish(channel, event)
     except DatabaseError:
@@ -186,7 +163,35 @@ async def publish_event(request: HttpRequest, channel: str) -> HttpResponseBase:
         )
         unavailable["Retry-After"] = str(RETRY_AFTER)
         return unavailable
-    return JsonResponse({"channel": channel, "id": event_id, "event": event_class.event_name})
+    return JsonResponse({"channel": channel, "id": event_id, "event": event.event_name})
+
+
+def _typed_event(request: HttpRequest, spec: ChannelSpec, channel: str) -> BaseEvent[Any] | JsonResponse:
+    """The request body as one of the channel's declared event types, or the 400 or 413 refusing it."""
+    body = _publish_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    name, data = body
+    event_class = spec.event_type(name or spec.events[0].event_name)
+    if event_class is None:
+        carried = [cls.event_name for cls in spec.events]
+        return json_error(
+            400,
+            "unknown_event",
+            f"Channel {channel} carries {', '.join(carried)}: name one as 'event'.",
+            events=carried,
+        )
+    try:
+        return event_class.model_validate({"data": data})
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(part) for part in error["loc"][1:]), "message": error["msg"]}
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        first = problems[0]
+        return json_error(
+            400, "invalid_parameter", first["message"], parameter=first["field"] or "data", problems=problems
+        )
 
 
 def _publish_body(request: HttpRequest) -> tuple[str | None, Any] | JsonResponse:
