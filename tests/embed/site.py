@@ -1,14 +1,18 @@
 """A brand-new Django site with echo added by the README's "Add to an existing site" alone.
 
-The snippets come from README.md itself (each code block under a `<!-- site: PATH ACTION -->`
-comment), so the recipe and this test cannot drift apart. The site gets a virtual environment of
-its own with the wheel built from this repository (its declared dependencies, nothing of the
-project's own environment), and `django-admin startproject mysite`.
+The steps come from README.md itself, in its order, so the recipe and this test cannot drift
+apart: a code block under `<!-- site: PATH ACTION -->` is a file (`create`d, `append`ed to or
+`replace`d: Python, HTML), and a shell block under `<!-- site: run -->` is run line by line in
+the site's folder (`python` being the site's own). The site gets a virtual environment of its own
+with the wheel built from this repository (its declared dependencies, nothing of the project's
+own environment), and `django-admin startproject mysite`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,9 +22,8 @@ from pathlib import Path
 from ..servers import ROOT
 
 README = ROOT / "README.md"
-_BLOCK = re.compile(
-    r"<!-- site: (?P<path>\S+) (?P<action>append|replace|create) -->\n```python\n(?P<code>.*?)```", re.S
-)
+_STEP = re.compile(r"<!-- site: (?P<what>[^>]+?) -->\n```(?P<language>\w+)\n(?P<code>.*?)```", re.S)
+_ACTIONS = ("append", "replace", "create")
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,35 @@ class Snippet:
     code: str
 
 
+@dataclass(frozen=True)
+class Commands:
+    lines: tuple[tuple[str, ...], ...]
+
+
+def readme_steps() -> list[Snippet | Commands]:
+    """Every marked block of the README, in order."""
+    steps: list[Snippet | Commands] = []
+    for match in _STEP.finditer(README.read_text()):
+        what = match["what"].split()
+        if what == ["run"]:
+            assert match["language"] == "sh", match[0]
+            parsed = (tuple(shlex.split(line, comments=True)) for line in match["code"].splitlines())
+            steps.append(Commands(tuple(argv for argv in parsed if argv)))
+        else:
+            path, action = what
+            assert action in _ACTIONS, match[0]
+            steps.append(Snippet(path, action, match["code"]))
+    return steps
+
+
 def readme_snippets() -> list[Snippet]:
-    text = README.read_text()
-    return [Snippet(m["path"], m["action"], m["code"]) for m in _BLOCK.finditer(text)]
+    return [step for step in readme_steps() if isinstance(step, Snippet)]
+
+
+def site_env(settings: str = "mysite.settings", **extra: str) -> dict[str, str]:
+    """Only what a user's shell would have: not this test run's settings or Python path."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return {**keep, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1", **extra}
 
 
 def run(command: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
@@ -83,21 +112,27 @@ def new_venv(folder: Path, wheel: Path) -> Path:
 
 
 def start_project(folder: Path, python: Path) -> Path:
-    """`django-admin startproject mysite`, then every README snippet applied; the site's folder."""
+    """`django-admin startproject mysite`, then every README step in order; the site's folder."""
     site = folder / "site"
     site.mkdir()
     run([str(python.parent / "django-admin"), "startproject", "mysite", str(site)], cwd=folder)
     # The stock asgi.py, kept for the check that names a site still serving with it (echo.W004).
     shutil.copy(site / "mysite" / "asgi.py", site / "mysite" / "asgi_stock.py")
-    for snippet in readme_snippets():
-        target = site / snippet.path
-        if snippet.action == "append":
-            assert target.exists(), snippet.path
-            target.write_text(target.read_text() + "\n" + snippet.code)
-        elif snippet.action == "replace":
-            assert target.exists(), snippet.path
-            target.write_text(snippet.code)
+    for step in readme_steps():
+        if isinstance(step, Commands):
+            for argv in step.lines:
+                assert argv[0] == "python", f"the site runs its own python only: {argv}"
+                run([str(python), *argv[1:]], cwd=site, env=site_env())
+            continue
+        target = site / step.path
+        if step.action == "append":
+            assert target.exists(), step.path
+            target.write_text(target.read_text() + "\n" + step.code)
+        elif step.action == "replace":
+            assert target.exists(), step.path
+            target.write_text(step.code)
         else:
-            assert not target.exists(), snippet.path
-            target.write_text(snippet.code)
+            assert not target.exists(), step.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(step.code)
     return site

@@ -1,16 +1,18 @@
 """The README's "Add to an existing site", followed literally on a brand-new project.
 
 A wheel of this repository in a fresh virtual environment, `django-admin startproject mysite`,
-the README's snippets and nothing else (`tests/embed/site.py`); then what a new user does: check,
-migrate, serve under `python -m echo.server` and under `runserver`, read the typed stream, publish
-and replay a broadcast event, open the sessions admin in Chromium. And every setting of the
-recipe left out in turn: `manage.py check` names it by id.
+the README's steps and nothing else (`tests/embed/site.py`: its files and its commands, the
+worked example's `shop` app included); then what a new user does: check, serve under
+`python -m echo.server` and under `runserver`, save a product in a transaction that commits (its
+subscribers get the price) and in one that rolls back (they get nothing), watch the product page
+follow a price changed in the admin, read a per-user channel as its user (and be refused as
+anyone else), open the sessions admin in Chromium. And every setting of the recipe left out in
+turn: `manage.py check` names it by id.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -24,8 +26,8 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from ..servers import free_port, wait_for
-from .site import README, build_wheel, new_venv, run, start_project
+from ..servers import admin_login, free_port, wait_for
+from .site import README, build_wheel, new_venv, run, site_env, start_project
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -33,7 +35,17 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(900)]
 
 PASSWORD = "pw-fresh-site-7741"
+ALICE_PASSWORD = "pw-alice-fresh-3318"
 CHANGELIST = "/admin/echo_sessions/streamsession/"
+# Made after the recipe, as a user would in the admin: root is user 1 (the README's notice goes to
+# user-1), alice user 2 (staff, so that the admin's login page signs her in), the teapot product 1.
+FIXTURES = """
+from django.contrib.auth.models import User
+from shop.models import Product
+alice = User.objects.create_user("alice", password=%r, is_staff=True)
+teapot = Product.objects.create(name="Teapot", price="12.50")
+print(User.objects.get(username="root").pk, alice.pk, teapot.pk)
+"""
 
 
 @dataclass(frozen=True)
@@ -42,9 +54,7 @@ class Site:
     folder: Path
 
     def env(self, settings: str = "mysite.settings", **extra: str) -> dict[str, str]:
-        # Only what a user's shell would have: not this test run's settings or Python path.
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-        return {**keep, "DJANGO_SETTINGS_MODULE": settings, "PYTHONUNBUFFERED": "1", **extra}
+        return site_env(settings, **extra)
 
     def manage(self, *args: str, settings: str = "mysite.settings", **extra: str) -> str:
         return run([str(self.python), "manage.py", *args], cwd=self.folder, env=self.env(settings, **extra))
@@ -60,9 +70,8 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     folder = tmp_path_factory.mktemp("fresh-site")
     python = new_venv(folder, build_wheel(folder))
+    # The recipe's own commands ran in start_project: startapp, makemigrations, migrate, collectstatic.
     made = Site(python, start_project(folder, python))
-    made.manage("migrate", "--noinput", "-v0")
-    made.manage("collectstatic", "--noinput", "-v0")
     made.manage(
         "createsuperuser",
         "--noinput",
@@ -72,6 +81,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         "root@example.com",
         DJANGO_SUPERUSER_PASSWORD=PASSWORD,
     )
+    ids = made.manage("shell", "-v0", "-c", FIXTURES % ALICE_PASSWORD).split()
+    assert ids == ["1", "2", "1"], ids
     return made
 
 
@@ -120,14 +131,15 @@ def test_a_setting_left_out_is_named_by_its_check_id(site: Site, check_id: str) 
     assert "Traceback" not in output, output
 
 
-def test_the_schema_documents_the_recipes_stream_and_channel(site: Site) -> None:
+def test_the_schema_documents_the_recipes_channels(site: Site) -> None:
     document = json.loads(site.manage("sse_schema"))
 
     addresses = {channel["address"]: channel for channel in document["channels"].values()}
-    assert set(addresses) == {"/prices/{symbol}/", "/events/news/"}
-    assert set(addresses["/prices/{symbol}/"]["messages"]) >= {"price_tick", "shutdown", "terminated"}
-    assert set(addresses["/events/news/"]["messages"]) >= {"price_tick", "stream-open", "stream-reset"}
-    assert set(document["components"]["schemas"]) >= {"PriceChanged"}
+    assert set(addresses) == {"/events/prices/", "/events/user-{id}/"}
+    assert set(addresses["/events/prices/"]["messages"]) >= {"price_tick", "stream-open", "stream-reset"}
+    assert "price_tick" not in addresses["/events/user-{id}/"]["messages"]
+    assert set(addresses["/events/user-{id}/"]["messages"]) >= {"notice", "stream-open"}
+    assert set(document["components"]["schemas"]) >= {"Price", "Note"}
 
 
 def test_the_readmes_redis_pushpin_and_channels_settings_pass_their_checks(site: Site) -> None:
@@ -175,23 +187,57 @@ def serving(
             process.wait()
 
 
-def read_prices(url: str, count: int) -> list[dict[str, object]]:
-    events = []
-    with httpx.Client(timeout=10) as client, connect_sse(client, "GET", f"{url}/prices/ACME/") as source:
-        assert source.response.headers["content-type"].startswith("text/event-stream")
-        for event in source.iter_sse():
-            assert event.event == "price_tick"
-            assert event.id == str(len(events))
-            events.append(json.loads(event.data))
-            if len(events) == count:
-                break
-    return events
+# A view of this test's own beside the recipe: a product saved in the server process, in a
+# transaction that commits or rolls back (what a failing save does around the recipe's receiver).
+PROBE_URLS = """
+from django.db import transaction
+from django.http import JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from mysite.urls import urlpatterns as site_patterns
+from shop.models import Product
 
 
-def publish_block() -> str:
+class RolledBack(Exception):
+    pass
+
+
+@csrf_exempt
+def save_price(request, pk):
+    product = Product.objects.get(pk=pk)
+    product.price = request.POST["price"]
+    try:
+        with transaction.atomic():
+            product.save()
+            if request.POST.get("fail"):
+                raise RolledBack
+    except RolledBack:
+        return JsonResponse({"committed": False})
+    return JsonResponse({"committed": True})
+
+
+urlpatterns = [path("probe/price/<int:pk>/", save_price), *site_patterns]
+"""
+
+
+def probe_settings(site: Site) -> str:
+    (site.folder / "mysite" / "urls_probe.py").write_text(PROBE_URLS)
+    (site.folder / "mysite" / "settings_probe.py").write_text(
+        'from mysite.settings import *  # noqa: F403\n\nROOT_URLCONF = "mysite.urls_probe"\n'
+    )
+    return "mysite.settings_probe"
+
+
+def channel_id(event_id: str) -> tuple[str, int]:
+    channel, number = event_id.split(":")
+    return channel, int(number)
+
+
+def notice_block() -> str:
     """The README's publishing example, as a user would paste it into `manage.py shell`."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    (block,) = [b for b in blocks if b.startswith("from echo.broadcast.publish") and "mysite.streams" in b]
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    (block,) = [b for b in blocks if b.startswith("from echo.broadcast.publish") and "shop.events" in b]
     return block
 
 
@@ -209,64 +255,151 @@ def echo_server_command(site: Site, port: int) -> list[str]:
     ]
 
 
-def test_under_echo_server_the_typed_stream_broadcast_replay_and_admin_work(
-    site: Site, browser: Browser, tmp_path: Path
+def test_under_echo_server_a_save_that_commits_is_published_and_one_rolled_back_is_not(
+    site: Site, tmp_path: Path
 ) -> None:
     port = free_port()
-    command = echo_server_command(site, port)
     log = tmp_path / "echo-server.log"
-    with serving(site, command, port, log) as url:
-        prices = read_prices(url, 2)
-        assert [set(p) for p in prices] == [{"symbol", "price"}] * 2
-        assert all(p["symbol"] == "ACME" and isinstance(p["price"], float) for p in prices)
+    with (
+        serving(site, echo_server_command(site, port), port, log, settings=probe_settings(site)) as url,
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        with connect_sse(client, "GET", "/events/prices/") as source:
+            events = source.iter_sse()
+            opened = next(events)
+            assert opened.event == "stream-open"
+            channel, start = channel_id(opened.id)
+            assert channel == "prices"
 
-        with httpx.Client(timeout=10) as client:
-            with connect_sse(client, "GET", f"{url}/events/news/") as source:
-                events = source.iter_sse()
-                opened = next(events)
-                assert (opened.event, opened.id) == ("stream-open", "news:0")
-                site.manage("shell", "-c", publish_block())
-                live = next(events)
-            assert (live.event, live.id) == ("price_tick", "news:1")
-            assert json.loads(live.data) == {"symbol": "ACME", "price": 101.5}
-            # Replay: a client that saw only the opening resumes from it and gets the event.
-            headers = {"Last-Event-ID": "news:0"}
-            with connect_sse(client, "GET", f"{url}/events/news/", headers=headers) as source:
-                replayed = [event for _, event in zip(range(2), source.iter_sse(), strict=False)]
-            # stream-open names the position resumed from; then what was missed.
-            assert [(e.event, e.id) for e in replayed] == [
-                ("stream-open", "news:0"),
-                ("price_tick", "news:1"),
-            ]
+            assert client.post("/probe/price/1/", data={"price": "13.00"}).json() == {"committed": True}
+            committed = next(events)
+            assert (committed.event, committed.id) == ("price_tick", f"prices:{start + 1}")
+            assert json.loads(committed.data) == {"product": 1, "price": "13.00"}
 
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
-        try:
-            page.goto(f"{url}/admin/login/?next={CHANGELIST}")
-            page.fill("#id_username", "root")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(f"**{CHANGELIST}")
-            page.wait_for_selector("#result_list")
-            header = page.eval_on_selector("#header", "el => getComputedStyle(el).backgroundColor")
-            assert header not in ("rgba(0, 0, 0, 0)", "transparent"), header
-            assert page.locator("#result_list tbody tr").count() >= 3  # prices, two subscriptions
-            assert "price_tick" in page.inner_text("#result_list")
-        finally:
-            page.close()
+            rolled_back = client.post("/probe/price/1/", data={"price": "99.99", "fail": "1"})
+            assert rolled_back.json() == {"committed": False}
+            assert client.post("/probe/price/1/", data={"price": "14.00"}).json() == {"committed": True}
+            # The next event is the committed one, under the id the rollback freed: never the phantom.
+            after = next(events)
+            assert (after.id, json.loads(after.data)) == (
+                f"prices:{start + 2}",
+                {"product": 1, "price": "14.00"},
+            )
+
+        # Replay from the opening: each committed price once, in order, and nothing else.
+        headers = {"Last-Event-ID": f"prices:{start}"}
+        with connect_sse(client, "GET", "/events/prices/", headers=headers) as source:
+            replayed = [event for _, event in zip(range(3), source.iter_sse(), strict=False)]
+        assert [(e.event, e.id) for e in replayed] == [
+            ("stream-open", f"prices:{start}"),
+            ("price_tick", f"prices:{start + 1}"),
+            ("price_tick", f"prices:{start + 2}"),
+        ]
+        assert [json.loads(e.data)["price"] for e in replayed[1:]] == ["13.00", "14.00"]
+
+        # Publishing over HTTP: the superuser may (the default publish rule is a permission).
+        admin_login(client, "root", PASSWORD)
+        posted = client.post(
+            "/events/prices/publish",
+            json={"event": "price_tick", "data": {"product": 1, "price": "15.00"}},
+            headers={"X-CSRFToken": client.cookies["csrftoken"]},
+        )
+        assert posted.json() == {"channel": "prices", "id": start + 3, "event": "price_tick"}
     text = log.read_text()
     assert "Broadcast mode: embedded" in text, text
     assert "Traceback" not in text, text
 
 
-def test_under_runserver_the_typed_stream_streams_and_static_files_are_served(
+def test_a_users_channel_is_theirs_alone(site: Site, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "per-user.log"
+    with serving(site, echo_server_command(site, port), port, log) as url:
+        for path in ("/events/user-1/", "/events/user-2/"):
+            anonymous = httpx.get(f"{url}{path}", timeout=10)
+            assert (anonymous.status_code, anonymous.json()["error"]) == (403, "forbidden")
+        with httpx.Client(base_url=url, timeout=10) as alice:
+            admin_login(alice, "alice", ALICE_PASSWORD)
+            refused = alice.get("/events/user-1/")  # root's
+            assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
+            with connect_sse(alice, "GET", "/events/user-2/") as source:
+                assert source.response.status_code == 200
+                assert next(source.iter_sse()).event == "stream-open"
+        with httpx.Client(base_url=url, timeout=10) as root:
+            admin_login(root, "root", PASSWORD)
+            assert root.get("/events/user-2/").status_code == 403  # a superuser is no exception
+            with connect_sse(root, "GET", "/events/user-1/") as source:
+                events = source.iter_sse()
+                assert next(events).event == "stream-open"
+                site.manage("shell", "-c", notice_block())  # the README's example: to user-1
+                notice = next(events)
+            assert (notice.event, json.loads(notice.data)) == ("notice", {"text": "Your order has shipped"})
+    assert "Traceback" not in log.read_text()
+
+
+def test_in_chromium_the_product_page_follows_the_admin_and_the_users_page_its_notices(
+    site: Site, browser: Browser, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "chromium.log"
+    with serving(site, echo_server_command(site, port), port, log) as url:
+        shopper = browser.new_context()
+        staff = browser.new_context(viewport={"width": 1600, "height": 900})
+        try:
+            product = shopper.new_page()
+            product.goto(f"{url}/products/1/")
+            product.wait_for_function("() => prices.readyState === EventSource.OPEN")
+            # The page's subscription is open before the save: it must get the price live.
+
+            page = staff.new_page()
+            page.goto(f"{url}/admin/login/?next=/admin/shop/product/1/change/")
+            page.fill("#id_username", "root")
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_selector("#id_price")
+            page.fill("#id_price", "21.00")
+            page.click("input[name=_save]")
+            page.wait_for_url("**/admin/shop/product/")
+            product.wait_for_function("() => document.getElementById('price').textContent === '21.00'")
+
+            mine = staff.new_page()
+            mine.goto(f"{url}/me/")
+            mine.wait_for_function("() => notices.readyState === EventSource.OPEN")
+            site.manage("shell", "-c", notice_block())
+            mine.wait_for_function("() => document.querySelectorAll('#notices li').length > 0")
+            assert mine.inner_text("#notices") == "Your order has shipped"
+
+            page.goto(f"{url}{CHANGELIST}")
+            page.wait_for_selector("#result_list")
+            header = page.eval_on_selector("#header", "el => getComputedStyle(el).backgroundColor")
+            assert header not in ("rgba(0, 0, 0, 0)", "transparent"), header
+            listed = page.inner_text("#result_list")
+            assert "events:prices" in listed, listed
+            assert "events:user-{id}" in listed, listed
+        finally:
+            shopper.close()
+            staff.close()
+    assert "Traceback" not in log.read_text()
+
+
+def test_under_runserver_a_subscription_streams_and_static_files_are_served(
     site: Site, tmp_path: Path
 ) -> None:
     port = free_port()
     command = [str(site.python), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     log = tmp_path / "runserver.log"
+    save = "from shop.models import Product; p = Product.objects.get(pk=1); p.price = '30.00'; p.save()"
     with serving(site, command, port, log) as url:
         # An endless stream read event by event: runserver sends each as it happens.
-        assert len(read_prices(url, 2)) == 2
+        with (
+            httpx.Client(timeout=10) as client,
+            connect_sse(client, "GET", f"{url}/events/prices/") as source,
+        ):
+            assert source.response.headers["content-type"].startswith("text/event-stream")
+            events = source.iter_sse()
+            assert next(events).event == "stream-open"
+            site.manage("shell", "-c", save)  # another process: found by the storage poll
+            tick = next(events)
+        assert (tick.event, json.loads(tick.data)) == ("price_tick", {"product": 1, "price": "30.00"})
         assert httpx.get(f"{url}/static/admin/css/base.css", timeout=10).status_code == 200
     text = log.read_text()
     assert "Starting ASGI/Daphne" in text, text
@@ -350,10 +483,17 @@ def test_the_readmes_metrics_settings_serve_metrics_to_the_token_only(site: Site
     with serving(
         site, command, port, log, settings="mysite.settings_metrics", ECHO_METRICS_TOKEN=token
     ) as url:
-        read_prices(url, 1)
-        refused = httpx.get(f"{url}/metrics", timeout=10)
-        assert refused.status_code == 403
-        assert refused.json()["error"] == "forbidden"
-        scraped = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        with (
+            httpx.Client(timeout=10) as client,
+            connect_sse(client, "GET", f"{url}/events/prices/") as source,
+        ):
+            events = source.iter_sse()  # kept: closing the generator would close the stream
+            assert next(events).event == "stream-open"
+            refused = httpx.get(f"{url}/metrics", timeout=10)
+            assert refused.status_code == 403
+            assert refused.json()["error"] == "forbidden"
+            scraped = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert scraped.status_code == 200
         assert "echo_streams_opened_total 1.0" in scraped.text
+        # Named after its channel's declaration.
+        assert 'echo_streams_open{stream="events:prices"} 1.0' in scraped.text, scraped.text

@@ -12,8 +12,10 @@ from pydantic import ValidationError
 
 from echo.broadcast.conf import BroadcastSettings
 from echo.broadcast.conf import app_settings as broadcast_settings
+from echo.contract.conf import ContractSettings
 from echo.demo.conf import DemoSettings
 from echo.demo.conf import app_settings as demo_settings
+from echo.metrics.conf import MetricsSettings
 from echo.server.conf import ServerSettings
 from echo.sessions.conf import SessionSettings
 from echo.sessions.conf import app_settings as session_settings
@@ -121,11 +123,17 @@ def test_gc_threshold_takes_a_list_or_tuple_of_three_counts_or_none() -> None:
 
 def test_the_readme_lists_every_setting_with_its_default() -> None:
     readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("ECHO = {\n") :]
-    block = block[: block.index("}")]
-    for section in ALL:
+    start = readme.index("ECHO = {\n")
+    # The block as Python, so that a value may span lines (a tuple of names).
+    (assignment,) = ast.parse(readme[start : readme.index("\n}\n", start) + 2]).body
+    assert isinstance(assignment, ast.Assign)
+    assert isinstance(assignment.value, ast.Dict)
+    listed = {
+        ast.literal_eval(key): ast.literal_eval(value)
+        for key, value in zip(assignment.value.keys, assignment.value.values, strict=True)
+        if key is not None
+    }
+    for section in (*ALL, ContractSettings, MetricsSettings):
         for name, field in section.model_fields.items():
-            assert f'"{name}": ' in block, name
-            line = next(line for line in block.splitlines() if f'"{name}": ' in line)
-            value = line.split(": ", 1)[1].split("  #")[0].rstrip(",")
-            assert ast.literal_eval(value) == field.default, name
+            assert name in listed, name
+            assert listed[name] == field.default, name
