@@ -2,7 +2,7 @@
 
 A custom collector reads the counts when scraped, so nothing on a stream's path touches
 prometheus_client. That is also why each process is scraped on its own rather than through
-prometheus_client's multiprocess mode, which takes no custom collectors (README, "Metrics").
+prometheus_client's multiprocess mode, which takes no custom collectors (docs/operations.md, "Metrics").
 """
 
 from __future__ import annotations
