@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django_eventstream.channelmanager import DefaultChannelManager
 
 from .channels import CHANNEL_NAME, PUBLISH_PERMISSION, find_channel, valid_channel
+from .eventstream import DefaultChannelManager, load_class
 
 __all__ = ["CHANNEL_NAME", "PUBLISH_PERMISSION", "ChannelManager", "channel_manager", "valid_channel"]
 
@@ -40,6 +40,4 @@ _DEFAULT = "echo.broadcast.access.ChannelManager"
 
 def channel_manager() -> Any:
     """The site's channel manager (`EVENTSTREAM_CHANNELMANAGER_CLASS`), echo's by default."""
-    from django_eventstream.utils import get_class
-
-    return get_class(getattr(settings, "EVENTSTREAM_CHANNELMANAGER_CLASS", None) or _DEFAULT)
+    return load_class(getattr(settings, "EVENTSTREAM_CHANNELMANAGER_CLASS", None) or _DEFAULT)

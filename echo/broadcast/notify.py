@@ -26,6 +26,7 @@ from typing import Any
 from django.db import DatabaseError, connections, router
 
 from .conf import app_settings
+from .eventstream import DjangoModelStorage, event_model
 from .poll import Polled, catch_up
 from .published import Published
 
@@ -41,15 +42,11 @@ _RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 def storage_alias() -> str:
     """The database django-eventstream's model storage writes events to."""
-    from django_eventstream.models import Event
-
-    return router.db_for_write(Event) or "default"
+    return router.db_for_write(event_model()) or "default"
 
 
 def problem() -> str | None:
     """Why `LISTEN`/`NOTIFY` cannot carry events here, or None when it can."""
-    from django_eventstream.storage import DjangoModelStorage
-
     from .storage import get_storage
 
     storage = get_storage()

@@ -23,7 +23,7 @@ from django.db import connections, transaction
 
 from echo.sse import BaseEvent
 
-from . import metrics, notify, relay
+from . import eventstream, metrics, notify, relay
 from .access import channel_manager, valid_channel
 from .channels import require_declared
 from .conf import grip_url
@@ -76,9 +76,6 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
 
 def _announce(item: Published, pattern: str, *, strict: bool = False) -> None:
     """Hand a stored (or unstored) event to every place a subscriber may be listening."""
-    from django_eventstream.event import Event
-    from django_eventstream.views import get_listener_manager
-
     item.at = time.time()
     event_id = item.id
     metrics.published.inc(pattern)
@@ -91,17 +88,13 @@ def _announce(item: Published, pattern: str, *, strict: bool = False) -> None:
         if not strict:  # a strict caller is told by the exception
             logger.warning("Published %s:%s here only: %s", item.channel, event_id, exc)
     if grip_url():
-        from django_eventstream.utils import publish_event
-
-        prev = None if event_id is None else str(event_id - 1)
-        publish_event(item.channel, item.event, item.data, None if event_id is None else str(event_id), prev)
-    listened = Event(item.channel, item.event, item.data, id=event_id)
-    get_listener_manager().add_to_queues(item.channel, listened)
+        eventstream.publish_to_grip(item.channel, item.event, item.data, event_id)
+    eventstream.notify_listeners(item.channel, item.event, item.data, event_id)
     if relay_error is not None and strict:
         raise RelayUnavailable(str(relay_error), event_id=event_id)
 
 
-def _store(storage: Any, item: Published) -> None:
+def _store(storage: eventstream.EventStorage, item: Published) -> None:
     item.id = int(storage.append_event(item.channel, item.event, item.data).id)
     if notify.enabled():
         # Not in one transaction with the append: django-eventstream creates a channel's counter

@@ -18,9 +18,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
-from django_eventstream.storage import DjangoModelStorage
 
 from .conf import app_settings
+from .eventstream import ModelStorage, stored_events
 
 __all__ = ["RetainingModelStorage", "trim_channel", "trim_expired"]
 
@@ -32,23 +32,19 @@ _last_age_trim = 0.0
 def trim_channel(channel: str, newest: int) -> int:
     """Delete `channel`'s events older than the newest `BROADCAST_KEEP_EVENTS` (of ids up to
     `newest`); the number deleted."""
-    from django_eventstream.models import Event
-
     keep = app_settings.BROADCAST_KEEP_EVENTS
     if keep is None or newest <= keep:
         return 0
-    deleted, _ = Event.objects.filter(channel=channel, eid__lte=newest - keep).delete()
+    deleted, _ = stored_events().filter(channel=channel, eid__lte=newest - keep).delete()
     return int(deleted)
 
 
 def trim_expired() -> int:
     """Delete events older than `BROADCAST_KEEP_SECONDS`, in every channel; the number deleted."""
-    from django_eventstream.models import Event
-
     seconds = app_settings.BROADCAST_KEEP_SECONDS
     if seconds is None:
         return 0
-    deleted, _ = Event.objects.filter(created__lt=timezone.now() - timedelta(seconds=seconds)).delete()
+    deleted, _ = stored_events().filter(created__lt=timezone.now() - timedelta(seconds=seconds)).delete()
     return int(deleted)
 
 
@@ -62,7 +58,7 @@ def _age_trim_due() -> bool:
     return True
 
 
-class RetainingModelStorage(DjangoModelStorage):  # type: ignore[misc]  # django-eventstream has no types
+class RetainingModelStorage(ModelStorage):
     """django-eventstream's model storage with echo's retention (see the module)."""
 
     def append_event(self, channel: str, event_type: str, data: Any) -> Any:
@@ -72,7 +68,7 @@ class RetainingModelStorage(DjangoModelStorage):  # type: ignore[misc]  # django
             trim_channel(channel, int(event.id))
         return event
 
-    def trim_event_log(self) -> None:
+    def expire(self) -> None:
         # Called by the parent on every append; the age is trimmed here, now and then.
         if _age_trim_due():
             trim_expired()

@@ -17,8 +17,8 @@ from typing import Any, ParamSpec, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
-from django_eventstream.storage import EventDoesNotExist
 
+from .eventstream import EventDoesNotExist, EventStorage, load_class
 from .published import Published
 
 __all__ = [
@@ -39,12 +39,10 @@ R = TypeVar("R")
 _READ_BATCH = 500
 
 
-def get_storage() -> Any:
+def get_storage() -> EventStorage | None:
     """The storage events are kept in, or None when the site turned storage off."""
-    from django_eventstream.utils import get_class
-
     chosen = getattr(settings, "EVENTSTREAM_STORAGE_CLASS", DEFAULT_STORAGE)
-    return get_class(chosen) if chosen else None
+    return load_class(chosen) if chosen else None
 
 
 def _current_id(channel: str) -> int | None:
@@ -58,6 +56,7 @@ def _read(channel: str, after: int, upto: int) -> list[Published]:
     Raises django-eventstream's `EventDoesNotExist` when `after` is no longer in storage.
     """
     storage = get_storage()
+    assert storage is not None  # read only where events are stored
     out: list[Published] = []
     position = after
     while position < upto:

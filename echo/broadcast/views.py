@@ -21,6 +21,7 @@ from echo.sse.middleware import RETRY_AFTER
 from .access import channel_manager, valid_channel
 from .channels import ChannelSpec, find_channel
 from .conf import app_settings
+from .eventstream import grip_response
 from .publish import apublish
 from .ratelimit import limited
 from .subscribe import channel_events, parse_last_event_id
@@ -117,11 +118,7 @@ events.sse_channels = True  # type: ignore[attr-defined]
 def _grip_response(request: HttpRequest, names: list[str]) -> HttpResponseBase:
     # Behind Pushpin: django-eventstream answers with the events to replay and the GRIP
     # instructions that tell Pushpin to hold the connection open on these channels.
-    from django_eventstream.eventrequest import EventRequest
-    from django_eventstream.eventstream import get_events
-
-    event_request = EventRequest(request, view_kwargs={"channels": names})
-    response: HttpResponseBase = get_events(event_request).to_grip_response(request)
+    response = grip_response(request, names)
     response["Cache-Control"] = "no-cache"
     return response
 
