@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from echo.broadcast.hub import hub
-from echo.broadcast.relay import relay
+from echo.sse import state
 from echo.sse.pinger import pinger
 from echo.sse.registry import registry
 from echo.sse.shutdown import shutdown
@@ -31,9 +30,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def process_state() -> Iterator[None]:
-    """Each test leaves the process-wide state (ARCHITECTURE.md) as it found it: a stream it left
-    open, an admission it did not release or a drain it left running fails that test, and the
-    next one starts from a reset state either way."""
+    """Each test leaves the process-wide state (ARCHITECTURE.md, `echo.sse.state`) as it found it:
+    a stream it left open, an admission it did not release or a drain it left running fails that
+    test, and the next one starts from a reset state either way (`state.reset()`)."""
     yield
     left = {
         "live streams": len(list(registry.live_streams())),
@@ -41,11 +40,7 @@ def process_state() -> Iterator[None]:
         "pinged": len(pinger),
         "draining": shutdown.in_progress,
     }
-    registry.reset()
-    pinger.reset()
-    hub.reset()
-    relay.reset()
-    shutdown.reset()
+    state.reset()
     assert left == {"live streams": 0, "admitted": 0, "pinged": 0, "draining": False}
 
 

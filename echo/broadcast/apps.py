@@ -13,12 +13,15 @@ class BroadcastConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        from echo.sse import state
         from echo.sse.apps import ready_toolkit
         from echo.sse.signals import application_ready
 
         from . import checks as broadcast_checks
         from . import conf  # noqa: F401 - declares its settings for the check
+        from .hub import hub
         from .mode import report
+        from .relay import relay
 
         ready_toolkit()
         checks.register(broadcast_checks.check_storage)
@@ -28,3 +31,5 @@ class BroadcastConfig(AppConfig):
         checks.register(broadcast_checks.check_grip)
         checks.register(broadcast_checks.check_urls, checks.Tags.urls)
         application_ready.connect(report, dispatch_uid="echo.broadcast.mode")
+        state.register_reset("echo.broadcast.hub.hub", hub.reset)
+        state.register_reset("echo.broadcast.relay.relay", relay.reset)

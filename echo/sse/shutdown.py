@@ -1,15 +1,20 @@
 """Graceful shutdown: on SIGTERM or SIGINT, end every open stream with a final event, then stop.
 
 Daphne (like most ASGI servers) cancels every application instance when it stops, so clients see
-a truncated body and no hint of when to come back. The first stream a process serves installs a
-handler for both signals that wraps the server's own: it asks every live stream to send a final
+a truncated body and no hint of when to come back. When the process starts serving
+(`echo.sse.signals.application_ready`), a handler for both signals is installed that wraps the
+server's own: it asks every live stream to send a final
 `shutdown` event carrying a `retry` hint, waits (bounded by `ECHO["SHUTDOWN_GRACE"]`) for the
 responses to finish, lets observers flush (the session recorder writes its last rows), and only
 then hands the signal to the server's handler, which stops the process as before. A stream that
 opens while the drain runs gets the final event at once.
 
-Installed lazily, from the event loop's thread, rather than at import: the server installs its own
-handlers when it starts, and ours must wrap them, not be replaced by them.
+Installed from the serving loop's thread once that loop runs, never at import: the server installs
+its own handlers as it starts, and ours must wrap them, not be replaced by them. Where
+`application_ready` is sent decides how (`on_application_ready`): on the loop's thread, at once; from
+a worker thread of that loop (an ASGI lifespan start-up, the first request), on the loop; before the
+loop runs (`echo.server` announces, then starts the reactor, which installs Twisted's handlers), at
+the first request.
 """
 
 from __future__ import annotations
@@ -23,13 +28,16 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from django.core.signals import request_started
+
 from . import control
 from .conf import app_settings
 from .event import ServerSentEvent
 from .info import EndReason
 from .registry import registry
 
-__all__ = ["Shutdown", "final_event", "shutdown"]
+__all__ = ["Shutdown", "final_event", "on_application_ready", "shutdown"]
 
 logger = logging.getLogger("echo.sse.shutdown")
 
@@ -58,7 +66,8 @@ class Shutdown:
         self._task = None
 
     def install(self) -> None:
-        """Wrap the current handlers; once per process, and only from the main thread."""
+        """Wrap the current handlers; once per process, and only from the main thread with its loop
+        running (later calls do nothing)."""
         if self.installed or threading.current_thread() is not threading.main_thread():
             return
         self.installed = True
@@ -129,3 +138,35 @@ class Shutdown:
 
 
 shutdown = Shutdown()
+
+
+def on_application_ready(**kwargs: Any) -> None:
+    """`application_ready` receiver (connected by `echo.sse.apps.ready_toolkit`): the handlers
+    installed once the serving loop runs, after the server's own."""
+    if threading.current_thread() is not threading.main_thread():
+        # A worker thread of the serving loop (`sync_to_async`): installed on that loop.
+        _install_on_serving_loop()
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        # Sent before the server runs its loop and installs its own handlers (`echo.server`):
+        # wrapped at the first request, when both are there.
+        request_started.connect(_install_at_first_request, dispatch_uid="echo.sse.shutdown")
+        return
+    shutdown.install()
+
+
+def _install_at_first_request(**kwargs: Any) -> None:
+    if threading.current_thread() is threading.main_thread():
+        return  # a request served without the loop (Django's test client): keep waiting for one
+    request_started.disconnect(dispatch_uid="echo.sse.shutdown")
+    _install_on_serving_loop()
+
+
+def _install_on_serving_loop() -> None:
+    async def install() -> None:
+        shutdown.install()
+
+    # Called from a `sync_to_async` thread, asgiref runs this on the loop that called it.
+    async_to_sync(install)()
