@@ -23,8 +23,10 @@ from __future__ import annotations
 import ast
 import asyncio
 import re
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,8 @@ from django.core.signals import request_started
 
 from echo.sse import shutdown as shutdown_module
 from echo.sse import state
+
+from ..servers import Server, daphne, uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = ROOT / "echo"
@@ -346,3 +350,16 @@ def test_ready_before_the_loop_runs_installs_at_the_first_request(installs: list
 
     asyncio.run(first_request())
     assert installs == [threading.main_thread()]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("start", [daphne, uvicorn], ids=["echo.server", "uvicorn"])
+def test_a_server_that_served_no_stream_drains_on_sigterm(
+    start: Callable[[Path], AbstractContextManager[Server]], tmp_path: Path
+) -> None:
+    # The handlers come with the process's start (echo.server: its first request, the readiness
+    # probe here; uvicorn: the lifespan start-up), not with a first stream.
+    with start(tmp_path) as server:
+        server.wait_ready()
+        server.stop(signal.SIGTERM)
+        assert "Shutting down: ending 0 open stream(s)" in server.log()
