@@ -25,6 +25,8 @@ from typing import Any
 
 from django.db import DatabaseError, connections, router
 
+from echo.sse.django_internals import connection_params
+
 from .conf import app_settings
 from .eventstream import DjangoModelStorage, event_model
 from .poll import Polled, catch_up
@@ -80,7 +82,7 @@ def send(item: Published, using: str) -> None:
 
 
 def _connect_params(alias: str) -> dict[str, Any]:
-    params = dict(connections[alias].get_connection_params())
+    params = connection_params(alias)
     # Django's own adapters and cursor class are for its sync connection; the listener reads text.
     for key in ("context", "cursor_factory", "prepare_threshold"):
         params.pop(key, None)

@@ -19,9 +19,10 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, transaction
+from django.db import transaction
 
 from echo.sse import BaseEvent
+from echo.sse.django_internals import in_transaction
 
 from . import eventstream, metrics, notify, relay
 from .access import channel_manager, valid_channel
@@ -67,7 +68,7 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
     if storage is not None and channel_manager().is_channel_reliable(channel):
         _store(storage, item)
     alias = notify.storage_alias()
-    if connections[alias].in_atomic_block:
+    if in_transaction(alias):
         transaction.on_commit(functools.partial(_announce, item, spec.pattern), using=alias, robust=True)
     else:
         _announce(item, spec.pattern, strict=strict)

@@ -4,7 +4,8 @@ With thousands of streams the writer thread must not hold the GIL for long: one 
 run for a whole batch instead of one ORM call per row, and each value converted the cheapest way
 that gives what Django's field preparation gives (a test holds the two equal). On PostgreSQL new
 rows go by `COPY ... FROM STDIN` (psycopg 3), a fraction of the CPU of even a pipelined
-`executemany` (docs/performance.md).
+`executemany` (docs/performance.md). The backend internals this needs (the driver's cursor, its
+adapters, its error wrapping) are read through `echo.sse.django_internals`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ import uuid
 from typing import Any
 
 from django.db import connections
+
+from echo.sse.django_internals import (
+    database_errors,
+    datetime_adapter,
+    driver_cursor,
+    integer_adapter,
+    name_quoter,
+)
 
 __all__ = ["insert_many", "update_many"]
 
@@ -28,8 +37,8 @@ def _adapters(fields: list[Any], connection: Any) -> list[tuple[int, Any]]:
     would end with. A row's datetimes repeat (`last_seen_at` is its start or its end): each
     distinct one is converted once.
     """
-    ops = connection.ops
-    adapt_datetime = functools.lru_cache(maxsize=4)(ops.adapt_datetimefield_value)
+    adapt_datetime = functools.lru_cache(maxsize=4)(datetime_adapter(connection))
+    adapt_integer = integer_adapter(connection)
     adapters: list[tuple[int, Any]] = []
     for index, field in enumerate(fields):
         kind = field.get_internal_type()
@@ -38,7 +47,7 @@ def _adapters(fields: list[Any], connection: Any) -> list[tuple[int, Any]]:
         if kind == "DateTimeField":
             adapters.append((index, adapt_datetime))
         elif kind in ("IntegerField", "BigIntegerField", "PositiveIntegerField", "PositiveBigIntegerField"):
-            adapters.append((index, functools.partial(ops.adapt_integerfield_value, internal_type=kind)))
+            adapters.append((index, functools.partial(adapt_integer, internal_type=kind)))
         else:
             adapters.append((index, functools.partial(field.get_db_prep_save, connection=connection)))
     return adapters
@@ -63,17 +72,17 @@ def insert_many(rows: list[dict[str, Any]], *, skip_existing: bool = False) -> N
 
     connection = connections[StreamSession.objects.db]
     meta: Any = StreamSession._meta
-    quote = connection.ops.quote_name
+    quote = name_quoter(connection)
     fields = [meta.get_field(name) for name in rows[0]]
     columns = ", ".join(quote(field.column) for field in fields)
     params = _db_rows(fields, [list(row.values()) for row in rows], connection)
     with connection.cursor() as cursor:
-        raw = cursor.cursor  # the driver's own: Django's wrapper has no COPY
+        raw = driver_cursor(cursor)  # Django's wrapper has no COPY
         if connection.vendor == "postgresql" and hasattr(raw, "copy") and not skip_existing:
             # psycopg 3 (psycopg2 has no `copy` and takes the executemany below). The driver's
             # errors as Django's, as through the wrapper: the writer tells a refused row by them.
             with (
-                connection.wrap_database_errors,
+                database_errors(connection),
                 raw.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
             ):
                 for values in params:
@@ -95,7 +104,7 @@ def update_many(
 
     connection = connections[StreamSession.objects.db]
     meta: Any = StreamSession._meta
-    quote = connection.ops.quote_name
+    quote = name_quoter(connection)
     assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
     if only_live:

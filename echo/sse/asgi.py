@@ -20,6 +20,9 @@ is also given the raw `send`, so keep-alive comments need no task per stream (se
 Non-streaming responses are handled as Django handles them.
 
 Use it in `asgi.py` in place of `django.core.asgi.get_asgi_application()`.
+
+Django's undocumented handler steps and attributes it relies on are read through
+`echo.sse.django_internals` (listed there and in docs/upstream.md).
 """
 
 from __future__ import annotations
@@ -41,14 +44,13 @@ from django.core.exceptions import (
     RequestAborted,
     SuspiciousOperation,
 )
-from django.core.handlers import asgi as django_asgi
-from django.core.handlers import base
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404, URLResolver, get_resolver, set_script_prefix
 
 from .conf import app_settings
 from .disconnect import Disconnected, DisconnectWatcher
+from .django_internals import DjangoASGIHandler, ResponseHead, mark_handled_by, script_prefix, sync_handler
 from .http import json_error
 from .signals import announce_ready, announced, application_ready
 from .threads import ExecutorPool, RequestPhase
@@ -115,12 +117,11 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponseBase:
     return json_error(500, "server_error", "The server could not start this stream.")
 
 
-class ASGIHandler(django_asgi.ASGIHandler):
+class ASGIHandler(DjangoASGIHandler):
     def __init__(self) -> None:
         super().__init__()
         self._pool = ExecutorPool(app_settings.SYNC_THREADS)
-        self._sync_handler = base.BaseHandler()
-        self._sync_handler.load_middleware(is_async=False)
+        self._sync_handler = sync_handler()
         # Made once: building a `sync_to_async` wrapper costs a few microseconds every request.
         self._respond_sync = sync_to_async(self._respond_in_thread)
 
@@ -137,7 +138,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             body_file: IO[bytes] | None = await self.read_body(receive)
         except RequestAborted:
             return
-        set_script_prefix(django_asgi.get_script_prefix(scope))
+        set_script_prefix(script_prefix(scope))
         watcher = DisconnectWatcher(self, receive)
         response: HttpResponseBase | None = None
         try:
@@ -225,7 +226,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             if message["type"] == "http.response.start":
                 await send(message)
 
-        await super().send_response(cast(HttpResponseBase, _Head(response)), start_only)
+        await super().send_response(cast(HttpResponseBase, ResponseHead(response)), start_only)
 
     async def _respond(self, scope: _Scope, body_file: Any) -> HttpResponseBase:
         if _is_stream_view(scope):
@@ -246,20 +247,8 @@ class ASGIHandler(django_asgi.ASGIHandler):
             assert error_response is not None
             return error_response
         response: HttpResponseBase = self._sync_handler.get_response(request)
-        response._handler_class = self.__class__  # type: ignore[attr-defined]
+        mark_handled_by(response, self.__class__)
         return response
-
-
-class _Head:
-    """What Django's `send_response` reads of a response to start it; an empty body after."""
-
-    streaming = False
-    content = b""
-
-    def __init__(self, response: HttpResponseBase) -> None:
-        self.status_code = response.status_code
-        self.cookies = response.cookies
-        self.items = response.items
 
 
 def _ended_slow(response: HttpResponseBase | None) -> bool:

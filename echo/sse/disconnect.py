@@ -2,7 +2,8 @@
 
 It watches a receive queue that can be watched (`echo.sse.types.WatchableInbox`, what
 `echo.server` hands out under Daphne) with a callback; any other server's `receive` takes a task
-parked on it for the life of the request.
+parked on it for the life of the request, in Django's `listen_for_disconnect`
+(`echo.sse.django_internals`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import contextlib
 from typing import Any
 
 from django.core.exceptions import RequestAborted
-from django.core.handlers import asgi as django_asgi
 
+from .django_internals import DjangoASGIHandler, listen_for_disconnect
 from .types import WatchableInbox
 
 __all__ = ["DisconnectWatcher", "Disconnected"]
@@ -26,7 +27,7 @@ class Disconnected(Exception):
 class DisconnectWatcher:
     """Cancels the request's task when the client goes away, inside `async with watcher:`."""
 
-    def __init__(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
+    def __init__(self, handler: DjangoASGIHandler, receive: Any) -> None:
         self.gone = False
         self._guarding = False
         self._owner = asyncio.current_task()
@@ -40,9 +41,9 @@ class DisconnectWatcher:
         else:
             self._task = asyncio.create_task(self._watch(handler, receive))
 
-    async def _watch(self, handler: django_asgi.ASGIHandler, receive: Any) -> None:
+    async def _watch(self, handler: DjangoASGIHandler, receive: Any) -> None:
         with contextlib.suppress(RequestAborted):
-            await handler.listen_for_disconnect(receive)
+            await listen_for_disconnect(handler, receive)
         self._left()
 
     def _message(self, message: Any) -> None:
