@@ -4,9 +4,9 @@ as long as it says.
 
 - Every event with an id moves `last_event_id`, sent back as `Last-Event-ID` on reconnecting.
 - `retry:` sets the reconnection delay, as in a browser.
-- `shutdown`: the server is going away; reconnect after its `retry:` (spread by the jitter).
-- `terminated`: an operator ended the session; the stream ends, no reconnection.
-- `error`, `stream-error`: reconnect (with backoff for `error`, at once for an overflow).
+- A terminal event (`echo.sse.endings`, its reason's `then`): `shutdown`, `stream-error`: reconnect
+  (after `retry:`, spread by the jitter); `error`: reconnect with backoff (a failed attempt);
+  `terminated`: an operator ended the session, the stream ends, no reconnection.
 - `stream-reset`: a gap; yielded when the caller listed `StreamReset`, else only counted.
 - A body that ends, a network error, a 5xx, a 429/408: reconnect, failures backing off
   exponentially (`Reconnect`), `Retry-After` honoured up to `max_delay`. A 204 ends the stream;
@@ -41,7 +41,8 @@ from httpx_sse import ServerSentEvent
 
 from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
-from echo.sse.control import Error, Shutdown, SlowClient, StreamFailed, StreamOpen, StreamReset, Terminated
+from echo.sse.control import StreamOpen, StreamReset
+from echo.sse.endings import EndReason, Then
 
 from .exceptions import ClientError, EventTooLarge, NotAnEventStream, ReconnectFailed, StreamRefused
 
@@ -71,9 +72,13 @@ SSE_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
 }
 
+# A terminal event by name: its reason says whether to reconnect (`echo.sse.endings`).
+_ENDS: dict[str, EndReason] = {
+    reason.event.event_name: reason for reason in EndReason if reason.event is not None
+}
 _CONTROL: dict[str, type[BaseEvent[Any]]] = {
-    cls.event_name: cls
-    for cls in (Shutdown, Terminated, Error, SlowClient, StreamOpen, StreamReset, StreamFailed)
+    **{name: reason.event for name, reason in _ENDS.items() if reason.event is not None},
+    **{cls.event_name: cls for cls in (StreamOpen, StreamReset)},
 }
 
 
@@ -346,15 +351,16 @@ class Session(Generic[E]):
         if name == "message" and data == "" and name not in self.by_name:
             return Action.SKIP, None  # a block with only `retry:` or `id:`
         control = _CONTROL.get(name)
-        if control is Error:
-            self.failed("the server sent an error event")
+        end = _ENDS.get(name)
+        if end is not None and end.then is Then.BACK_OFF:
+            self.failed(f"the server sent an {name} event")
         else:
             self.failures = 0
             self._delivered = True
         mine = self.by_name.get(name)
         if control is not None:
             event: BaseEvent[Any] = (mine or control).from_data(data)
-            after = self._control(control)
+            after = self._control(control, end)
             if mine is not None and after is Action.SKIP:
                 return Action.YIELD, event
             if after is Action.STOP:
@@ -364,11 +370,9 @@ class Session(Generic[E]):
             return Action.YIELD, UnknownEvent(name, data, event_id or None)
         return Action.YIELD, mine.from_data(data)
 
-    def _control(self, control: type[BaseEvent[Any]]) -> Action:
-        if control is Terminated:
-            return Action.STOP
-        if control in (Shutdown, Error, StreamFailed, SlowClient):
-            return Action.RECONNECT
+    def _control(self, control: type[BaseEvent[Any]], end: EndReason | None) -> Action:
+        if end is not None:
+            return Action.STOP if end.then is Then.STOP else Action.RECONNECT
         if control is StreamReset:
             self.gaps += 1
         return Action.SKIP

@@ -22,8 +22,7 @@ from channels.layers import get_channel_layer
 
 from echo.sse import ServerSentEvent
 from echo.sse.conf import app_settings as sse_settings
-from echo.sse.control import EndPayload, Terminated
-from echo.sse.info import EndReason
+from echo.sse.endings import EndReason
 from echo.sse.registry import registry
 
 from .conf import app_settings
@@ -80,7 +79,9 @@ def control_layer() -> Any:
 
 
 def terminated_event() -> ServerSentEvent:
-    return Terminated(data=EndPayload(reason=EndReason.TERMINATED)).to_sse(retry=sse_settings.FINAL_RETRY)
+    event = EndReason.TERMINATED.final_event(sse_settings)
+    assert event is not None  # its row has an event that carries the reason
+    return event
 
 
 def end_local(ids: Iterable[uuid.UUID | str], users: Iterable[int] = ()) -> int:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from echo.sse.info import EndReason
+from echo.sse.endings import EndReason as _EndReason
 
 __all__ = ["StreamSession"]
 
@@ -23,13 +23,9 @@ class StreamSessionQuerySet(models.QuerySet["StreamSession"]):
 class StreamSession(models.Model):
     """One stream connection: who listened to what, for how long, and how it ended."""
 
-    class EndReason(models.TextChoices):
-        COMPLETED = EndReason.COMPLETED.value, "completed"
-        CLIENT_DISCONNECTED = EndReason.CLIENT_DISCONNECTED.value, "client disconnected"
-        SERVER_SHUTDOWN = EndReason.SERVER_SHUTDOWN.value, "server shutdown"
-        TERMINATED = EndReason.TERMINATED.value, "terminated"
-        ERROR = EndReason.ERROR.value, "error"
-        SLOW_CLIENT = EndReason.SLOW_CLIENT.value, "slow client"
+    # The toolkit's table of end reasons (echo.sse.endings): the field's choices and their
+    # labels come from it, so a new reason needs only a migration here.
+    EndReason = _EndReason
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     stream = models.CharField(max_length=200, blank=True, db_index=True)
@@ -47,7 +43,12 @@ class StreamSession(models.Model):
     events_sent = models.PositiveBigIntegerField(default=0)
     bytes_sent = models.PositiveBigIntegerField(default=0)
     last_event_id = models.CharField(max_length=200, blank=True)
-    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True, db_index=True)
+    end_reason = models.CharField(
+        max_length=32,
+        choices=[(reason.value, reason.label) for reason in _EndReason],
+        blank=True,
+        db_index=True,
+    )
     error = models.TextField(blank=True)
 
     objects = StreamSessionQuerySet.as_manager()

@@ -1,24 +1,39 @@
 """The control events: what the toolkit and its features send besides a stream's own events.
 
-Typed like any other event, so the schema documents them and a client reads them by name:
+Typed like any other event, so the schema documents them and a client reads them by name. The
+terminal ones (`shutdown`, `terminated`, `error`, `slow_client`, `stream-error`) are the end
+reasons' events, defined with their table in `echo.sse.endings` and named here too:
 
 - `shutdown`: the server is stopping; reconnect after the `retry:` it carries (same ids).
 - `terminated`: an operator ended this session (`echo.sessions`); the client should not reconnect
   on its own.
 - `error`: the stream's source failed on the server; details are in the server's log, not here.
-- `slow_client`: the end reason of a stream whose client stopped reading. Nothing is written then
-  (the connection's buffer is full): the client sees the body end, and resumes by `Last-Event-ID`.
+- `slow_client`: the end reason of a stream whose client stopped reading, never sent: nothing can
+  be written then (the connection's buffer is full); the client sees the body end, and resumes
+  by `Last-Event-ID`.
 - `stream-open`, `stream-reset`, `stream-error`: a broadcast subscription's first event (its id
   is where the subscriber joined), a gap (a channel's ids went back, or stored events were
-  pruned: events may be missing), and an overflow (it fell too far behind: reconnect).
+  pruned: events may be missing), and an overflow (it fell too far behind: reconnect; the
+  stream is recorded as `fell_behind`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
+from .endings import (
+    EndPayload,
+    EndReason,
+    Error,
+    Shutdown,
+    SlowClient,
+    StreamErrorPayload,
+    StreamFailed,
+    Terminated,
+)
 from .events import BaseEvent
-from .info import EndReason
 
 __all__ = [
     "CONTROL_EVENTS",
@@ -33,26 +48,6 @@ __all__ = [
     "StreamReset",
     "Terminated",
 ]
-
-
-class EndPayload(BaseModel):
-    reason: EndReason
-
-
-class Shutdown(BaseEvent[EndPayload]):
-    """The server is stopping: reconnect after the `retry:` this event carries."""
-
-
-class Terminated(BaseEvent[EndPayload]):
-    """An operator ended this session: do not reconnect on your own."""
-
-
-class Error(BaseEvent[EndPayload]):
-    """The stream's source failed on the server (the details are in its log)."""
-
-
-class SlowClient(BaseEvent[EndPayload]):
-    """The end reason of a stream whose client stopped reading: never delivered (see the module)."""
 
 
 class StreamOpen(BaseEvent[str]):
@@ -72,16 +67,8 @@ class StreamReset(BaseEvent[ResetPayload]):
     event_name = "stream-reset"
 
 
-class StreamErrorPayload(BaseModel):
-    condition: str
-    text: str
-
-
-class StreamFailed(BaseEvent[StreamErrorPayload]):
-    """The subscriber fell too far behind to catch up: reconnect with the last id read."""
-
-    event_name = "stream-error"
-
-
-# Sent by any stream (the toolkit's) and by a recorded one (`terminated`).
-CONTROL_EVENTS: tuple[type[BaseEvent[EndPayload]], ...] = (Shutdown, Terminated, Error, SlowClient)
+# The terminal events the toolkit may send on any stream (`terminated` on a recorded one): every
+# stream's contract lists them.
+CONTROL_EVENTS: tuple[type[BaseEvent[Any]], ...] = tuple(
+    reason.event for reason in EndReason if reason.event is not None and reason.any_stream
+)

@@ -1,12 +1,11 @@
-"""What the toolkit knows about each open stream: `StreamInfo`, and how a stream ended.
+"""What the toolkit knows about each open stream: `StreamInfo` (how it ended: `echo.sse.endings`).
 
-`EventStreamResponse` creates a `StreamInfo` when it starts streaming and keeps its counters
-current (plain attribute increments, no I/O); observers (`echo.sse.registry`) get snapshots of it.
+`EventStreamResponse` creates a `StreamInfo` when it is built and keeps its counters current
+(plain attribute increments, no I/O); observers (`echo.sse.registry`) get that live object.
 """
 
 from __future__ import annotations
 
-import enum
 import itertools
 import os
 import uuid
@@ -14,19 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .endings import EndReason
+
 if TYPE_CHECKING:
     from .event import ServerSentEvent
 
+# `EndReason` is the table in `echo.sse.endings`, named here too for the modules that read it here.
 __all__ = ["EndReason", "StreamInfo", "new_stream_id"]
-
-
-class EndReason(enum.StrEnum):
-    COMPLETED = "completed"
-    CLIENT_DISCONNECTED = "client_disconnected"
-    SERVER_SHUTDOWN = "server_shutdown"
-    TERMINATED = "terminated"
-    ERROR = "error"
-    SLOW_CLIENT = "slow_client"
 
 
 def _now() -> datetime:

@@ -38,7 +38,7 @@ from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 
 from .conf import app_settings
-from .control import EndPayload, Error
+from .endings import StreamEnd, decide_end
 from .event import ServerSentEvent
 from .events import BaseEvent
 from .exceptions import StreamTypeError
@@ -58,11 +58,12 @@ __all__ = ["DEFAULT", "ERROR_EVENT", "EventStreamResponse", "StreamItem", "curre
 
 logger = logging.getLogger("echo.sse")
 
-StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str
+# `StreamEnd`: the source ends its stream with a reason of its own (echo.sse.endings).
+StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str | StreamEnd
 
 PING: Final = ServerSentEvent(comment="ping").encode()
 # The final event of a stream whose source raised: no details (they are in the server's log).
-ERROR_EVENT: Final = Error(data=EndPayload(reason=EndReason.ERROR)).to_sse().encode()
+ERROR_EVENT: Final = (EndReason.ERROR.final_event() or ServerSentEvent()).encode()
 
 _HEADERS: Final = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -293,6 +294,10 @@ class EventStreamResponse(StreamingHttpResponse):
                         info.bytes_sent += len(PING)
                         yield PING
                         continue
+                    if isinstance(item, StreamEnd):
+                        # As if ended from outside (and an end asked for first still wins).
+                        self._ending = self._ending or (item.reason, _final_of(item))
+                        continue
                     event = to_event(item)
                     if declared is not None and event.data is not None and event.event not in declared:
                         _undeclared(info, event)
@@ -316,10 +321,7 @@ class EventStreamResponse(StreamingHttpResponse):
                 info.bytes_sent += len(ERROR_EVENT)
                 yield ERROR_EVENT
         finally:
-            if self._slow:
-                reason = EndReason.SLOW_CLIENT
-            elif reason is EndReason.CLIENT_DISCONNECTED and shutdown.in_progress:
-                reason = EndReason.SERVER_SHUTDOWN
+            reason = decide_end(reason, *self._ends_around())
             info.end(reason, error)
             registry.count_end(info)
             _current.set(None)
@@ -350,6 +352,14 @@ class EventStreamResponse(StreamingHttpResponse):
             raise
         finally:
             self._waiting = False
+
+    def _ends_around(self) -> list[EndReason]:
+        """What ended the stream besides what its loop saw: a client that stopped reading, a server
+        that is stopping (`decide_end` ranks them against the loop's own)."""
+        around = [EndReason.SLOW_CLIENT] if self._slow else []
+        if shutdown.in_progress:
+            around.append(EndReason.SERVER_SHUTDOWN)
+        return around
 
     def _release_request(self) -> None:
         # The stream may run for hours; what it needs of the request is in `info` by now, so
@@ -441,6 +451,13 @@ def _warn_stock_handler() -> None:
             "an OS thread, and SLOW_CLIENT_TIMEOUT and the broadcast hub's direct writes are off. "
             "Build the application with echo.sse.asgi.get_asgi_application() (echo.W004)."
         )
+
+
+def _final_of(end: StreamEnd) -> ServerSentEvent | None:
+    """The last event of a stream its source ended: the source's own, else its reason's."""
+    if end.final is not None:
+        return to_event(end.final)
+    return end.reason.final_event(app_settings)
 
 
 def _monotonic() -> float:

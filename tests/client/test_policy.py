@@ -25,6 +25,7 @@ from echo.client.policy import (
 from echo.demo.contracts import SSE3
 from echo.demo.streams import Echo, ReverseEcho
 from echo.sse.control import StreamReset
+from echo.sse.endings import EndReason, Then
 
 
 def session(*events: type, policy: Reconnect | None = None) -> Session:
@@ -69,6 +70,20 @@ def test_control_events_mean_what_they_say() -> None:
     assert action is Action.STOP
     assert reading.ended_by is not None
     assert reading.ended_by.event_name == "terminated"
+
+
+@pytest.mark.parametrize("reason", [r for r in EndReason if r.event is not None], ids=str)
+def test_each_terminal_event_does_what_its_end_reason_says(reason: EndReason) -> None:
+    reading = session(Echo)
+    assert reason.event is not None
+    final = reason.final_event()
+    data = final.data if final is not None else '{"condition":"overflow","text":"x"}'
+    expected = {Then.STOP: Action.STOP, Then.RECONNECT: Action.RECONNECT, Then.BACK_OFF: Action.RECONNECT}
+
+    action, _ = reading.receive(reason.event.event_name, data or "", "", None)
+
+    assert action is expected[reason.then]
+    assert reading.failures == (1 if reason.then is Then.BACK_OFF else 0)  # a failed attempt
 
 
 def test_a_control_event_the_caller_lists_is_yielded_too() -> None:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from echo.sessions import bus
 from echo.sessions.models import StreamSession
+from echo.sse.endings import EndReason
 
 from .test_bus import unreachable_layer
 
@@ -205,6 +206,16 @@ def test_changelist_offers_every_filter_choice(admin_client: Client, rows: Rows)
         "?end_reason__exact=error",
     ]:
         assert f'href="{link}"' in html, link
+
+
+def test_the_end_reason_filter_offers_every_reason_of_the_table_by_its_label(
+    admin_client: Client, rows: Rows
+) -> None:
+    html = admin_client.get(CHANGELIST).content.decode()
+    for reason in EndReason:
+        assert f'href="?end_reason__exact={reason.value}"' in html, reason
+    assert ">fell behind</a>" in html  # the reason a broadcast subscriber that fell behind ends with
+    assert StreamSession._meta.get_field("end_reason").choices == [(r.value, r.label) for r in EndReason]
 
 
 @pytest.mark.parametrize(

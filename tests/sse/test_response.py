@@ -7,6 +7,7 @@ tests. Each response is closed at the end, as Django closes it, so none stays re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from typing import Any, TypeVar
@@ -26,6 +27,8 @@ from echo.sse import (
     StreamTypeError,
     current_response,
 )
+from echo.sse.control import StreamErrorPayload, StreamFailed
+from echo.sse.endings import StreamEnd
 from echo.sse.response import ERROR_EVENT
 
 from ..loops import run
@@ -379,6 +382,82 @@ def test_without_the_error_event_a_failed_body_just_ends(
                 return [chunk async for chunk in chunks if chunk]
 
         assert run(main()) == [b"data: before\n\n"]
+
+
+FAILED = StreamFailed(data=StreamErrorPayload(condition="overflow", text="behind"))
+
+
+@pytest.mark.parametrize("mode", ["pumped", "pumped-ping", "direct"])
+@pytest.mark.parametrize(
+    ("end", "last"),
+    [
+        (
+            StreamEnd(EndReason.FELL_BEHIND, FAILED),
+            b'event: stream-error\ndata: {"condition":"overflow","text":"behind"}\n\n',
+        ),
+        (StreamEnd(EndReason.ERROR), ERROR_EVENT),
+        (StreamEnd(EndReason.COMPLETED), None),
+    ],
+    ids=["own-final", "reason-s-final", "no-final"],
+)
+def test_a_source_ends_its_stream_with_a_reason_of_its_own(
+    responses: Callable[..., EventStreamResponse], mode: str, end: StreamEnd, last: bytes | None
+) -> None:
+    source = Recorder()
+    # Ready with more after the end, so the source sits at a `yield` when the response stops.
+    response = responses(
+        source.items(["first", end, "never"]), ping=0.5 if mode == "pumped-ping" else None, retry=None
+    )
+    if mode == "direct":
+        response.attach_sender(DirectSender())
+
+    received = run(chunks_of(response))
+
+    assert received == [b"data: first\n\n", *([last] if last else [])]
+    assert response.info.end_reason is end.reason
+    assert response.info.events_sent == 1  # a final event counts as bytes, as the toolkit's own
+    assert response.info.bytes_sent == sum(map(len, received))
+    assert source.closed
+
+
+def test_an_end_asked_for_first_wins_over_the_source_s(
+    responses: Callable[..., EventStreamResponse],
+) -> None:
+    source = Recorder()
+    response = responses(source.items([StreamEnd(EndReason.FELL_BEHIND, FAILED)]), ping=None, retry=None)
+    response.end_stream(EndReason.TERMINATED, ServerSentEvent(event="terminated", data="{}"))
+
+    assert run(chunks_of(response)) == [b"event: terminated\ndata: {}\n\n"]
+    assert response.info.end_reason is EndReason.TERMINATED
+
+
+def test_a_slow_client_outranks_the_source_s_own_end(responses: Callable[..., EventStreamResponse]) -> None:
+    source = Recorder()
+    end = StreamEnd(EndReason.FELL_BEHIND, FAILED)
+    response = responses(source.items(["first", end]), ping=None, retry=None)
+    response.attach_sender(DirectSender())
+
+    async def stalled_reader(chunks: list[bytes]) -> None:
+        # Takes the final event, then stops, as a client that stopped reading leaves the send.
+        async with aclosing(body(response)) as parts:
+            async for chunk in parts:
+                if chunk:
+                    chunks.append(chunk)
+                if len(chunks) == 2:
+                    await asyncio.Event().wait()
+
+    async def main() -> list[bytes]:
+        chunks: list[bytes] = []
+        reader = asyncio.ensure_future(stalled_reader(chunks))
+        await until(lambda: len(chunks) == 2)
+        response.end_slow()  # cancels the stream's task, as the pinger's sweep does
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        return chunks
+
+    assert run(main())[0] == b"data: first\n\n"
+    assert response.info.end_reason is EndReason.SLOW_CLIENT
+    assert source.closed
 
 
 @pytest.mark.parametrize("ping", [None, 0.5])
