@@ -5,12 +5,14 @@ Both also give a status Twisted has no reason phrase for (429, say: Twisted send
 `429 Unknown Status`) its standard phrase, between Daphne's handling of the response start and the
 first write, which is when Twisted writes the status line.
 
-Private attributes of Daphne and Twisted read here (Daphne 4.2.3, Twisted 26.10.0, tested by
-`tests/server/test_upstream.py`): `WebRequest._response_started`, `Request.finished`,
-`Request._disconnected`, `Request.channel`, `Request.channel.transport`, `Server.connections`,
-`Server.handle_reply`; public: `Request.registerProducer`, `unregisterProducer`,
-`Request.code`, `Request.startedWriting`, `Request.setResponseCode`, `twisted.web.http.RESPONSES`
-(read only), `ITCPTransport.abortConnection`.
+Private attributes of Daphne and Twisted read here (Daphne 4.2.3, Twisted 26.10.0; docs/upstream.md,
+tested by `tests/server/test_upstream.py`): `WebRequest._response_started`, `Request.finished`,
+`Request._disconnected`, `Request.channel`, `Request.channel.transport`, `Server.connections`
+and its per-connection `"disconnected"` key (set when the client goes), `Server.handle_reply`
+(a coroutine), and Twisted's `Request.write` called unbound (Daphne's `WebRequest` does not
+override it); public: `Request.registerProducer`, `unregisterProducer`, `Request.code`,
+`Request.startedWriting`, `Request.setResponseCode`, `twisted.web.http.RESPONSES` (read only),
+`ITCPTransport.abortConnection`.
 """
 
 from __future__ import annotations

@@ -6,11 +6,15 @@ Reached through Daphne's own extension points: `daphne.cli.CommandLineInterface.
 process-wide: the transport change applies to the ports this server opens, and the inbox and the
 send to the connections it makes.
 
-Daphne's methods overridden here (Daphne 4.2.3, tested by `tests/server/test_upstream.py`):
-`create_application` (what Daphne's does, with an `Inbox` and a `FlowSend` or `DirectSend`) and
-`listen_success` (called with each port as it opens, before the reactor runs); `run` (public)
-sends `echo.sse.signals.application_ready` first.
-"""
+Daphne's and Twisted's details relied on here (Daphne 4.2.3, Twisted 26.10.0; docs/upstream.md,
+tested by `tests/server/test_upstream.py`): the methods overridden, `create_application(protocol,
+scope)` (what Daphne's does: `self.connections[protocol]["application_instance"]`, the
+application called with `scope=`, `receive=`, `send=`; Daphne's request puts its messages on what
+it returns and tests it with `if self.application_queue:`, hence `DaphneInbox`),
+`listen_success(port)` (called with each port as it opens, before the reactor runs) and
+`log_action(protocol, action, details)` (the access log, `details["path"]` the request's target);
+`tcp.Port.transport` (the class of the connections a port accepts, read per accept); `run`
+(public) sends `echo.sse.signals.application_ready` first."""
 
 from __future__ import annotations
 
@@ -28,7 +32,17 @@ from .conf import app_settings
 from .send import DirectSend, FlowSend
 from .transport import DirectWriteServer
 
-__all__ = ["Server"]
+__all__ = ["DaphneInbox", "Server"]
+
+
+class DaphneInbox(Inbox):
+    """An `Inbox` for a Daphne connection: Daphne's request tests `if self.application_queue:`
+    for "has an application", so an empty one must still be true."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return True
 
 
 class Server(DaphneServer):  # type: ignore[misc]
@@ -59,7 +73,7 @@ class Server(DaphneServer):  # type: ignore[misc]
         # and writes body parts straight to Twisted (DAPHNE_DIRECT_SEND) in place of
         # `partial(self.handle_reply, protocol)`.
         assert "application_instance" not in self.connections[protocol]
-        inbox: Any = Inbox() if app_settings.DAPHNE_INBOX else asyncio.Queue()
+        inbox: Any = DaphneInbox() if app_settings.DAPHNE_INBOX else asyncio.Queue()
         send: Any = (
             DirectSend(self, protocol) if app_settings.DAPHNE_DIRECT_SEND else FlowSend(self, protocol)
         )

@@ -12,9 +12,11 @@ therefore behave exactly as before.
 
 Only the ports `echo.server.Server` opens hand out these connections (`Server.listen_success`).
 
-Private attributes of Twisted read here (Twisted 26.10.0, tested by `tests/server/test_upstream.py`):
+Private attributes of Twisted read here (Twisted 26.10.0; docs/upstream.md, tested by
+`tests/server/test_upstream.py`):
 `tcp.Connection.TLS`, `dataBuffer`, `_tempDataLen`, `_writeDisconnecting`, `_writeDisconnected`,
-`socket`, `connected`, `disconnecting`, and `bufferSize` (public, set per connection).
+`socket`, `connected`, `disconnecting`, the constructor's arguments (passed on as they come), and
+`bufferSize` (public, set per connection).
 """
 
 from __future__ import annotations

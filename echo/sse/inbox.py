@@ -31,9 +31,6 @@ class Inbox:
         self._getters: list[asyncio.Future[None]] | None = None
         self._watcher: Watcher | None = None
 
-    def __bool__(self) -> bool:
-        return True  # Daphne tests `if self.application_queue:` for "has an application"
-
     def qsize(self) -> int:
         return len(self._items) if self._items else 0
 

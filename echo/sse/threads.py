@@ -3,6 +3,14 @@
 asgiref's default `ThreadSensitiveContext` starts a thread per request and keeps it until the
 response is finished: for an event stream, an idle OS thread per open connection for hours. Here
 a request borrows one of a few kept threads for its request phase only (see `echo.sse.asgi`).
+
+The one module that relies on asgiref beyond its documented calls (asgiref 3.13.0, pinned in
+requirements.txt; docs/upstream.md, tested by `tests/test_upstream_adapters.py`):
+`ThreadSensitiveContext(executor=...)` (asgiref 3.10+) sends the context's thread-sensitive calls
+to that executor and leaves it running when the context exits; `sync_to_async(...,
+thread_sensitive=False, executor=...)` only hands its call to `loop.run_in_executor(executor,
+...)`, so any `concurrent.futures.Executor` does; the context's `__aenter__` and `__aexit__` are
+awaited directly (`RequestPhase.end()` ends it before the block does).
 """
 
 from __future__ import annotations
