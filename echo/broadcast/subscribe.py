@@ -2,7 +2,9 @@
 
 Ids use django-eventstream's format, `channel:id` joined with commas for several channels, so
 its clients and its `Last-Event-ID` parsing work unchanged. The first event, `stream-open`,
-already carries an id: a client that reconnects at once resumes from where it joined.
+already carries an id: a client that reconnects at once resumes from where it joined. A
+subscriber that falls behind events nothing stored ends its stream as `fell_behind`, its last
+event `stream-error`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import quote
 
 from echo.sse import EventStreamResponse, LastEventIdError, ServerSentEvent, current_response
 from echo.sse.control import ResetPayload, StreamErrorPayload, StreamFailed, StreamOpen, StreamReset
+from echo.sse.endings import EndReason, StreamEnd
 from echo.sse.http import WHOLE_ID, WHOLE_ID_TEXT
 
 from . import metrics
@@ -62,7 +65,9 @@ def _event(item: Published, cursor: dict[str, int | None]) -> ServerSentEvent:
     return ServerSentEvent(data=item.data, event=item.event, id=_make_id(cursor))
 
 
-async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> AsyncIterator[ServerSentEvent]:
+async def channel_events(
+    channels: Sequence[str], last_ids: dict[str, int]
+) -> AsyncIterator[ServerSentEvent | StreamEnd]:
     sub = await hub.subscribe(channels)
     try:
         cursor: dict[str, int | None] = {name: last_ids.get(name, sub.positions[name]) for name in channels}
@@ -89,9 +94,11 @@ async def channel_events(channels: Sequence[str], last_ids: dict[str, int]) -> A
                 item = await sub.get()
             except Overflow as overflow:
                 if any(position is None for position in overflow.positions.values()):
-                    yield StreamFailed(
+                    # Events nothing stored are lost to it: end, recorded as such, not `completed`.
+                    failed = StreamFailed(
                         data=StreamErrorPayload(condition="overflow", text="fell too far behind; reconnect")
-                    ).to_sse()
+                    )
+                    yield StreamEnd(EndReason.FELL_BEHIND, failed.to_sse())
                     return
                 for name in channels:
                     async for event in _catch_up(name, cursor, overflow.positions[name]):

@@ -31,7 +31,8 @@ from echo.broadcast.published import Published
 from echo.broadcast.storage import get_storage, stored_batches
 from echo.broadcast.subscribe import channel_events, parse_last_event_id
 from echo.demo.messages import ChatMessage, MessagePayload
-from echo.sse import BaseEvent, LastEventIdError, ServerSentEvent
+from echo.sse import BaseEvent, EndReason, EventStreamResponse, LastEventIdError, ServerSentEvent
+from echo.sse.endings import StreamEnd
 
 from ..loops import run
 
@@ -647,11 +648,47 @@ def test_channel_events_end_with_stream_error_when_unstored_events_overflow(sett
 
     opened, rest = run(main())
     assert [(e.event, e.id) for e in opened] == [("stream-open", None)]
-    assert [(e.event, e.id) for e in rest] == [("stream-error", None)]
-    assert json.loads(rest[0].data or "") == {
+    # The stream ends as `fell_behind` (not `completed`), its last event `stream-error`.
+    [end] = rest
+    assert isinstance(end, StreamEnd)
+    assert end.reason is EndReason.FELL_BEHIND
+    assert isinstance(end.final, ServerSentEvent)
+    assert (end.final.event, end.final.id) == ("stream-error", None)
+    assert json.loads(end.final.data or "") == {
         "condition": "overflow",
         "text": "fell too far behind; reconnect",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_subscriber_that_falls_behind_unstored_events_is_recorded_as_fell_behind(
+    settings: Settings,
+) -> None:
+    settings.EVENTSTREAM_STORAGE_CLASS = None
+    settings.ECHO = {"BROADCAST_BUFFER": 2, "BROADCAST_POLL_INTERVAL": None, "BROADCAST_NOTIFY": False}
+
+    async def main() -> tuple[EventStreamResponse, list[bytes]]:
+        response = EventStreamResponse(channel_events(["volatile"], {}), ping=None, retry=None, record=False)
+        parts = aiter(response)
+        assert isinstance(parts, AsyncGenerator)
+        received: list[bytes] = []
+        try:
+            async with asyncio.timeout(WAIT):
+                while b"stream-open" not in b"".join(received):
+                    received.append(await anext(parts))
+                for n in range(5):
+                    assert publish("volatile", chat(f"m{n}")) is None
+                received += [chunk async for chunk in parts]
+        finally:
+            await parts.aclose()
+            response.close()
+        return response, received
+
+    response, received = run(main())
+    assert b"".join(received).endswith(
+        b'event: stream-error\ndata: {"condition":"overflow","text":"fell too far behind; reconnect"}\n\n'
+    )
+    assert response.info.end_reason is EndReason.FELL_BEHIND
 
 
 @pytest.mark.django_db(transaction=True)
