@@ -19,7 +19,7 @@ from twisted.web.http import Request
 
 from echo.server.cli import CommandLineInterface
 from echo.server.management.commands.runserver import Command
-from echo.server.server import Server
+from echo.server.server import DaphneInbox, Server
 from echo.server.transport import DirectWriteServer
 
 
@@ -109,3 +109,56 @@ def test_daphne_sets_the_status_without_a_phrase_and_twisted_writes_it_with_the_
     assert "self.code_message" in inspect.getsource(Request.write)
     assert "self.startedWriting = 1" in inspect.getsource(Request.write)
     assert Request.code == 200
+
+
+def test_daphne_marks_a_gone_connection_disconnected_in_its_connections() -> None:
+    # DirectSend.write_now refuses once this key is there.
+    source = inspect.getsource(DaphneServer.protocol_disconnected)
+    assert 'self.connections[protocol]["disconnected"] = time.time()' in source
+
+
+def test_daphnes_request_tests_its_application_queue_for_truth() -> None:
+    # What create_application returns is the request's `application_queue`: an empty inbox must
+    # still be true, or a client's leaving is never put on it.
+    for method in (WebRequest.connectionLost, WebRequest.finish):
+        assert "if self.application_queue:" in inspect.getsource(method)
+    assert "self.application_queue = yield maybeDeferred(" in inspect.getsource(WebRequest.process)
+    assert 'self.application_queue.put_nowait({"type": "http.disconnect"})' in inspect.getsource(
+        WebRequest.send_disconnect
+    )
+    assert bool(DaphneInbox())
+
+
+def test_daphnes_access_log_goes_through_log_action_with_the_target_as_path() -> None:
+    assert list(inspect.signature(DaphneServer.log_action).parameters) == [
+        "self",
+        "protocol",
+        "action",
+        "details",
+    ]
+    source = inspect.getsource(WebRequest)
+    assert "self.server.log_action(" in source
+    assert '"path": uri' in source
+
+
+def test_daphnes_request_writes_with_twisteds_own_write() -> None:
+    # DirectSend calls Twisted's Request.write unbound: Daphne's request must not add to it.
+    assert "write" not in WebRequest.__dict__
+    assert issubclass(WebRequest, Request)
+
+
+def test_daphnes_handle_reply_takes_the_protocol_and_the_message() -> None:
+    assert list(inspect.signature(DaphneServer.handle_reply).parameters) == ["self", "protocol", "message"]
+
+
+def test_a_twisted_tcp_connection_is_made_with_the_arguments_a_port_passes() -> None:
+    assert list(inspect.signature(tcp.Server.__init__).parameters) == [
+        "self",
+        "sock",
+        "protocol",
+        "client",
+        "server",
+        "sessionno",
+        "reactor",
+    ]
+    assert "bufferSize" in dir(tcp.Server)
