@@ -341,15 +341,20 @@ def test_ready_before_the_loop_runs_installs_at_the_first_request(installs: list
     # As echo.server sends it: before the reactor runs and installs Twisted's handlers.
     shutdown_module.on_application_ready()
     assert installs == []
-    request_started.send(sender=None)  # a request served without a loop: still waiting
+    first_request = shutdown_module._install_at_first_request
+    # Waiting on request_started (disconnected to tell; Django's own receivers are left out of
+    # this test, as they would touch the database).
+    assert request_started.disconnect(dispatch_uid="echo.sse.shutdown")
+    request_started.connect(first_request, dispatch_uid="echo.sse.shutdown")
+    first_request()  # a request served without a loop (Django's test client): still waiting
     assert installs == []
 
-    async def first_request() -> None:
-        await sync_to_async(request_started.send, thread_sensitive=False)(sender=None)
-        await sync_to_async(request_started.send, thread_sensitive=False)(sender=None)
+    async def served() -> None:
+        await sync_to_async(first_request, thread_sensitive=False)()
 
-    asyncio.run(first_request())
+    asyncio.run(served())
     assert installs == [threading.main_thread()]
+    assert not request_started.disconnect(dispatch_uid="echo.sse.shutdown"), "once, then gone"
 
 
 @pytest.mark.live
