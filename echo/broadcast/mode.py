@@ -23,8 +23,8 @@ logger = logging.getLogger("echo.broadcast")
 def stored_in_models() -> bool:
     """Whether events are kept in django-eventstream's tables (its model storage, or echo's)."""
     from django.apps import apps
-    from django_eventstream.storage import DjangoModelStorage
 
+    from .eventstream import DjangoModelStorage
     from .storage import get_storage
 
     storage = get_storage()
@@ -71,11 +71,11 @@ def report(**kwargs: Any) -> None:
     stored for want of `manage.py migrate`, and a warning if Redis is down."""
     logger.info("Broadcast mode: %s", describe())
     if stored_in_models():
-        from django_eventstream.models import Event, EventCounter
-
         from echo.sse.migrations import report_unapplied
 
-        report_unapplied(logger, "Broadcast events cannot be stored or read", Event, EventCounter)
+        from .eventstream import counter_model, event_model
+
+        report_unapplied(logger, "Broadcast events cannot be stored or read", event_model(), counter_model())
     problem = redis_problem()
     if problem is not None:
         logger.warning(

@@ -22,6 +22,9 @@ from (Django 5.2 in requirements.txt, 6.1 in requirements-django6.txt) and pinne
 7. `BaseDatabaseWrapper.get_connection_params()` (the driver's connect arguments),
    `in_atomic_block`, `wrap_database_errors`, `CursorWrapper.cursor` (the driver's own cursor),
    and `DatabaseOperations.adapt_datetimefield_value`, `adapt_integerfield_value`, `quote_name`.
+8. `MigrationLoader(connection, ignore_no_migrations=True)`, its `graph` (`leaf_nodes`,
+   `forwards_plan`) and `applied_migrations`: which migrations a database lacks; and
+   `BaseDatabaseWrapper.connection` (None until the wrapper connects).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 
 from django.core.handlers import asgi as django_asgi
 from django.core.handlers import base
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponseBase, StreamingHttpResponse
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "driver_cursor",
     "in_transaction",
     "integer_adapter",
+    "is_connected",
     "listen_for_disconnect",
     "mark_handled_by",
     "name_quoter",
@@ -51,6 +55,7 @@ __all__ = [
     "script_prefix",
     "streaming_iterator",
     "sync_handler",
+    "unapplied_migrations",
 ]
 
 DjangoASGIHandler = django_asgi.ASGIHandler
@@ -139,3 +144,23 @@ def name_quoter(connection: Any) -> Callable[[str], str]:
     """The backend's quoting of a table or column name."""
     quote: Callable[[str], str] = connection.ops.quote_name
     return quote
+
+
+def unapplied_migrations(app_label: str, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """The migrations of `app_label` not applied to database `using`, as `app.name`, in order."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(connections[using], ignore_no_migrations=True)
+    graph = loader.graph
+    missing: list[str] = []
+    for leaf in graph.leaf_nodes(app_label):
+        for key in graph.forwards_plan(leaf):
+            label = f"{key[0]}.{key[1]}"
+            if key[0] == app_label and key not in loader.applied_migrations and label not in missing:
+                missing.append(label)
+    return missing
+
+
+def is_connected(using: str) -> bool:
+    """Whether this thread's connection to `using` is open (asking opens none)."""
+    return connections[using].connection is not None

@@ -9,25 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db import connections, router
 from django.db.models import Model
 
+from .django_internals import is_connected, unapplied_migrations
+
 __all__ = ["report_unapplied", "unapplied_migrations"]
-
-
-def unapplied_migrations(app_label: str, using: str = DEFAULT_DB_ALIAS) -> list[str]:
-    """The migrations of `app_label` not applied to database `using`, as `app.name`, in order."""
-    from django.db.migrations.loader import MigrationLoader
-
-    loader = MigrationLoader(connections[using], ignore_no_migrations=True)
-    graph = loader.graph
-    missing: list[str] = []
-    for leaf in graph.leaf_nodes(app_label):
-        for key in graph.forwards_plan(leaf):
-            label = f"{key[0]}.{key[1]}"
-            if key[0] == app_label and key not in loader.applied_migrations and label not in missing:
-                missing.append(label)
-    return missing
 
 
 def report_unapplied(logger: logging.Logger, what: str, *models: type[Model]) -> None:
@@ -37,12 +24,11 @@ def report_unapplied(logger: logging.Logger, what: str, *models: type[Model]) ->
     missing: dict[str, list[str]] = {}
     for model in models:
         using = router.db_for_write(model)
-        connection = connections[using]
-        was_open = connection.connection is not None
+        was_open = is_connected(using)
         try:
             labels = unapplied_migrations(model._meta.app_label, using)
             if not was_open:
-                connection.close()  # this thread may never use the database again
+                connections[using].close()  # this thread may never use the database again
         except Exception as exc:  # noqa: BLE001
             # The database away at start-up, say: whatever uses it says more when it tries.
             logger.warning(

@@ -12,10 +12,9 @@ Closing is deterministic: the handler consumes `aiter(response)` under `aclosing
 class's generator closes the pump and the source in its `finally`, so a client that goes away runs
 the stream's `finally` at once rather than whenever the garbage collector gets to it.
 
-Private details of other packages read here (Django 5.2 and 6.1, tested by
-`tests/sse/test_upstream.py`): `HttpResponseBase._resource_closers` (to let the request go once
-the stream starts) and `StreamingHttpResponse._iterator` (the encoded parts, returned by
-`__aiter__` as they are).
+Django's private details it relies on (the request's closer, to let the request go once the
+stream starts, and the encoded parts, returned by `__aiter__` as they are) are read through
+`echo.sse.django_internals` (docs/upstream.md).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 
 from .conf import app_settings
+from .django_internals import resource_closers, streaming_iterator
 from .endings import StreamEnd, decide_end
 from .event import ServerSentEvent
 from .events import BaseEvent
@@ -235,14 +235,13 @@ class EventStreamResponse(StreamingHttpResponse):
     def __aiter__(self) -> AsyncIterator[bytes]:
         # The encoded parts themselves, not a generator around them (that would be one more
         # resumption per event): Django's handler closes what this returns (`aclosing`).
-        parts: AsyncIterator[bytes] = self._iterator  # type: ignore[attr-defined]
+        parts: AsyncIterator[bytes] = streaming_iterator(self)
         return parts
 
     async def _encoded(self) -> AsyncIterator[bytes]:
         info = self.info
         watchers = registry.observers() if self.record else []
         registry.register(self)
-        shutdown.install()
         if shutdown.in_progress:
             self.end_stream(EndReason.SERVER_SHUTDOWN, final_event())
         reason = EndReason.CLIENT_DISCONNECTED
@@ -367,7 +366,7 @@ class EventStreamResponse(StreamingHttpResponse):
         request, self.request = self.request, None
         if request is None:
             return
-        closers = self._resource_closers  # type: ignore[attr-defined]
+        closers = resource_closers(self)
         for closer in list(closers):
             if getattr(closer, "__self__", None) is request:
                 closers.remove(closer)

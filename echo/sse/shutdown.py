@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import signal
 import threading
 from collections.abc import Callable
@@ -31,7 +30,6 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.signals import request_started
 
-from . import control
 from .conf import app_settings
 from .event import ServerSentEvent
 from .info import EndReason
@@ -47,9 +45,9 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 def final_event() -> ServerSentEvent:
     """The `shutdown` event, its `retry` spread over `FINAL_RETRY_SPREAD` (one draw per stream)."""
-    payload = control.EndPayload(reason=EndReason.SERVER_SHUTDOWN)
-    retry = app_settings.FINAL_RETRY + random.randint(0, app_settings.FINAL_RETRY_SPREAD)
-    return control.Shutdown(data=payload).to_sse(retry=retry)
+    event = EndReason.SERVER_SHUTDOWN.final_event(app_settings)
+    assert event is not None  # its row has an event that carries the reason
+    return event
 
 
 class Shutdown:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.live
 
 LINE = (
     "ERROR echo.sessions: Stream sessions are not recorded: database 'default' lacks migration(s) "
-    "echo_sessions.0001_initial; run manage.py migrate"
+    "echo_sessions.0001_initial, echo_sessions.0002_end_reason_fell_behind; run manage.py migrate"
 )
 BROADCAST_LINE = (
     "ERROR echo.broadcast: Broadcast events cannot be stored or read: database 'default' lacks "

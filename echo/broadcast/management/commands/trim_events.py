@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db.models import Max
 
+from echo.broadcast.eventstream import stored_events
 from echo.broadcast.retention import trim_channel, trim_expired
 
 
@@ -22,10 +23,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from django_eventstream.models import Event
-
         by_count = 0
-        newest = Event.objects.values("channel").annotate(newest=Max("eid")).order_by()
+        newest = stored_events().values("channel").annotate(newest=Max("eid")).order_by()
         for row in newest.iterator():
             by_count += trim_channel(row["channel"], row["newest"])
         by_age = trim_expired()
