@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import DatabaseError, connections, router
 
@@ -32,7 +32,7 @@ from .eventstream import DjangoModelStorage, event_model
 from .poll import Polled, catch_up
 from .published import Published
 
-__all__ = ["CHANNEL", "MAX_PAYLOAD", "enabled", "listen", "problem", "send", "storage_alias"]
+__all__ = ["CHANNEL", "MAX_PAYLOAD", "Notified", "enabled", "listen", "problem", "send", "storage_alias"]
 
 logger = logging.getLogger("echo.broadcast.notify")
 
@@ -89,7 +89,13 @@ def _connect_params(alias: str) -> dict[str, Any]:
     return params
 
 
-async def listen(hub: Polled) -> None:
+class Notified(Polled, Protocol):
+    """What the listener needs of the hub: the poll's view, and saying whether it hears notifications."""
+
+    def set_notified(self, notified: bool) -> None: ...
+
+
+async def listen(hub: Notified) -> None:
     """Hand every event other processes notify to the hub, until cancelled."""
     import psycopg
 
@@ -99,7 +105,7 @@ async def listen(hub: Polled) -> None:
         try:
             async with await psycopg.AsyncConnection.connect(autocommit=True, **_connect_params(alias)) as db:
                 await db.execute(f"LISTEN {CHANNEL}")
-                hub.notified = True
+                hub.set_notified(True)
                 if attempt:
                     logger.info("Listening to PostgreSQL notifications again")
                 attempt = 0
@@ -117,7 +123,7 @@ async def listen(hub: Polled) -> None:
                     str(exc).strip(),
                 )
         finally:
-            hub.notified = False
+            hub.set_notified(False)
         await asyncio.sleep(_RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)])
         attempt += 1
 

@@ -33,8 +33,10 @@ _SAFETY_INTERVAL = 30.0
 class Polled(Protocol):
     """What the poll needs of the hub (`echo.broadcast.hub.Hub`)."""
 
-    # True while PostgreSQL notifications reach this process.
-    notified: bool
+    @property
+    def notified(self) -> bool:
+        """True while PostgreSQL notifications reach this process."""
+        ...
 
     def settled_positions(self) -> list[tuple[str, int]]: ...
 

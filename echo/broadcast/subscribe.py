@@ -88,7 +88,7 @@ async def channel_events(
                 yield event
         stream = current_response()
         if stream is not None:
-            sub.direct = functools.partial(_send_direct, stream, cursor)
+            sub.send_directly(functools.partial(_send_direct, stream, cursor))
         while True:
             try:
                 item = await sub.get()

@@ -299,7 +299,7 @@ def test_hub_sends_directly_only_to_a_subscriber_waiting_with_nothing_queued() -
                 sent.append(published.id)
             return accept
 
-        sub.direct = direct
+        sub.send_directly(direct)
         fan_out.deliver(item("direct", 1))  # nobody waits in get(): queued
         queued = await ids(sub, 1)
         getter = asyncio.ensure_future(sub.get())
@@ -332,7 +332,7 @@ def test_hub_queues_for_a_subscriber_whose_direct_send_fails_and_stops_trying_it
             tried.append(published.id)
             raise RuntimeError("connection in a bad state")
 
-        failing.direct = direct
+        failing.send_directly(direct)
         getters = [asyncio.ensure_future(sub.get()) for sub in (failing, other)]
         await asyncio.sleep(0)  # one loop step: both getters run up to their wait
         fan_out.deliver(item("fails", 1))
