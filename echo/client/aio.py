@@ -4,16 +4,17 @@ events. The same behaviour as `echo.client.sync` (see `echo.client.policy`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from echo.sse import BaseEvent
 from echo.sse.contract import StreamContract, UnknownEvent
 
-from .policy import MAX_EVENT_SIZE, Action, Reconnect, Session, StreamState, event_types
+from .policy import ClientOptions, ClientState, StreamOptions, StreamState
 from .sync import DEFAULT_TIMEOUT
 
 __all__ = ["AsyncClient", "AsyncEventStream"]
@@ -21,25 +22,12 @@ __all__ = ["AsyncClient", "AsyncEventStream"]
 E = TypeVar("E", bound=BaseEvent[Any])
 
 
-class AsyncEventStream(StreamState[E]):
+class AsyncEventStream(StreamState[E, httpx.AsyncClient]):
     """`EventStream`'s asyncio twin: `async for event in stream`, `await stream.aclose()`."""
 
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        url: str,
-        session: Session[E],
-        params: Mapping[str, str] | None,
-        headers: Mapping[str, str] | None,
-    ) -> None:
-        self._http = http
-        self._url = url
-        self._session = session
-        self._params = params
-        self._headers = dict(headers or {})
-        self._events: AsyncIterator[E | UnknownEvent] | None = None
+    _events: AsyncGenerator[E | UnknownEvent] | None = None
 
-    def __aiter__(self) -> AsyncIterator[E | UnknownEvent]:
+    def __aiter__(self) -> AsyncGenerator[E | UnknownEvent]:
         if self._events is None:
             self._events = self._run()
         return self._events
@@ -49,7 +37,7 @@ class AsyncEventStream(StreamState[E]):
 
     async def aclose(self) -> None:
         if self._events is not None:
-            await self._events.aclose()  # type: ignore[attr-defined]
+            await self._events.aclose()
 
     async def __aenter__(self) -> AsyncEventStream[E]:
         return self
@@ -57,67 +45,49 @@ class AsyncEventStream(StreamState[E]):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _run(self) -> AsyncIterator[E | UnknownEvent]:
+    async def _run(self) -> AsyncGenerator[E | UnknownEvent]:
         session = self._session
-        while True:
-            headers = session.connect(self._headers)
+        while not session.stopped:
             try:
-                async with self._http.stream(
-                    "GET", self._url, params=self._params, headers=headers
-                ) as response:
-                    action = session.opened(response.status_code, response.headers)
-                    if action is Action.SKIP:
-                        async for chunk in response.aiter_raw():
-                            if session.collect(chunk):
-                                break
-                        raise session.refused(response.status_code)
-                    if action is Action.YIELD:
-                        async for chunk in response.aiter_raw():
-                            for item in session.read(chunk):
-                                yield item
-                            if session.action is not Action.YIELD:
-                                break
-                    if session.action is Action.STOP:
-                        return
+                # Closed here, not left to the collector, when the caller stops reading.
+                async with contextlib.aclosing(self._connection(session.connect(self._headers))) as items:
+                    async for item in items:
+                        yield item
             except httpx.TransportError as exc:
                 session.failed(exc)
-            await asyncio.sleep(session.reconnect_after())
+            if not session.stopped:
+                await asyncio.sleep(session.reconnect_after())
+
+    async def _connection(self, headers: dict[str, str]) -> AsyncGenerator[E | UnknownEvent]:
+        session = self._session
+        request = self._http.stream("GET", self._url, params=self._params, headers=headers)
+        async with request as response:
+            session.opened(response.status_code, response.headers)
+            chunks = response.aiter_raw()
+            while session.reading and (chunk := await anext(chunks, None)) is not None:
+                for item in session.feed(chunk):
+                    yield item
+            session.finish()
 
 
-class AsyncClient:
+class AsyncClient(ClientState[httpx.AsyncClient]):
     """`Client`'s asyncio twin, on an `httpx.AsyncClient`."""
 
     def __init__(
-        self,
-        base_url: str = "",
-        *,
-        http: httpx.AsyncClient | None = None,
-        reconnect: Reconnect | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_event_size: int = MAX_EVENT_SIZE,
+        self, base_url: str = "", *, http: httpx.AsyncClient | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        self._own = http is None
-        self.http = (
-            http if http is not None else httpx.AsyncClient(base_url=base_url, timeout=DEFAULT_TIMEOUT)
-        )
-        self.reconnect = reconnect or Reconnect()
-        self.headers = dict(headers or {})
-        self.max_event_size = max_event_size
+        if http is None:
+            super().__init__(httpx.AsyncClient(base_url=base_url, timeout=DEFAULT_TIMEOUT), True, options)
+        else:
+            super().__init__(http, False, options)
 
     def stream(
         self,
         url: str,
         events: StreamContract[E] | Sequence[type[E]] | type[E],
-        *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        last_event_id: str = "",
-        reconnect: Reconnect | None = None,
-        max_event_size: int | None = None,
+        **options: Unpack[StreamOptions],
     ) -> AsyncEventStream[E]:
-        size = self.max_event_size if max_event_size is None else max_event_size
-        session = Session(event_types(events), last_event_id, reconnect or self.reconnect, size)
-        return AsyncEventStream(self.http, url, session, params, {**self.headers, **(headers or {})})
+        return AsyncEventStream(self.http, url, *self._request(events, options))
 
     async def aclose(self) -> None:
         if self._own:

@@ -32,10 +32,10 @@ import random
 import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from httpx_sse import ServerSentEvent
 
@@ -51,10 +51,13 @@ __all__ = [
     "MAX_EVENT_SIZE",
     "SSE_HEADERS",
     "Action",
+    "ClientOptions",
+    "ClientState",
     "EventDecoder",
     "Inflater",
     "Reconnect",
     "Session",
+    "StreamOptions",
     "StreamState",
     "answer",
     "event_types",
@@ -62,6 +65,7 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=BaseEvent[Any])
+H = TypeVar("H")  # the HTTP client a stream reads with
 
 MAX_EVENT_SIZE = 1024 * 1024
 ERROR_BODY_LIMIT = 64 * 1024
@@ -107,6 +111,19 @@ class Reconnect:
         )
         if not usable:
             raise ValueError(f"not a usable reconnection policy: {self!r}")
+
+    def wait(self, failures: int, retry_ms: int | None, retry_after: float | None = None) -> float:
+        """Seconds before the next connection after `failures` in a row, given the server's
+        `retry:` (milliseconds) and `Retry-After` (seconds) if it sent them."""
+        base = self.delay if retry_ms is None else retry_ms / 1000
+        try:
+            grown = base * float(self.multiplier) ** max(0, failures - 1)
+        except OverflowError:  # a thousand failures in a row: long past any max_delay
+            grown = self.max_delay if base else 0.0
+        wait = min(self.max_delay, grown) * random.uniform(1 - self.jitter, 1)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_delay))
+        return max(wait, self.min_delay)
 
 
 class Action(enum.Enum):
@@ -235,10 +252,52 @@ class EventDecoder:
         return event
 
 
+@dataclass
+class _Connection:
+    """What one connection has shown so far."""
+
+    decoder: EventDecoder
+    inflater: Inflater = field(default_factory=lambda: Inflater(""))
+    action: Action = Action.YIELD
+    status: int = 0
+    delivered: bool = False  # an event arrived: not a failed attempt
+    failed: bool = False
+    retry_after: float | None = None
+    body: bytearray = field(default_factory=bytearray)  # of a refusal, up to ERROR_BODY_LIMIT
+    body_full: bool = False
+
+    def open(self, status: int, headers: Mapping[str, str]) -> Action:
+        self.status = status
+        self.action = answer(status, headers.get("content-type", ""))
+        if self.action is Action.RECONNECT:
+            self.retry_after = retry_after(headers.get("retry-after"))
+            return self.action
+        if self.action is Action.YIELD:
+            content_type = headers.get("content-type", "")
+            if not content_type.startswith("text/event-stream"):
+                raise NotAnEventStream(status, content_type)
+        self.inflater = Inflater(headers.get("content-encoding", ""))
+        return self.action
+
+    def collect(self, chunk: bytes) -> bool:
+        """Keep a raw chunk of a refusal's body; True once `ERROR_BODY_LIMIT` bytes are kept."""
+        for piece in self.inflater.pieces(chunk):
+            self.body += piece[: ERROR_BODY_LIMIT - len(self.body)]
+            if len(self.body) >= ERROR_BODY_LIMIT:
+                self.body_full = True
+                break
+        return self.body_full
+
+    def refusal(self) -> StreamRefused:
+        return StreamRefused(self.status, error_body(self.body.decode("utf-8", "replace")))
+
+
 class Session(Generic[E]):
-    """One logical stream across its connections: its position, its delay, its failures. A
-    driver runs each connection as `connect` → `opened` → `read` each chunk (while `action` is
-    YIELD) → `reconnect_after`; or, for a refusal, `collect` its body → `refused`."""
+    """One logical stream across its connections: its position, its delay, its failures. Every
+    decision is here and the drivers (`echo.client.sync`, `.aio`) only do the I/O: while not
+    `stopped`, open a connection with the headers `connect` gives, tell `opened` its answer, hand
+    `feed` each raw chunk of the body while `reading`, call `finish` (which raises a refusal),
+    tell `failed` a network error, and unless `stopped` sleep for `reconnect_after()`."""
 
     def __init__(
         self,
@@ -262,26 +321,29 @@ class Session(Generic[E]):
         self.ended_by: BaseEvent[Any] | None = None  # the `terminated` event that ended it
         self.gaps = 0  # `stream-reset` events seen
         self.connections = 0
-        # The connection being read.
-        self.action = Action.YIELD
-        self._delivered = False
-        self._failed = False
-        self._retry_after: float | None = None
-        self._decoder = EventDecoder(max_event_size)
-        self._inflater = Inflater("")
-        self._body = bytearray()
+        self._now = _Connection(EventDecoder(max_event_size))  # the connection being read
+
+    @property
+    def action(self) -> Action:
+        """Of the connection being read (YIELD, SKIP: a refusal, RECONNECT or STOP: over)."""
+        return self._now.action
+
+    @property
+    def stopped(self) -> bool:
+        return self._now.action is Action.STOP
+
+    @property
+    def reading(self) -> bool:
+        """Is (more of) the answer's body wanted?"""
+        now = self._now
+        return now.action is Action.YIELD or (now.action is Action.SKIP and not now.body_full)
 
     # The life of a connection.
 
     def connect(self, headers: Mapping[str, str]) -> dict[str, str]:
         """A new connection starts: the request headers to send with it."""
         self.connections += 1
-        self.action = Action.YIELD
-        self._delivered = self._failed = False
-        self._retry_after = None
-        self._decoder = EventDecoder(self.max_event_size)
-        self._inflater = Inflater("")
-        self._body = bytearray()
+        self._now = _Connection(EventDecoder(self.max_event_size))
         sent = {**SSE_HEADERS, **headers}
         if self.last_event_id:
             sent["Last-Event-ID"] = self.last_event_id
@@ -289,57 +351,49 @@ class Session(Generic[E]):
 
     def opened(self, status: int, headers: Mapping[str, str]) -> Action:
         """What the answer's head says (`answer`); raises `NotAnEventStream` for a 2xx of another
-        type. On SKIP give the body to `collect` until it says enough, then raise `refused()`."""
-        self.action = answer(status, headers.get("content-type", ""))
-        if self.action is Action.RECONNECT:
+        type. On SKIP the body is a refusal's: `feed` keeps it, `finish` raises it."""
+        action = self._now.open(status, headers)
+        if action is Action.RECONNECT:
             self.failed(f"the server answered {status}")
-            self._retry_after = retry_after(headers.get("retry-after"))
-            return self.action
-        if self.action is Action.YIELD:
-            content_type = headers.get("content-type", "")
-            if not content_type.startswith("text/event-stream"):
-                raise NotAnEventStream(status, content_type)
-        self._inflater = Inflater(headers.get("content-encoding", ""))
-        return self.action
+        return action
+
+    def feed(self, chunk: bytes) -> Iterator[E | UnknownEvent]:
+        """A raw chunk of the body: its events (`read`), or a refusal's, kept."""
+        if self._now.action is Action.SKIP:
+            self._now.collect(chunk)
+            return iter(())
+        return self.read(chunk)
+
+    def finish(self) -> None:
+        """The body is read as far as it is wanted: raises the refusal the answer was."""
+        if self._now.action is Action.SKIP:
+            raise self._now.refusal()
 
     def read(self, chunk: bytes) -> Iterator[E | UnknownEvent]:
         """The caller's events in one raw chunk of the body (as sent: `Inflater` undoes its
         `Content-Encoding`), one at a time, so that `last_event_id` is the last one handed over.
         Stops early when an event ends the connection (`action`)."""
-        for piece in self._inflater.pieces(chunk):
-            for sse in self._decoder.feed(piece):
+        for piece in self._now.inflater.pieces(chunk):
+            for sse in self._now.decoder.feed(piece):
                 action, item = self.receive(sse.event, sse.data, sse.id, sse.retry)
                 if item is not None and action is not Action.SKIP:
                     yield item
                 if action in (Action.STOP, Action.RECONNECT):
-                    self.action = action
+                    self._now.action = action
                     return
-
-    def collect(self, chunk: bytes) -> bool:
-        """Keep a raw chunk of a refusal's body (as `read` takes it); True once `ERROR_BODY_LIMIT`
-        bytes are kept: read no more (leaving the response closes its connection)."""
-        for piece in self._inflater.pieces(chunk):
-            self._body += piece[: ERROR_BODY_LIMIT - len(self._body)]
-            if len(self._body) >= ERROR_BODY_LIMIT:
-                return True
-        return False
-
-    def refused(self, status: int) -> StreamRefused:
-        """The error for a refusal, with what `collect` kept of its body."""
-        return StreamRefused(status, error_body(self._body.decode("utf-8", "replace")))
 
     def reconnect_after(self) -> float:
         """The connection is over and the stream goes on: the seconds to wait before the next one.
         A connection that delivered no event is a failed attempt; past `max_attempts` failures in
         a row raises `ReconnectFailed`."""
-        if not (self._delivered or self._failed):
+        if not (self._now.delivered or self._now.failed):
             self.failed("the server sent no event")
         if self.give_up():
             error = ReconnectFailed(self.failures, self.cause)
             if isinstance(self.cause, BaseException):
                 raise error from self.cause
             raise error
-        return self.delay(self._retry_after)
+        return self.delay(self._now.retry_after)
 
     # What each part means.
 
@@ -350,25 +404,25 @@ class Session(Generic[E]):
         self.last_event_id = event_id
         if name == "message" and data == "" and name not in self.by_name:
             return Action.SKIP, None  # a block with only `retry:` or `id:`
-        control = _CONTROL.get(name)
         end = _ENDS.get(name)
         if end is not None and end.then is Then.BACK_OFF:
             self.failed(f"the server sent an {name} event")
         else:
             self.failures = 0
-            self._delivered = True
+            self._now.delivered = True
         mine = self.by_name.get(name)
-        if control is not None:
-            event: BaseEvent[Any] = (mine or control).from_data(data)
-            after = self._control(control, end)
-            if mine is not None and after is Action.SKIP:
-                return Action.YIELD, event
-            if after is Action.STOP:
-                self.ended_by = event
-            return after, event if mine is not None else None
-        if mine is None:
-            return Action.YIELD, UnknownEvent(name, data, event_id or None)
-        return Action.YIELD, mine.from_data(data)
+        control = _CONTROL.get(name)
+        if control is None:
+            if mine is None:
+                return Action.YIELD, UnknownEvent(name, data, event_id or None)
+            return Action.YIELD, mine.from_data(data)
+        event: BaseEvent[Any] = (mine or control).from_data(data)
+        after = self._control(control, end)
+        if mine is not None and after is Action.SKIP:
+            return Action.YIELD, event
+        if after is Action.STOP:
+            self.ended_by = event
+        return after, event if mine is not None else None
 
     def _control(self, control: type[BaseEvent[Any]], end: EndReason | None) -> Action:
         if end is not None:
@@ -380,20 +434,11 @@ class Session(Generic[E]):
     def failed(self, cause: BaseException | str = "failed") -> None:
         self.failures += 1
         self.cause = cause
-        self._failed = True
+        self._now.failed = True
 
     def delay(self, retry_after: float | None = None) -> float:
         """Seconds to wait before the next connection."""
-        policy = self.policy
-        base = policy.delay if self.retry_ms is None else self.retry_ms / 1000
-        try:
-            grown = base * float(policy.multiplier) ** max(0, self.failures - 1)
-        except OverflowError:  # a thousand failures in a row: long past any max_delay
-            grown = policy.max_delay if base else 0.0
-        wait = min(policy.max_delay, grown) * random.uniform(1 - policy.jitter, 1)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, policy.max_delay))
-        return max(wait, policy.min_delay)
+        return self.policy.wait(self.failures, self.retry_ms, retry_after)
 
     def give_up(self) -> bool:
         return self.policy.max_attempts is not None and self.failures >= self.policy.max_attempts
@@ -438,11 +483,24 @@ def error_body(text: str) -> Any:
         return text
 
 
-class StreamState(Generic[E]):
-    """What both clients' streams show of their `Session`: where the stream is, what ended it,
-    the gaps it was told of, the connections it opened."""
+class StreamState(Generic[E, H]):
+    """What both clients' streams hold (their HTTP client `H`, the request) and show of their
+    `Session`: where the stream is, what ended it, the gaps it was told of, the connections it
+    opened."""
 
-    _session: Session[E]
+    def __init__(
+        self,
+        http: H,
+        url: str,
+        session: Session[E],
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._session = session
+        self._params = params
+        self._headers = dict(headers or {})
 
     @property
     def last_event_id(self) -> str:
@@ -459,3 +517,55 @@ class StreamState(Generic[E]):
     @property
     def connections(self) -> int:
         return self._session.connections
+
+
+class ClientOptions(TypedDict, total=False):
+    """What a client applies to every stream it opens (`Client(base_url, **options)`)."""
+
+    reconnect: Reconnect | None
+    headers: Mapping[str, str] | None
+    max_event_size: int
+
+
+class StreamOptions(TypedDict, total=False):
+    """A stream's own (`client.stream(url, events, **options)`), over its client's."""
+
+    params: Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    last_event_id: str  # resume after it
+    reconnect: Reconnect | None
+    max_event_size: int | None
+
+
+def _known(options: Mapping[str, Any], allowed: type[Any]) -> None:
+    unknown = sorted(options.keys() - allowed.__optional_keys__)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+
+
+class ClientState(Generic[H]):
+    """What both clients hold: their HTTP client `H` (closed with them when they made it) and the
+    options every stream starts from."""
+
+    def __init__(self, http: H, own: bool, options: ClientOptions) -> None:
+        _known(options, ClientOptions)
+        self._own = own
+        self.http = http
+        self.reconnect = options.get("reconnect") or Reconnect()
+        self.headers = dict(options.get("headers") or {})
+        self.max_event_size = options.get("max_event_size", MAX_EVENT_SIZE)
+
+    def _request(
+        self, events: StreamContract[E] | Sequence[type[E]] | type[E], options: StreamOptions
+    ) -> tuple[Session[E], Mapping[str, str] | None, dict[str, str]]:
+        """A stream's session, query parameters and headers."""
+        _known(options, StreamOptions)
+        size = options.get("max_event_size")
+        policy = options.get("reconnect") or self.reconnect
+        session = Session(
+            event_types(events),
+            options.get("last_event_id", ""),
+            policy,
+            self.max_event_size if size is None else size,
+        )
+        return session, options.get("params"), {**self.headers, **(options.get("headers") or {})}

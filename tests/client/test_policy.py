@@ -11,7 +11,15 @@ import httpx
 import pytest
 from httpx_sse import EventSource
 
-from echo.client import ClientError, EventTooLarge, NotAnEventStream, Reconnect, ReconnectFailed, UnknownEvent
+from echo.client import (
+    ClientError,
+    EventTooLarge,
+    NotAnEventStream,
+    Reconnect,
+    ReconnectFailed,
+    StreamRefused,
+    UnknownEvent,
+)
 from echo.client.policy import (
     ERROR_BODY_LIMIT,
     SSE_HEADERS,
@@ -297,11 +305,15 @@ def test_a_refusals_body_is_kept_to_64_kib() -> None:
     reading.connect({})
 
     assert reading.opened(400, {"content-type": "text/plain"}) is Action.SKIP
-    assert not reading.collect(b"a" * 40_000)
-    assert reading.collect(b"b" * 40_000)
-    refused = reading.refused(400)
-    assert len(refused.body) == ERROR_BODY_LIMIT == 65536
-    assert refused.body.endswith("b")
+    assert list(reading.feed(b"a" * 40_000)) == []
+    assert reading.reading
+    assert list(reading.feed(b"b" * 40_000)) == []
+    assert not reading.reading  # read no more: leaving the response closes its connection
+    with pytest.raises(StreamRefused) as refused:
+        reading.finish()
+    assert refused.value.status == 400
+    assert len(refused.value.body) == ERROR_BODY_LIMIT == 65536
+    assert refused.value.body.endswith("b")
 
 
 def test_a_2xx_of_another_type_is_not_an_event_stream() -> None:
