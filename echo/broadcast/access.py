@@ -10,14 +10,29 @@ publishable. `publish()` in Python code asks nothing: it is the server's own cod
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from django.conf import settings
 
 from .channels import CHANNEL_NAME, PUBLISH_PERMISSION, find_channel, valid_channel
 from .eventstream import DefaultChannelManager, load_class
 
-__all__ = ["CHANNEL_NAME", "PUBLISH_PERMISSION", "ChannelManager", "channel_manager", "valid_channel"]
+__all__ = [
+    "CHANNEL_NAME",
+    "PUBLISH_PERMISSION",
+    "ChannelManager",
+    "PublishAccess",
+    "channel_manager",
+    "valid_channel",
+]
+
+
+@runtime_checkable
+class PublishAccess(Protocol):
+    """A channel manager that says who may publish over HTTP (echo's `ChannelManager` does;
+    django-eventstream's `DefaultChannelManager` does not, and then nobody may)."""
+
+    def can_publish_channel(self, user: Any, channel: str) -> bool: ...
 
 
 class ChannelManager(DefaultChannelManager):  # type: ignore[misc]

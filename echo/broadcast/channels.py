@@ -18,11 +18,13 @@ the event types add up; the rules, where two give one, must agree.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from echo.sse import BaseEvent
-from echo.sse.control import StreamFailed, StreamOpen, StreamReset
+from echo.sse.contract import StreamContract
+from echo.sse.control import CONTROL_EVENTS, StreamFailed, StreamOpen, StreamReset
 
 from .exceptions import UndeclaredChannel, UndeclaredEvent
 from .rules import Owner, Permission, Rule, anyone, nobody
@@ -36,6 +38,7 @@ __all__ = [
     "declared_channels",
     "find_channel",
     "require_declared",
+    "subscription_contract",
     "valid_channel",
 ]
 
@@ -121,16 +124,15 @@ class ChannelSpec:
 
     def merged(self, other: ChannelSpec) -> ChannelSpec:
         """This declaration with `other`'s event types added; a rule given by both must agree."""
-        rules: dict[str, Rule | None] = {}
-        for name in ("read", "publish"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if mine is not None and theirs is not None and mine != theirs:
-                raise ValueError(
-                    f"channel {self.pattern!r} is declared with two {name} rules: {mine}, {theirs}"
-                )
-            rules[name] = mine if mine is not None else theirs
+        read = self._agreed("read", self.read, other.read)
+        publish = self._agreed("publish", self.publish, other.publish)
         events = (*self.events, *(cls for cls in other.events if cls not in self.events))
-        return ChannelSpec(self.pattern, events, self.description or other.description, **rules)
+        return ChannelSpec(self.pattern, events, self.description or other.description, read, publish)
+
+    def _agreed(self, name: str, mine: Rule | None, theirs: Rule | None) -> Rule | None:
+        if mine is not None and theirs is not None and mine != theirs:
+            raise ValueError(f"channel {self.pattern!r} is declared with two {name} rules: {mine}, {theirs}")
+        return mine if mine is not None else theirs
 
     @property
     def names(self) -> frozenset[str]:
@@ -143,6 +145,18 @@ class ChannelSpec:
 
     def event_type(self, name: str) -> type[BaseEvent[Any]] | None:
         return next((cls for cls in self.events if cls.event_name == name), None)
+
+
+def subscription_contract(specs: Iterable[ChannelSpec]) -> StreamContract[Any]:
+    """What a subscription to these declarations may send, for its response to check. Only the
+    names are checked: one type stands for each name (two declarations may carry different types
+    of one name), and a name the control events have is theirs."""
+    control = {cls.event_name for cls in CONTROL_EVENTS}
+    by_name: dict[str, type[BaseEvent[Any]]] = {}
+    for cls in (*SUBSCRIPTION_EVENTS, *(cls for spec in specs for cls in spec.events)):
+        if cls.event_name not in control:
+            by_name.setdefault(cls.event_name, cls)
+    return StreamContract(*(by_name.values() or SUBSCRIPTION_EVENTS), ids="channel")
 
 
 _exact: dict[str, ChannelSpec] = {}

@@ -18,8 +18,8 @@ from echo.sse.asgi import stream_view
 from echo.sse.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
 from echo.sse.middleware import RETRY_AFTER
 
-from .access import channel_manager, valid_channel
-from .channels import ChannelSpec, find_channel
+from .access import PublishAccess, channel_manager, valid_channel
+from .channels import ChannelSpec, find_channel, subscription_contract
 from .conf import app_settings
 from .eventstream import grip_response
 from .publish import apublish
@@ -59,12 +59,12 @@ async def forbidden_channels(request: HttpRequest, names: list[str]) -> list[str
 async def may_publish(request: HttpRequest, channel: str) -> bool:
     """The channel manager's `can_publish_channel` for this request's user (False without one)."""
     user = await request.auser()
-    can_publish = getattr(channel_manager(), "can_publish_channel", None)
-    if can_publish is None:
+    manager = channel_manager()
+    if not isinstance(manager, PublishAccess):  # django-eventstream's own manager: nobody publishes
         return False
     publisher = user if user.is_authenticated else None
     # In a thread: a permission check reads the database (`user.has_perm`).
-    return bool(await sync_to_async(can_publish)(publisher, channel))
+    return bool(await sync_to_async(manager.can_publish_channel)(publisher, channel))
 
 
 @stream_view
@@ -95,7 +95,7 @@ async def events(request: HttpRequest, channels: str) -> HttpResponseBase:
         return await sync_to_async(_grip_response)(request, names)
     specs = [spec for spec in map(find_channel, names) if spec is not None]
     response = EventStreamResponse(channel_events(names, last_ids), name=subscription_name(specs))
-    response.declared = frozenset().union(*(spec.names for spec in specs))
+    response.declare(subscription_contract(specs))
     return response
 
 
@@ -109,10 +109,6 @@ def subscription_name(specs: list[ChannelSpec]) -> str:
 
 
 _NAMED = 3  # declarations named in a subscription's name; the rest counted
-
-
-# The subscription view: `echo.contract` lists the declared channels at its URL.
-events.sse_channels = True  # type: ignore[attr-defined]
 
 
 def _grip_response(request: HttpRequest, names: list[str]) -> HttpResponseBase:

@@ -77,9 +77,10 @@ def channel_endpoints(urlconf: str | None = None) -> list[ChannelEndpoint]:
     if not apps.is_installed("echo.broadcast"):
         return []
     from echo.broadcast.channels import declared_channels
+    from echo.broadcast.views import events as subscription_view
 
     for route, entry in _walk(get_resolver(urlconf).url_patterns, ""):
-        if getattr(entry.callback, "sse_channels", False):
+        if entry.callback is subscription_view:
             # The view's one parameter names the channels; a declared pattern's own `{param}`s
             # become the address's.
             address, params = _address(route.replace("<str:channels>", "\0"))
