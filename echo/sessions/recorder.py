@@ -23,7 +23,8 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from django.db import (
     DataError,
@@ -87,23 +88,34 @@ def server_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@runtime_checkable
+class _UserRequest(Protocol):
+    """A request that knows its user: Django's `AuthenticationMiddleware` gives it `auser`."""
+
+    async def auser(self) -> Any: ...
+
+
 class SessionRecorder:
+    """The `StreamObserver` that records sessions: it queues a snapshot of each stream that opens
+    and ends, and starts the writer thread (`_run`) that writes them in batches."""
+
     def __init__(self) -> None:
         self._ops: queue.SimpleQueue[_Op] = queue.SimpleQueue()
         self._live: dict[uuid.UUID, StreamInfo] = {}
-        self._written: dict[uuid.UUID, tuple[int, int, str]] = {}
         self._start_lock = threading.Lock()
         self._hurry = threading.Event()  # cuts the writer's linger short: someone waits on it
         self._behind = False  # the last batch was full: more is queued, nothing to wait for
         self._thread: threading.Thread | None = None
         self.server = server_id()
+        self._progress = _Progress(self._live)
+        self._rows = _Rows(self.server, self._progress)
 
     # -- called on the event loop ---------------------------------------------------------------
 
     async def stream_opened(self, info: StreamInfo, request: HttpRequest | None) -> None:
         if not app_settings.RECORD_SESSIONS:
             return
-        if request is not None and hasattr(request, "auser"):
+        if isinstance(request, _UserRequest):
             user = await request.auser()
             info.user_id = user.pk if user.is_authenticated else None
         from . import bus
@@ -119,6 +131,10 @@ class SessionRecorder:
         self._ops.put(("close", dataclasses.replace(info)))
 
     # -- anywhere --------------------------------------------------------------------------------
+
+    def queued(self) -> int:
+        """Opens and ends waiting for the writer."""
+        return self._ops.qsize()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is written; False if `timeout` ran out first."""
@@ -164,55 +180,22 @@ class SessionRecorder:
                 wake = min(wake, next(iter(held.values()))[0] + _HOLD)
             batch = self._next_batch(max(0.0, wake - time.monotonic()))
             flushes = [op[1] for op in batch if op[0] in ("flush", "stop")]
-            creates, ends = self._sort_changes(batch, held, everything=bool(flushes))
+            creates, ends = _sort_changes(batch, held, everything=bool(flushes))
             try:
                 if creates or ends:
                     _batch_rows.observe(len(creates) + len(ends))
-                    self._retrying(self._write_changes, creates, ends)
+                    _retrying(self._rows.write, creates, ends)
                 if time.monotonic() >= next_progress:
                     next_progress = time.monotonic() + tick
-                    self._retrying(self._write_progress)
-            except Exception as exc:
-                if _schema_missing(exc):
-                    logger.error(
-                        "Could not record stream sessions; %d change(s) dropped: %s (run manage.py migrate)",
-                        len(creates) + len(ends),
-                        exc,
-                    )
-                else:
-                    logger.exception(
-                        "Could not record stream sessions; %d change(s) dropped", len(creates) + len(ends)
-                    )
-                self._reset_connection()
+                    _retrying(self._progress.write)
+            except Exception as exc:  # noqa: BLE001 - logged, with its traceback, by _dropped
+                _dropped(exc, len(creates) + len(ends))
             finally:
                 for done in flushes:
                     done.set()
             if any(op[0] == "stop" for op in batch):
-                self._reset_connection()
+                _reset_connection()
                 return
-
-    @staticmethod
-    def _sort_changes(
-        batch: list[_Op], held: dict[uuid.UUID, tuple[float, StreamInfo]], *, everything: bool
-    ) -> tuple[list[StreamInfo], list[StreamInfo]]:
-        """The rows to insert and the ends to update now; opens younger than `_HOLD` wait in
-        `held` (all are due when `everything`), and an end of a held open is inserted whole."""
-        now = time.monotonic()
-        creates: list[StreamInfo] = []
-        ends: list[StreamInfo] = []
-        for op in batch:
-            if op[0] == "open":
-                held[op[1].id] = (now, op[1])
-            elif op[0] == "close":
-                info = op[1]
-                (creates if held.pop(info.id, None) is not None else ends).append(info)
-        while held:
-            stream_id, (queued, info) = next(iter(held.items()))
-            if not everything and queued > now - _HOLD:
-                break
-            del held[stream_id]
-            creates.append(info)
-        return creates, ends
 
     def _next_batch(self, timeout: float) -> list[_Op]:
         """The queued operations: waits up to `timeout` for the first, then lets more gather for
@@ -239,99 +222,98 @@ class SessionRecorder:
         self._behind = len(batch) >= _BATCH
         return batch
 
-    @staticmethod
-    def _reset_connection() -> None:
-        # The writer keeps its connection between batches (reconnecting costs more than a batch);
-        # after an error, or when it stops, it lets the connection go.
-        try:
-            connections.close_all()
-        except Exception:
-            logger.exception("Could not close the session writer's database connection")
 
-    def _retrying(self, write: Any, *args: Any) -> None:
-        """`write(*args, again=...)`, again while the database cannot be reached (a restart, a
-        failover, SQLite's lock held elsewhere), for up to `SESSION_WRITE_RETRY` seconds: the batch
-        is kept, and written once the database is back. Each failed attempt lets the connection go
-        (a connection the server dropped stays broken), and `again` tells the write it may find its
-        own rows already there (the error came after the commit)."""
-        deadline = time.monotonic() + app_settings.SESSION_WRITE_RETRY
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                began = time.perf_counter()
-                write(*args, again=attempt > 1)
-                _write_seconds.observe(time.perf_counter() - began)
-            except (OperationalError, InterfaceError) as exc:
-                _write_failures.inc()
-                self._reset_connection()
-                if time.monotonic() >= deadline or _schema_missing(exc):
-                    raise
-                if attempt == 1:
-                    logger.warning(
-                        "Session write failed (%s: %s); retrying until the database answers",
-                        type(exc).__name__,
-                        exc,
-                    )
-                time.sleep(min(0.05 * 2**attempt, 2.0))  # the writer's own backoff, off the event loop
-                continue
-            if attempt > 1:
-                logger.info("Session write succeeded after %d attempts", attempt)
-            return
-
-    def _write_changes(
-        self, creates: list[StreamInfo], ends: list[StreamInfo], *, again: bool = False
-    ) -> None:
-        """The batch in one transaction; if the database refuses a row of it, the batch in
-        halves, each in a transaction of its own, down to the row refused, which alone is dropped
-        (logged with the database's reason). A few bad rows cost a few transactions each
-        (log2 of the batch), never the honest rows beside them."""
-        try:
-            self._write_batch(creates, ends, again=again)
-        except _ROW_ERRORS as exc:
-            changes = [*((True, info) for info in creates), *((False, info) for info in ends)]
-            if len(changes) == 1:
-                self._drop(changes[0][1], exc)
-                return
-            half = len(changes) // 2
-            for part in (changes[:half], changes[half:]):
-                self._write_changes(
-                    [info for create, info in part if create],
-                    [info for create, info in part if not create],
-                    again=again,
-                )
-
-    def _drop(self, info: StreamInfo, exc: Exception) -> None:
-        _write_failures.inc()
-        self._written.pop(info.id, None)  # no progress for a row that is not there
+def _dropped(exc: Exception, changes: int) -> None:
+    if _schema_missing(exc):
         logger.error(
-            "Could not record stream session %s (%s, client %s): the database refused it (%s: %s); "
-            "dropped it, the rest of its batch is kept",
-            info.id,
-            info.path or info.name or "-",
-            info.client or "-",
-            type(exc).__name__,
-            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+            "Could not record stream sessions; %d change(s) dropped: %s (run manage.py migrate)",
+            changes,
+            exc,
         )
+    else:
+        logger.exception("Could not record stream sessions; %d change(s) dropped", changes)
+    _reset_connection()
 
-    def _write_batch(self, creates: list[StreamInfo], ends: list[StreamInfo], *, again: bool) -> None:
-        with transaction.atomic():
-            if creates:
-                insert_many([self._row(info) for info in creates], skip_existing=again)
-            if ends:
-                ended = [self._ended_fields(info) for info in ends]
-                update_many(
-                    list(ended[0]),
-                    [(list(row.values()), info.id) for row, info in zip(ended, ends, strict=True)],
+
+def _sort_changes(
+    batch: list[_Op], held: dict[uuid.UUID, tuple[float, StreamInfo]], *, everything: bool
+) -> tuple[list[StreamInfo], list[StreamInfo]]:
+    """The rows to insert and the ends to update now; opens younger than `_HOLD` wait in `held`
+    (all are due when `everything`), and an end of a held open is inserted whole."""
+    now = time.monotonic()
+    creates: list[StreamInfo] = []
+    ends: list[StreamInfo] = []
+    for op in batch:
+        if op[0] == "open":
+            held[op[1].id] = (now, op[1])
+        elif op[0] == "close":
+            info = op[1]
+            (creates if held.pop(info.id, None) is not None else ends).append(info)
+    while held:
+        stream_id, (queued, info) = next(iter(held.items()))
+        if not everything and queued > now - _HOLD:
+            break
+        del held[stream_id]
+        creates.append(info)
+    return creates, ends
+
+
+def _reset_connection() -> None:
+    # The writer keeps its connection between batches (reconnecting costs more than a batch);
+    # after an error, or when it stops, it lets the connection go.
+    try:
+        connections.close_all()
+    except Exception:
+        logger.exception("Could not close the session writer's database connection")
+
+
+def _retrying(write: Callable[..., None], *args: Any) -> None:
+    """`write(*args, again=...)`, again while the database cannot be reached (a restart, a
+    failover, SQLite's lock held elsewhere), for up to `SESSION_WRITE_RETRY` seconds: the batch is
+    kept, and written once the database is back. Each failed attempt lets the connection go (a
+    connection the server dropped stays broken), and `again` tells the write it may find its own
+    rows already there (the error came after the commit)."""
+    deadline = time.monotonic() + app_settings.SESSION_WRITE_RETRY
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            began = time.perf_counter()
+            write(*args, again=attempt > 1)
+            _write_seconds.observe(time.perf_counter() - began)
+        except (OperationalError, InterfaceError) as exc:
+            _write_failures.inc()
+            _reset_connection()
+            if time.monotonic() >= deadline or _schema_missing(exc):
+                raise
+            if attempt == 1:
+                logger.warning(
+                    "Session write failed (%s: %s); retrying until the database answers",
+                    type(exc).__name__,
+                    exc,
                 )
-        for info in creates:
-            if info.ended_at is None:
-                self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
-        for info in [*creates, *ends]:
-            if info.ended_at is not None:
-                self._written.pop(info.id, None)
+            time.sleep(min(0.05 * 2**attempt, 2.0))  # the writer's own backoff, off the event loop
+            continue
+        if attempt > 1:
+            logger.info("Session write succeeded after %d attempts", attempt)
+        return
 
-    def _write_progress(self, *, again: bool = False) -> None:
+
+class _Progress:
+    """The live streams' progress, ticked a slice at a time by the writer thread: what each row
+    holds now (`written`), so that only counters that moved are written."""
+
+    def __init__(self, live: dict[uuid.UUID, StreamInfo]) -> None:
+        self._live = live  # the recorder's: streams open now
+        self._written: dict[uuid.UUID, tuple[int, int, str]] = {}
+
+    def inserted(self, info: StreamInfo) -> None:
+        self._written[info.id] = (info.events_sent, info.bytes_sent, info.name)
+
+    def forget(self, stream_id: uuid.UUID) -> None:
+        self._written.pop(stream_id, None)
+
+    def write(self, *, again: bool = False) -> None:
         """Progress of the next slice of live streams, in turn: each is visited about once per
         `SESSION_PROGRESS_INTERVAL`, and the work is spread over the interval instead of one burst
         over every stream (a long burst in this thread would hold up the event loop)."""
@@ -342,6 +324,24 @@ class SessionRecorder:
             return
         now = timezone.now()
         turn = list(itertools.islice(self._written.items(), count))
+        moved, now_written, still = self._sort(turn, now)
+        with transaction.atomic():
+            if moved:
+                update_many(list(_PROGRESS_FIELDS), moved, only_live=True)
+            live = StreamSession.objects.filter(ended_at__isnull=True)
+            for start in range(0, len(still), _BATCH):
+                live.filter(pk__in=still[start : start + _BATCH]).update(last_seen_at=now)
+        # To the back of the line, with what is now in the row.
+        for stream_id, _ in turn:
+            if stream_id in self._written:
+                written = self._written.pop(stream_id)
+                self._written[stream_id] = now_written.get(stream_id, written)
+
+    def _sort(
+        self, turn: list[tuple[uuid.UUID, tuple[int, int, str]]], now: Any
+    ) -> tuple[list[tuple[list[Any], uuid.UUID]], dict[uuid.UUID, tuple[int, int, str]], list[uuid.UUID]]:
+        """Of this turn's streams: the rows whose counters moved (and what they now hold), and
+        the ids of those still where they were (only seen)."""
         moved: list[tuple[list[Any], uuid.UUID]] = []
         now_written: dict[uuid.UUID, tuple[int, int, str]] = {}
         still: list[uuid.UUID] = []
@@ -356,43 +356,92 @@ class SessionRecorder:
                 now_written[stream_id] = current
             else:
                 still.append(stream_id)
+        return moved, now_written, still
+
+
+class _Rows:
+    """Opens and ends written as rows, a batch per transaction, a refused row dropped alone."""
+
+    def __init__(self, server: str, progress: _Progress) -> None:
+        self._server = server
+        self._progress = progress
+
+    def write(self, creates: list[StreamInfo], ends: list[StreamInfo], *, again: bool = False) -> None:
+        """The batch in one transaction; if the database refuses a row of it, the batch in
+        halves, each in a transaction of its own, down to the row refused, which alone is dropped
+        (logged with the database's reason). A few bad rows cost a few transactions each
+        (log2 of the batch), never the honest rows beside them."""
+        try:
+            self._write_batch(creates, ends, again=again)
+        except _ROW_ERRORS as exc:
+            changes = [*((True, info) for info in creates), *((False, info) for info in ends)]
+            if len(changes) == 1:
+                self._drop(changes[0][1], exc)
+                return
+            half = len(changes) // 2
+            for part in (changes[:half], changes[half:]):
+                self.write(
+                    [info for create, info in part if create],
+                    [info for create, info in part if not create],
+                    again=again,
+                )
+
+    def _drop(self, info: StreamInfo, exc: Exception) -> None:
+        _write_failures.inc()
+        self._progress.forget(info.id)  # no progress for a row that is not there
+        logger.error(
+            "Could not record stream session %s (%s, client %s): the database refused it (%s: %s); "
+            "dropped it, the rest of its batch is kept",
+            info.id,
+            info.path or info.name or "-",
+            info.client or "-",
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        )
+
+    def _write_batch(self, creates: list[StreamInfo], ends: list[StreamInfo], *, again: bool) -> None:
         with transaction.atomic():
-            if moved:
-                update_many(list(_PROGRESS_FIELDS), moved, only_live=True)
-            live = StreamSession.objects.filter(ended_at__isnull=True)
-            for start in range(0, len(still), _BATCH):
-                live.filter(pk__in=still[start : start + _BATCH]).update(last_seen_at=now)
-        # To the back of the line, with what is now in the row.
-        for stream_id, _ in turn:
-            if stream_id in self._written:
-                written = self._written.pop(stream_id)
-                self._written[stream_id] = now_written.get(stream_id, written)
+            if creates:
+                insert_many([_row(info, self._server) for info in creates], skip_existing=again)
+            if ends:
+                ended = [_ended_fields(info) for info in ends]
+                update_many(
+                    list(ended[0]),
+                    [(list(row.values()), info.id) for row, info in zip(ended, ends, strict=True)],
+                )
+        for info in creates:
+            if info.ended_at is None:
+                self._progress.inserted(info)
+        for info in [*creates, *ends]:
+            if info.ended_at is not None:
+                self._progress.forget(info.id)
 
-    def _row(self, info: StreamInfo) -> dict[str, Any]:
-        return {
-            "id": info.id,
-            "path": info.path[:2000],
-            "query": redact_query(info.query, app_settings.SECRET_QUERY_PARAMETERS),
-            "client": info.client,
-            "user_agent": info.user_agent,
-            "user": info.user_id,
-            "server": self.server,
-            "started_at": info.started_at,
-            **self._ended_fields(info),
-        }
 
-    @staticmethod
-    def _ended_fields(info: StreamInfo) -> dict[str, Any]:
-        return {
-            "stream": info.name[:200],
-            "ended_at": info.ended_at,
-            "events_sent": info.events_sent,
-            "bytes_sent": info.bytes_sent,
-            "last_event_id": info.last_event_id[:200],
-            "end_reason": info.end_reason.value if info.end_reason else "",
-            "last_seen_at": info.ended_at or info.started_at,
-            "error": info.error,
-        }
+def _row(info: StreamInfo, server: str) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "path": info.path[:2000],
+        "query": redact_query(info.query, app_settings.SECRET_QUERY_PARAMETERS),
+        "client": info.client,
+        "user_agent": info.user_agent,
+        "user": info.user_id,
+        "server": server,
+        "started_at": info.started_at,
+        **_ended_fields(info),
+    }
+
+
+def _ended_fields(info: StreamInfo) -> dict[str, Any]:
+    return {
+        "stream": info.name[:200],
+        "ended_at": info.ended_at,
+        "events_sent": info.events_sent,
+        "bytes_sent": info.bytes_sent,
+        "last_event_id": info.last_event_id[:200],
+        "end_reason": info.end_reason.value if info.end_reason else "",
+        "last_seen_at": info.ended_at or info.started_at,
+        "error": info.error,
+    }
 
 
 recorder = SessionRecorder()
@@ -401,5 +450,5 @@ gauge(
     "echo_sessions_queue_depth",
     "Stream opens and ends waiting for the session writer.",
     (),
-    lambda: {(): recorder._ops.qsize()},
+    lambda: {(): recorder.queued()},
 )

@@ -440,8 +440,8 @@ def closed(info: StreamInfo) -> Any:
 def test_a_stream_that_ends_within_the_hold_is_one_insert_of_its_ended_row() -> None:
     held: dict[uuid.UUID, Any] = {}
     info = StreamInfo(path="/sse2")
-    assert SessionRecorder._sort_changes([opened(info)], held, everything=False) == ([], [])
-    creates, ends = SessionRecorder._sort_changes([closed(info)], held, everything=False)
+    assert sessions._sort_changes([opened(info)], held, everything=False) == ([], [])
+    creates, ends = sessions._sort_changes([closed(info)], held, everything=False)
     assert [(row.id, row.end_reason) for row in creates] == [(info.id, EndReason.CLIENT_DISCONNECTED)]
     assert ends == []
     assert held == {}
@@ -450,19 +450,19 @@ def test_a_stream_that_ends_within_the_hold_is_one_insert_of_its_ended_row() -> 
 def test_an_open_older_than_the_hold_is_inserted_and_its_end_is_an_update() -> None:
     held: dict[uuid.UUID, Any] = {}
     old, young = StreamInfo(path="/old"), StreamInfo(path="/young")
-    SessionRecorder._sort_changes([opened(old), opened(young)], held, everything=False)
+    sessions._sort_changes([opened(old), opened(young)], held, everything=False)
     held[old.id] = (held[old.id][0] - sessions._HOLD, old)  # queued one hold ago
-    creates, ends = SessionRecorder._sort_changes([], held, everything=False)
+    creates, ends = sessions._sort_changes([], held, everything=False)
     assert creates == [old]
     assert list(held) == [young.id]
-    creates, ends = SessionRecorder._sort_changes([closed(old)], held, everything=False)
+    creates, ends = sessions._sort_changes([closed(old)], held, everything=False)
     assert (creates, [row.id for row in ends]) == ([], [old.id])
 
 
 def test_a_flush_writes_every_held_open() -> None:
     held: dict[uuid.UUID, Any] = {}
     first, second = StreamInfo(), StreamInfo()
-    creates, ends = SessionRecorder._sort_changes([opened(first), opened(second)], held, everything=True)
+    creates, ends = sessions._sort_changes([opened(first), opened(second)], held, everything=True)
     assert (creates, ends, held) == ([first, second], [], {})
 
 
@@ -542,7 +542,7 @@ def test_the_writers_values_are_what_djangos_field_preparation_makes_of_them(
     info.saw_event("echo")
     if ended:
         info.end(EndReason.ERROR, "ValueError: boom")
-    row = SessionRecorder()._row(info)
+    row = sessions._row(info, sessions.server_id())
     connection = connections[StreamSession.objects.db]
     fields: list[Any] = [StreamSession._meta.get_field(name) for name in row]
     expected = [
@@ -561,7 +561,7 @@ def _rows_for(count: int, user_id: int | None) -> list[dict[str, Any]]:
         info.saw_event("echo")
         if n % 2:
             info.end(EndReason.ERROR, "ValueError: a\nmultiline \\ error")
-    return [SessionRecorder()._row(info) for info in infos]
+    return [sessions._row(info, sessions.server_id()) for info in infos]
 
 
 @pytest.mark.django_db
