@@ -23,7 +23,7 @@ from .dashboard import dashboard_stream
 from .models import StreamSession
 from .recorder import recorder
 
-__all__ = ["StreamSessionAdmin", "live_counts"]
+__all__ = ["SessionColumns", "StreamSessionAdmin", "live_counts"]
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[StreamSession]
@@ -51,8 +51,50 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SessionColumns:
+    """How the change list and form show a session's values."""
+
+    @admin.display(description="query")
+    def query_shown(self, obj: StreamSession) -> str:
+        return redact_query(obj.query, app_settings.SECRET_QUERY_PARAMETERS)
+
+    @admin.display(description="stream", ordering="stream")
+    def stream_name(self, obj: StreamSession) -> str:
+        # Cut to the column's width by the stylesheet (a broadcast stream's name lists every
+        # channel); the whole name in the title.
+        return format_html('<span class="echo-cut" title="{}">{}</span>', obj.stream, obj.stream)
+
+    @admin.display(description="user", ordering="user__username")
+    def user_name(self, obj: StreamSession) -> str:
+        name = obj.user.get_username() if obj.user is not None else ""
+        return format_html('<span class="echo-cut" title="{}">{}</span>', name, name) if name else "-"
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: StreamSession) -> str:
+        # To the second, in the site's time zone; the admin's default date format has no seconds.
+        return localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="events", ordering="events_sent")
+    def events(self, obj: StreamSession) -> int:
+        return obj.events_sent
+
+    @admin.display(description="bytes", ordering="bytes_sent")
+    def bytes_display(self, obj: StreamSession) -> str:
+        return filesizeformat(obj.bytes_sent)
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: StreamSession) -> str:
+        seconds = int(obj.duration.total_seconds())
+        hours, rest = divmod(seconds, 3600)
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+    @admin.display(description="state", boolean=False)
+    def state(self, obj: StreamSession) -> str:
+        return "live" if obj.is_live else "ended"
+
+
 @admin.register(StreamSession)
-class StreamSessionAdmin(_ModelAdmin):
+class StreamSessionAdmin(SessionColumns, _ModelAdmin):
     """Sessions are records: every field read-only, nothing added or deleted by hand."""
 
     # Narrow enough for a laptop (1280 px) with the admin's sidebar and the filters beside it:
@@ -92,10 +134,6 @@ class StreamSessionAdmin(_ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: StreamSession | None = None) -> list[str]:
         return self._shown_fields()
 
-    @admin.display(description="query")
-    def query_shown(self, obj: StreamSession) -> str:
-        return redact_query(obj.query, app_settings.SECRET_QUERY_PARAMETERS)
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -107,40 +145,6 @@ class StreamSessionAdmin(_ModelAdmin):
 
     def has_terminate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("echo_sessions.terminate_streamsession")
-
-    @admin.display(description="stream", ordering="stream")
-    def stream_name(self, obj: StreamSession) -> str:
-        # Cut to the column's width by the stylesheet (a broadcast stream's name lists every
-        # channel); the whole name in the title.
-        return format_html('<span class="echo-cut" title="{}">{}</span>', obj.stream, obj.stream)
-
-    @admin.display(description="user", ordering="user__username")
-    def user_name(self, obj: StreamSession) -> str:
-        name = obj.user.get_username() if obj.user is not None else ""
-        return format_html('<span class="echo-cut" title="{}">{}</span>', name, name) if name else "-"
-
-    @admin.display(description="started", ordering="started_at")
-    def started(self, obj: StreamSession) -> str:
-        # To the second, in the site's time zone; the admin's default date format has no seconds.
-        return localtime(obj.started_at).strftime("%Y-%m-%d %H:%M:%S")
-
-    @admin.display(description="events", ordering="events_sent")
-    def events(self, obj: StreamSession) -> int:
-        return obj.events_sent
-
-    @admin.display(description="bytes", ordering="bytes_sent")
-    def bytes_display(self, obj: StreamSession) -> str:
-        return filesizeformat(obj.bytes_sent)
-
-    @admin.display(description="duration")
-    def duration_display(self, obj: StreamSession) -> str:
-        seconds = int(obj.duration.total_seconds())
-        hours, rest = divmod(seconds, 3600)
-        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-
-    @admin.display(description="state", boolean=False)
-    def state(self, obj: StreamSession) -> str:
-        return "live" if obj.is_live else "ended"
 
     @admin.action(description="Terminate selected live sessions", permissions=["terminate"])
     def terminate_sessions(self, request: HttpRequest, queryset: QuerySet[StreamSession]) -> None:
