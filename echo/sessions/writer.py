@@ -61,6 +61,18 @@ def _db_rows(fields: list[Any], rows: list[list[Any]], connection: Any) -> list[
     return rows
 
 
+def _psycopg3_cursor(vendor: str, raw: Any) -> bool:
+    """Is `raw` psycopg 3's cursor, which writes `COPY`? (psycopg2's has no `copy`: it takes the
+    executemany.)"""
+    if vendor != "postgresql":
+        return False
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    return isinstance(raw, psycopg.Cursor)
+
+
 def insert_many(rows: list[dict[str, Any]], *, skip_existing: bool = False) -> None:
     """Insert many rows at once: `COPY` on PostgreSQL, one `INSERT` run (executemany) elsewhere.
 
@@ -78,9 +90,9 @@ def insert_many(rows: list[dict[str, Any]], *, skip_existing: bool = False) -> N
     params = _db_rows(fields, [list(row.values()) for row in rows], connection)
     with connection.cursor() as cursor:
         raw = driver_cursor(cursor)  # Django's wrapper has no COPY
-        if connection.vendor == "postgresql" and hasattr(raw, "copy") and not skip_existing:
-            # psycopg 3 (psycopg2 has no `copy` and takes the executemany below). The driver's
-            # errors as Django's, as through the wrapper: the writer tells a refused row by them.
+        if _psycopg3_cursor(connection.vendor, raw) and not skip_existing:
+            # The driver's errors as Django's, as through the wrapper: the writer tells a refused
+            # row by them.
             with (
                 database_errors(connection),
                 raw.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
