@@ -26,6 +26,7 @@ class BroadcastConfig(AppConfig):
         ready_toolkit()
         checks.register(broadcast_checks.check_storage)
         checks.register(broadcast_checks.check_channel_rules)
+        checks.register(broadcast_checks.check_sqlite)
         checks.register(broadcast_checks.check_redis)
         checks.register(broadcast_checks.check_notify)
         checks.register(broadcast_checks.check_grip)

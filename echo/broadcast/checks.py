@@ -7,6 +7,9 @@
   notifications can carry them (another database or storage, or no psycopg 3).
 - `echo.E009`: a channel pattern (`orders-{id}`) is declared without a `read` rule: its names are
   made from ids, so no one may read it until its declaration says who.
+- `echo.W012`: events are stored in SQLite without `transaction_mode="IMMEDIATE"`: a second process
+  publishing (`manage.py`, a worker) while the server writes may fail with "database is locked"
+  instead of waiting, since a deferred transaction that upgrades its read lock is not retried.
 - `echo.W005`: `EVENTSTREAM_STORAGE_CLASS` turns storage off: events get no id, and
   `Last-Event-ID` replays nothing.
 - `echo.W006`: no URL routes to the subscription view: `/events/<channel>/` is a 404.
@@ -32,7 +35,15 @@ from .conf import app_settings, grip_url
 from .relay import MISSING_PACKAGE, redis_installed
 from .storage import DEFAULT_STORAGE
 
-__all__ = ["check_channel_rules", "check_grip", "check_notify", "check_redis", "check_storage", "check_urls"]
+__all__ = [
+    "check_channel_rules",
+    "check_grip",
+    "check_notify",
+    "check_redis",
+    "check_sqlite",
+    "check_storage",
+    "check_urls",
+]
 
 _GRIP_MIDDLEWARE = "django_grip.GripMiddleware"
 
@@ -86,6 +97,29 @@ def check_redis(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[
             )
         ]
     return []
+
+
+def check_sqlite(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from .mode import stored_in_models
+    from .notify import storage_alias
+
+    if not stored_in_models():
+        return []
+    alias = storage_alias()
+    database = settings.DATABASES.get(alias, {})
+    if database.get("ENGINE") != "django.db.backends.sqlite3":
+        return []
+    if str(database.get("OPTIONS", {}).get("transaction_mode", "")).upper() == "IMMEDIATE":
+        return []
+    return [
+        Warning(
+            f"Broadcast events are stored in SQLite (database {alias!r}) without "
+            "transaction_mode 'IMMEDIATE': a publish from another process while this one writes may fail "
+            "with 'database is locked' instead of waiting its turn.",
+            hint=f'DATABASES["{alias}"]["OPTIONS"] = {{"transaction_mode": "IMMEDIATE", "timeout": 20}}',
+            id="echo.W012",
+        )
+    ]
 
 
 def check_notify(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:

@@ -115,3 +115,19 @@ def test_e007_when_notifications_are_asked_for_and_cannot_carry_events() -> None
         assert [(type(m), m.id) for m in messages] == [(Error, "echo.E007")]
         assert "not stored with django-eventstream's model storage" in messages[0].msg
         assert "echo.E007" in echo_ids(run_checks())
+
+
+def test_w012_when_events_are_stored_in_sqlite_with_deferred_transactions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = settings.DATABASES["default"]
+    if default["ENGINE"] == "django.db.backends.sqlite3":
+        assert checks.check_sqlite(None) == []  # the project's own settings take the write lock at once
+    options = {k: v for k, v in default.get("OPTIONS", {}).items() if k != "transaction_mode"}
+    # What the check reads, not the connections' configuration (a test's database stays as it is).
+    monkeypatch.setitem(
+        settings.DATABASES, "default", {**default, "ENGINE": "django.db.backends.sqlite3", "OPTIONS": options}
+    )
+    messages = checks.check_sqlite(None)
+    assert echo_ids(messages) == ["echo.W012"]
+    assert '"transaction_mode": "IMMEDIATE"' in (messages[0].hint or "")

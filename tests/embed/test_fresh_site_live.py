@@ -112,6 +112,7 @@ MISSING = {
     "echo.W005": "EVENTSTREAM_STORAGE_CLASS = None",
     "echo.W009": 'GRIP_URL = "http://127.0.0.1:5561"',
     "echo.W010": 'MIDDLEWARE.insert(1, "django_grip.GripMiddleware")',
+    "echo.W012": 'DATABASES["default"]["OPTIONS"] = {}',
 }
 
 
