@@ -10,7 +10,8 @@ Daphne's and Twisted's details relied on here (Daphne 4.2.3, Twisted 26.10.0; do
 tested by `tests/server/test_upstream.py`): the methods overridden, `create_application(protocol,
 scope)` (what Daphne's does: `self.connections[protocol]["application_instance"]`, the
 application called with `scope=`, `receive=`, `send=`; Daphne's request puts its messages on what
-it returns and tests it with `if self.application_queue:`, hence `DaphneInbox`),
+it returns and tests it with `if self.application_queue:`, hence `DaphneInbox`; the scope is a
+fresh dict per request, so the inbox is named in its `extensions`, `echo.sse.inbox.offer`),
 `listen_success(port)` (called with each port as it opens, before the reactor runs) and
 `log_action(protocol, action, details)` (the access log, `details["path"]` the request's target);
 `tcp.Port.transport` (the class of the connections a port accepts, read per accept); `run`
@@ -24,7 +25,7 @@ from typing import Any
 from daphne.server import Server as DaphneServer
 from twisted.internet import tcp
 
-from echo.sse.inbox import Inbox
+from echo.sse.inbox import Inbox, offer
 from echo.sse.redact import redact_target
 from echo.sse.signals import announce_ready
 
@@ -73,7 +74,10 @@ class Server(DaphneServer):  # type: ignore[misc]
         # and writes body parts straight to Twisted (DAPHNE_DIRECT_SEND) in place of
         # `partial(self.handle_reply, protocol)`.
         assert "application_instance" not in self.connections[protocol]
-        inbox: Any = DaphneInbox() if app_settings.DAPHNE_INBOX else asyncio.Queue()
+        inbox: Any = asyncio.Queue()
+        if app_settings.DAPHNE_INBOX:
+            inbox = DaphneInbox()
+            offer(scope, inbox)  # the handler watches it for the disconnect, without a task
         send: Any = (
             DirectSend(self, protocol) if app_settings.DAPHNE_DIRECT_SEND else FlowSend(self, protocol)
         )

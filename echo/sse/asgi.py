@@ -16,7 +16,9 @@ shared executor. The response is sent from the request's own task,
 which is cancelled when the client goes away: a callback on the `Inbox` that `echo.server` hands
 out under Daphne notices it, or else a small watcher task (`echo.sse.disconnect`). An `EventStreamResponse`
 is also given the raw `send`, so keep-alive comments need no task per stream (see
-`echo.sse.response`).
+`echo.sse.response`). What the handler asks of the objects it meets is read from their types: the
+inbox the server named in the scope (`echo.sse.inbox.offered`), `EventStreamResponse`, and a view
+marked by `stream_view` (`echo.sse.types.StreamView`).
 Non-streaming responses are handled as Django handles them.
 
 Use it in `asgi.py` in place of `django.core.asgi.get_asgi_application()`.
@@ -52,8 +54,11 @@ from .conf import app_settings
 from .disconnect import Disconnected, DisconnectWatcher
 from .django_internals import DjangoASGIHandler, ResponseHead, mark_handled_by, script_prefix, sync_handler
 from .http import json_error
+from .inbox import offered
+from .response import EventStreamResponse
 from .signals import announce_ready, announced, application_ready
 from .threads import ExecutorPool, RequestPhase
+from .types import StreamView
 
 __all__ = ["ASGIHandler", "get_asgi_application", "stream_view"]
 
@@ -126,11 +131,9 @@ class ASGIHandler(DjangoASGIHandler):
         self._respond_sync = sync_to_async(self._respond_in_thread)
 
     async def __call__(self, scope: _Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
         if scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+            await self._not_http(scope, receive, send)
+            return
         if not announced():
             # A server that neither says when it starts (echo.server does) nor speaks lifespan.
             await sync_to_async(announce_ready, thread_sensitive=False)(ASGIHandler)
@@ -139,7 +142,7 @@ class ASGIHandler(DjangoASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(script_prefix(scope))
-        watcher = DisconnectWatcher(self, receive)
+        watcher = DisconnectWatcher(self, receive, offered(scope))
         response: HttpResponseBase | None = None
         try:
             async with RequestPhase(self._pool) as request_phase:
@@ -151,39 +154,24 @@ class ASGIHandler(DjangoASGIHandler):
                         # be sent. (Any other response is sent and closed inside the phase, as
                         # Django does.)
                         await request_phase.end()
-                        attach = getattr(response, "attach_sender", None)
-                        if attach is not None:
-                            attach(send)
-                            # An event stream closes its request as it starts (the body with it,
-                            # see `EventStreamResponse`): nothing here need keep the body for hours.
-                            if body_file is not None:
-                                body_file.close()
-                                body_file = None
+                        body_file = _stream_directly(response, send, body_file)
                     # Sent from this frame, not a helper's: a stream keeps it for hours.
                     async with watcher:
                         await self.send_response(response, send)
                 except Disconnected:
                     pass  # the client left: the request is finished as after a whole response
-                except asyncio.CancelledError:
+                except BaseException as error:
                     # A stream ended because its client stopped reading (`end_slow`) is finished
-                    # like a client that left; any other cancellation goes on.
-                    if not _ended_slow(response):
-                        if response is not None:
-                            await request_phase.close(response)
+                    # like a client that left; any other failure or cancellation goes on.
+                    if not _ended_slow(response, error):
+                        await _close(request_phase, response)
                         raise
-                except BaseException:
-                    if response is not None:
-                        await request_phase.close(response)
-                    raise
                 # Not from inside the `except`: `sync_to_async` hands the exception being handled
                 # to the worker thread, which raises it again there, and the thread's frame in its
                 # traceback makes a reference cycle of it and of every frame the client's leaving
                 # went through: all of a connection's objects would be left to the cyclic garbage
                 # collector (docs/performance.md: a large share of the CPU under connect churn).
-                if response is None:
-                    await signals.request_finished.asend(sender=self.__class__)
-                else:
-                    await request_phase.close(response)
+                await self._finish(request_phase, response)
         finally:
             await watcher.stop()
             if body_file is not None:
@@ -191,6 +179,18 @@ class ASGIHandler(DjangoASGIHandler):
 
     # Django's `__call__` runs `handle()`; here they are one coroutine, one frame per open stream.
     handle = __call__
+
+    async def _not_http(self, scope: _Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+
+    async def _finish(self, request_phase: RequestPhase, response: HttpResponseBase | None) -> None:
+        if response is None:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            await request_phase.close(response)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         # ASGI's lifespan protocol (uvicorn speaks it): start-up is when the process says how it
@@ -251,10 +251,29 @@ class ASGIHandler(DjangoASGIHandler):
         return response
 
 
-def _ended_slow(response: HttpResponseBase | None) -> bool:
-    """Whether this cancellation is the slow-client end's own; if so it is taken back
+def _stream_directly(response: HttpResponseBase, send: Any, body_file: IO[bytes] | None) -> IO[bytes] | None:
+    """Give an event stream the raw `send` (see `EventStreamResponse`); the body file left open."""
+    if not isinstance(response, EventStreamResponse):
+        return body_file
+    response.attach_sender(send)
+    # An event stream closes its request as it starts (the body with it): nothing here need keep
+    # the body for hours.
+    if body_file is not None:
+        body_file.close()
+    return None
+
+
+async def _close(request_phase: RequestPhase, response: HttpResponseBase | None) -> None:
+    if response is not None:
+        await request_phase.close(response)
+
+
+def _ended_slow(response: HttpResponseBase | None, error: BaseException) -> bool:
+    """Whether `error` is the cancellation of the slow-client end; if so it is taken back
     (`Task.uncancel`), so the request finishes normally."""
-    if not getattr(response, "ended_slow", False):
+    if not isinstance(error, asyncio.CancelledError):
+        return False
+    if not isinstance(response, EventStreamResponse) or not response.ended_slow:
         return False
     task = asyncio.current_task()
     return task is not None and task.uncancel() == 0
@@ -277,7 +296,7 @@ def _resolves_to_stream_view(resolver: URLResolver, path: str) -> bool:
         match = resolver.resolve(path)
     except Resolver404:
         return False
-    return bool(getattr(match.func, "echo_stream_view", False))
+    return isinstance(match.func, StreamView) and match.func.echo_stream_view
 
 
 def get_asgi_application() -> ASGIHandler:

@@ -20,7 +20,7 @@ The features add their own (`echo.broadcast.checks`, `echo.sessions.checks`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -99,20 +99,34 @@ def check_asgi_application(app_configs: Sequence[AppConfig] | None, **kwargs: An
     ]
 
 
+@runtime_checkable
+class _ProtocolRouter(Protocol):
+    """channels' `ProtocolTypeRouter`: an application per scope type."""
+
+    application_mapping: Mapping[str, Any]
+
+
+@runtime_checkable
+class _Wrapper(Protocol):
+    """A wrapper that keeps the application it wraps (staticfiles' handler, WhiteNoise's ASGI)."""
+
+    application: Any
+
+
 def _serves_http_with_echo(application: Any) -> bool:
     from .asgi import ASGIHandler
 
-    # Unwrapped one level at a time: channels' ProtocolTypeRouter (its "http" entry), and
-    # wrappers that keep the application they wrap (staticfiles' handler, WhiteNoise's ASGI).
+    # Unwrapped one level at a time: a protocol router's "http" entry, a wrapper's application.
     seen = 0
     while application is not None and seen < 8:
         if isinstance(application, ASGIHandler):
             return True
-        mapping = getattr(application, "application_mapping", None)
-        if isinstance(mapping, Mapping):
-            application = mapping.get("http")
+        if isinstance(application, _ProtocolRouter) and isinstance(application.application_mapping, Mapping):
+            application = application.application_mapping.get("http")
+        elif isinstance(application, _Wrapper):
+            application = application.application
         else:
-            application = getattr(application, "application", None)
+            application = None
         seen += 1
     return False
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast, overload
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar, cast, overload, runtime_checkable
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
@@ -23,8 +23,9 @@ from pydantic import BaseModel
 from .control import CONTROL_EVENTS
 from .event import ServerSentEvent
 from .events import BaseEvent
+from .response import EventStreamResponse
 
-__all__ = ["IdFormat", "StreamContract", "UnknownEvent", "contract_of", "declare"]
+__all__ = ["DeclaredView", "IdFormat", "StreamContract", "UnknownEvent", "contract_of", "declare"]
 
 E = TypeVar("E", bound=BaseEvent[Any])
 V = TypeVar("V", bound=Callable[..., Any])
@@ -144,14 +145,23 @@ def declare(*events: Any, **options: Any) -> Callable[[V], V]:
     return decorator
 
 
+@runtime_checkable
+class DeclaredView(Protocol):
+    """A view `declare` marked with its contract (the mark is copied by `functools.wraps`)."""
+
+    sse_contract: StreamContract[Any]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
 def _bind(response: HttpResponseBase, contract: StreamContract[Any]) -> HttpResponseBase:
-    bind = getattr(response, "declare", None)
-    if bind is not None:  # an EventStreamResponse; a refusal (a JSON 4xx) is left as it is
-        bind(contract)
+    if isinstance(response, EventStreamResponse):  # a refusal (a JSON 4xx) is left as it is
+        response.declare(contract)
     return response
 
 
 def contract_of(view: Callable[..., Any]) -> StreamContract[Any] | None:
     """The contract `declare` recorded on `view` (through any `functools.wraps` decorators)."""
-    contract = getattr(view, "sse_contract", None)
-    return contract if isinstance(contract, StreamContract) else None
+    if isinstance(view, DeclaredView) and isinstance(view.sse_contract, StreamContract):
+        return view.sse_contract
+    return None

@@ -1,9 +1,9 @@
 """`DisconnectWatcher`: cancels a request's task when its client goes away.
 
 It watches a receive queue that can be watched (`echo.sse.types.WatchableInbox`, what
-`echo.server` hands out under Daphne) with a callback; any other server's `receive` takes a task
-parked on it for the life of the request, in Django's `listen_for_disconnect`
-(`echo.sse.django_internals`).
+`echo.server` hands out under Daphne and names in the scope, `echo.sse.inbox.offered`) with a
+callback; any other server's `receive` takes a task parked on it for the life of the request, in
+Django's `listen_for_disconnect` (`echo.sse.django_internals`).
 """
 
 from __future__ import annotations
@@ -27,16 +27,15 @@ class Disconnected(Exception):
 class DisconnectWatcher:
     """Cancels the request's task when the client goes away, inside `async with watcher:`."""
 
-    def __init__(self, handler: DjangoASGIHandler, receive: Any) -> None:
+    def __init__(self, handler: DjangoASGIHandler, receive: Any, inbox: WatchableInbox | None = None) -> None:
+        """`inbox`: the queue `receive` reads, when the server offers one that can be watched."""
         self.gone = False
         self._guarding = False
         self._owner = asyncio.current_task()
         self._task: asyncio.Task[None] | None = None
-        # `receive` is a bound method of the server's queue; one that offers `watch` is watched.
-        inbox = getattr(receive, "__self__", None)
-        self._inbox: WatchableInbox | None = inbox if callable(getattr(inbox, "watch", None)) else None
-        if self._inbox is not None:
-            for message in self._inbox.watch(self._message):
+        self._inbox = inbox
+        if inbox is not None:
+            for message in inbox.watch(self._message):
                 self._message(message)
         else:
             self._task = asyncio.create_task(self._watch(handler, receive))

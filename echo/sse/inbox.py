@@ -6,18 +6,39 @@ connection. A long-lived stream never reads that queue again after the request b
 notice `http.disconnect`: with an `asyncio.Queue` that takes a task per stream, parked on
 `receive()` for hours. `Inbox` is a FIFO of the same interface in a fraction of the memory, and
 `watch()` calls back on each message as it is put, so the handler needs no such task
-(`echo.sse.disconnect`). `echo.server.Server` gives every Daphne connection one.
+(`echo.sse.disconnect`). `echo.server.Server` gives every Daphne connection one, and names it to
+the application in the scope's `extensions` (`offer`, read back with `offered`), so the handler
+is told which queue to watch rather than finding it behind `receive`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-__all__ = ["Inbox"]
+from .types import WatchableInbox
+
+__all__ = ["EXTENSION", "Inbox", "offer", "offered"]
 
 Watcher = Callable[[Any], None]
+
+# The ASGI scope extension a server names a connection's watchable receive queue under.
+EXTENSION = "echo.inbox"
+
+
+def offer(scope: MutableMapping[str, Any], inbox: WatchableInbox) -> None:
+    """Tell the application that `inbox` is the queue its `receive` reads (a server adapter calls it)."""
+    extensions = scope.get("extensions") or {}
+    extensions[EXTENSION] = {"inbox": inbox}
+    scope["extensions"] = extensions
+
+
+def offered(scope: MutableMapping[str, Any]) -> WatchableInbox | None:
+    """The watchable queue the server named in `scope`, if it named one."""
+    extension = (scope.get("extensions") or {}).get(EXTENSION)
+    inbox = extension.get("inbox") if isinstance(extension, dict) else None
+    return inbox if isinstance(inbox, WatchableInbox) else None
 
 
 class Inbox:

@@ -36,7 +36,11 @@ class _Failure:
 
 
 class Pump:
-    def __init__(self, source: AsyncIterable[Any]) -> None:
+    """The pumped `echo.sse.run.StreamMode`: `next()` returns `IDLE` after `idle_after` seconds
+    without an item (None: never)."""
+
+    def __init__(self, source: AsyncIterable[Any], idle_after: float | None = None) -> None:
+        self._idle_after = idle_after
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
         self._task = asyncio.create_task(self._run(source))
 
@@ -57,8 +61,9 @@ class Pump:
         if self._queue.empty():
             self._queue.put_nowait(WAKE)
 
-    async def next(self, idle_after: float | None) -> Any:
+    async def next(self) -> Any:
         """The next item; `END` when the source ran out; `IDLE` after `idle_after` seconds."""
+        idle_after = self._idle_after
         if not self._queue.empty():
             item = self._queue.get_nowait()
         elif idle_after:

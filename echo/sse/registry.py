@@ -101,6 +101,8 @@ class StreamRegistry:
     # -- observers ------------------------------------------------------------------------------
 
     def add_observer(self, observer: StreamObserver) -> None:
+        if not isinstance(observer, StreamObserver):
+            raise TypeError(f"an observer keeps echo.sse.types.StreamObserver's contract, not {observer!r}")
         if observer not in self._observers:
             self._observers.append(observer)
 

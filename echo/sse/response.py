@@ -1,12 +1,12 @@
 """`EventStreamResponse`: an async `StreamingHttpResponse` that speaks SSE.
 
-Two ways to serve it. Under echo's handler (`echo.sse.asgi`) the response is given the raw ASGI
-`send` (`attach_sender`) and its source runs in the request's own task; keep-alive comments go
-out through that `send` from one sweeper per process (`echo.sse.pinger`). Under any other handler
-(Django's stock one) the source runs in a pump task (`echo.sse.pump`) so the response can wait
-for the next item with a deadline and write a `:` comment when it passes, without cancelling the
-source mid-step. Either way `end_stream()` (an operator's terminate, a graceful shutdown) wakes the
-response to send a final event and end the body cleanly.
+The response holds the headers and iterates: it encodes what its source yields, checks it against
+what the view declared, and tells observers when the stream opens and ends. The rest of the
+stream's life is its `StreamRun`'s (`echo.sse.run`): how it ends, keep-alive, slow clients, and the
+two ways of serving it. Under echo's handler (`echo.sse.asgi`) the response is given the raw ASGI
+`send` (`attach_sender`) and its source runs in the request's own task; under any other handler
+(Django's stock one) the source runs in a pump task. Either way `end_stream()` (an operator's
+terminate, a graceful shutdown) wakes the response to send a final event and end the body cleanly.
 
 Closing is deterministic: the handler consumes `aiter(response)` under `aclosing()`, and this
 class's generator closes the pump and the source in its `finally`, so a client that goes away runs
@@ -19,40 +19,29 @@ stream starts, and the encoded parts, returned by `__aiter__` as they are) are r
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import enum
 import logging
 import time
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Callable,
-    Iterable,
-    Mapping,
-)
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Final, TypeAlias
 
 from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 
 from .conf import app_settings
 from .django_internals import resource_closers, streaming_iterator
-from .endings import StreamEnd, decide_end
+from .endings import StreamEnd
 from .event import ServerSentEvent
 from .events import BaseEvent
 from .exceptions import StreamTypeError
 from .http import client_address
 from .info import EndReason, StreamInfo
-from .iterators import aclose
-from .pinger import pinger
 from .pump import END, IDLE, WAKE, Pump
 from .registry import Refusal, registry
+from .run import PING, StreamMode, StreamRun
 from .shutdown import final_event, shutdown
-from .types import Send
-
-if TYPE_CHECKING:
-    from .contract import StreamContract
+from .types import Declaration, Send, StreamObserver
 
 __all__ = ["DEFAULT", "ERROR_EVENT", "EventStreamResponse", "StreamItem", "current_response"]
 
@@ -61,7 +50,6 @@ logger = logging.getLogger("echo.sse")
 # `StreamEnd`: the source ends its stream with a reason of its own (echo.sse.endings).
 StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str | StreamEnd
 
-PING: Final = ServerSentEvent(comment="ping").encode()
 # The final event of a stream whose source raised: no details (they are in the server's log).
 ERROR_EVENT: Final = (EndReason.ERROR.final_event() or ServerSentEvent()).encode()
 
@@ -105,12 +93,10 @@ def to_event(item: object) -> ServerSentEvent:
 class EventStreamResponse(StreamingHttpResponse):
     """Stream `stream` to the client as `text/event-stream`.
 
-    `ping` (seconds) and `retry` (milliseconds) default to the `ECHO` settings; `None` turns
-    either off. Bind the request (`request=` or `EventStreamMiddleware`) so that a HEAD request is
-    answered with headers alone, without starting the stream, and so that observers (the session
-    recorder) know who is listening. `name` names the stream for observers; by default it is named
-    after the event types it sends. `record=False` keeps observers out of this stream.
-    """
+    `ping` (seconds) and `retry` (milliseconds) default to the `ECHO` settings; `None` turns either
+    off. Bind the request (`request=` or `EventStreamMiddleware`) so that a HEAD request is answered
+    with headers alone and observers (the session recorder) know who listens. `name` names the
+    stream for observers (by default, the event types it sends); `record=False` keeps them out."""
 
     def __init__(
         self,
@@ -124,39 +110,15 @@ class EventStreamResponse(StreamingHttpResponse):
         name: str | None = None,
         record: bool = True,
     ) -> None:
-        if not isinstance(stream, AsyncIterable):
-            kind = "a sync iterable" if isinstance(stream, Iterable) else type(stream).__name__
-            raise StreamTypeError(
-                f"EventStreamResponse needs an async iterable, got {kind}: Django's ASGI handler "
-                "would read a sync iterator to its end in a thread before sending anything"
-            )
+        self.source = _checked(stream)
         self.ping = app_settings.PING_INTERVAL if ping is DEFAULT else ping
-        self.retry = app_settings.RETRY if retry is DEFAULT else retry
-        if self.retry is not None:
-            ServerSentEvent(retry=self.retry)  # validates now rather than mid-stream
-        self.source = stream
+        self.retry = _checked_retry(app_settings.RETRY if retry is DEFAULT else retry)
         self.record = record
         self.request: HttpRequest | None = None
         self.info = StreamInfo(name=name or "", named_by_view=bool(name))
-        self._ending: tuple[EndReason, ServerSentEvent | None] | None = None
-        self._pump: Pump | None = None
-        # Direct mode (under echo.sse.asgi.ASGIHandler): the raw ASGI send, for pings, and the
-        # server's synchronous body write when it has one (see `write_now`).
-        self._send: Send | None = None
-        self._write_body: Callable[[bytes], bool] | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._waiting = False
-        self._interrupted = False
-        self._last_write = 0.0
-        self._ping_task: asyncio.Task[None] | None = None
+        self._run = StreamRun(self.info, self.ping)
         self._admitted = False
-        # Slow-client watch (`echo.sse.pinger`): True while a chunk is with the server's `send`,
-        # and (bytes sent, when first seen stalled) while it stays there.
-        self._sending = False
-        self._stall: tuple[int, float] | None = None
-        self._slow = False
-        # The event names the view declared (`echo.sse.contract.declare`); None: not checked.
-        self.declared: frozenset[str] | None = None
+        self.declared: frozenset[str] | None = None  # the names `declare`d; None: not checked
         super().__init__(self._encoded(), status=status, headers={**_HEADERS, **(headers or {})})
         if request is not None:
             self.bind(request)
@@ -166,57 +128,49 @@ class EventStreamResponse(StreamingHttpResponse):
         if self.request is not None:
             return
         self.request = request
-        info = self.info
-        info.path = request.path
-        info.query = request.META.get("QUERY_STRING", "")
-        info.client = client_address(request)
-        info.user_agent = request.META.get("HTTP_USER_AGENT", "")
+        _describe(self.info, request)
         if request.method == "HEAD":
             self.streaming_content = _empty()
 
-    def declare(self, contract: StreamContract[Any]) -> None:
+    def declare(self, contract: Declaration) -> None:
         """Check every event sent against `contract` (done by `@declare` on the view)."""
-        self.declared = contract.names
+        self.declare_names(contract.names)
         if not self.info.named_by_view and len(contract.events) == 1:
             self.info.name = contract.events[0].event_name
 
+    def declare_names(self, names: frozenset[str]) -> None:
+        """Check every event sent against these names (control events are the caller's to add)."""
+        self.declared = names
+
     def attach_sender(self, send: Send) -> None:
-        """Called by `echo.sse.asgi.ASGIHandler`: stream without a pump task (see the module doc)."""
-        self._send = send
-        self._write_body = getattr(send, "write_now", None)
+        """Called by `echo.sse.asgi.ASGIHandler`: stream without a pump task (`echo.sse.run`)."""
+        self._run.attach(send)
 
     def write_now(self, event: ServerSentEvent) -> bool:
-        """Send `event` at once, from outside the stream's task; False when it cannot (nothing sent).
-
-        For a source that hands one event to many streams (the broadcast hub): writing it to each
-        waiting connection saves waking every stream's task for it. Only the source knows that it
-        holds nothing older for the stream, so only the source may call this, and only while the
-        stream waits on it. It needs a server `send` with a synchronous `write_now(body)`
-        (`echo.sse.types.DirectSend`, as `echo.server` gives); elsewhere, and while the stream is
-        ending, it is False.
-        """
-        write = self._write_body
-        if write is None or not self._waiting or self._ending is not None:
-            return False
-        chunk = event.encode()
-        if not write(chunk):
-            return False
-        self.info.sent(event, len(chunk))
-        self._last_write = _monotonic()
-        return True
+        """Send `event` at once (its source only; see `StreamRun.write_now`); False: not sent."""
+        return self._run.write_now(event)
 
     def end_stream(self, reason: EndReason, final: ServerSentEvent | None = None) -> None:
         """Finish the stream from outside: send `final` (if any) and end the response cleanly."""
-        if self._ending is not None:
-            return
-        self._ending = (reason, final)
-        if self._pump is not None:
-            self._pump.wake()
-        elif self._waiting and self._task is not None:
-            # The stream is waiting on its source: stop the source (its `finally` runs) so the
-            # final event can go out now rather than after the source's next item.
-            self._interrupted = True
-            self._task.cancel()
+        self._run.end(reason, final)
+
+    def end_slow(self) -> None:
+        """End a stream whose client stopped reading (what `echo.sse.pinger` does to its run)."""
+        self._run.end_slow()
+
+    @property
+    def ended_slow(self) -> bool:
+        return self._run.slow
+
+    @property
+    def writes_now(self) -> bool:
+        """Whether `write_now` can write at all (echo's handler, a server `send` that can)."""
+        return self._run.write_body is not None
+
+    @property
+    def _write_body(self) -> Callable[[bytes], bool] | None:
+        # The old spelling, read by tests/live_urls.py until it reads `writes_now`.
+        return self._run.write_body
 
     def admit(self, *, limit: int | None, per_client: int | None) -> Refusal | None:
         """Count this stream against the limits, until `close()`; a `Refusal` when over one."""
@@ -233,69 +187,31 @@ class EventStreamResponse(StreamingHttpResponse):
         super().close()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        # The encoded parts themselves, not a generator around them (that would be one more
-        # resumption per event): Django's handler closes what this returns (`aclosing`).
+        # The encoded parts themselves, not a generator around them (one more resumption per event).
         parts: AsyncIterator[bytes] = streaming_iterator(self)
         return parts
 
     async def _encoded(self) -> AsyncIterator[bytes]:
-        info = self.info
-        watchers = registry.observers() if self.record else []
-        registry.register(self)
-        if shutdown.in_progress:
-            self.end_stream(EndReason.SERVER_SHUTDOWN, final_event())
-        reason = EndReason.CLIENT_DISCONNECTED
-        error = ""
-        failed = False
-        direct = self._send is not None
-        declared = self.declared
-        _current.set(self)
-        source = aiter(self.source)
-        if direct:
-            self._task = asyncio.current_task()
-            self._last_write = _monotonic()
-            pinger.add(self)
-        else:
-            _warn_stock_handler()
-            self._pump = Pump(source)
+        run, info, declared = self._run, self.info, self.declared
+        watchers, mode = _begin(self, run)
+        outcome = _Outcome()
         try:
             try:
-                for observer in watchers:
-                    await observer.stream_opened(info, self.request)
-                self._release_request()
-                if self.retry is not None:
-                    chunk = ServerSentEvent(retry=self.retry).encode()
-                    info.bytes_sent += len(chunk)
-                    yield chunk
-                else:
-                    # An empty body part makes Daphne write the status line and headers now, so the
-                    # client's `open` does not wait for the first event.
-                    yield b""
-                while True:
-                    if self._ending is not None:
-                        reason, final = self._ending
-                        if final is not None:
-                            chunk = final.encode()
-                            info.bytes_sent += len(chunk)
-                            yield chunk
-                        return
-                    if direct:
-                        item = await self._next_direct(source)
-                    else:
-                        assert self._pump is not None
-                        item = await self._pump.next(self.ping)
-                    if item is END:
-                        reason = EndReason.COMPLETED
-                        return
+                yield await _open(self, watchers)
+                # In this frame, one event a turn: a generator around it is a resumption per event.
+                while run.ending is None:
+                    item = await mode.next()
                     if item is WAKE:
                         continue
                     if item is IDLE:
                         info.bytes_sent += len(PING)
                         yield PING
                         continue
+                    if item is END:
+                        outcome.reason = EndReason.COMPLETED
+                        return
                     if isinstance(item, StreamEnd):
-                        # As if ended from outside (and an end asked for first still wins).
-                        self._ending = self._ending or (item.reason, _final_of(item))
+                        run.source_ended(item.reason, _final_of(item))
                         continue
                     event = to_event(item)
                     if declared is not None and event.data is not None and event.event not in declared:
@@ -303,123 +219,122 @@ class EventStreamResponse(StreamingHttpResponse):
                     chunk = event.encode()
                     info.sent(event, len(chunk))
                     del item, event  # not kept while the stream waits for the next one
-                    self._sending = True  # until the server's send takes it (see `stalled`)
+                    run.sending = True  # until the server's send takes it (`StreamRun.stalled`)
                     yield chunk
-                    self._sending = False
-                    self._last_write = _monotonic()
-            except Exception as exc:
-                # Logged here, once, with its traceback; the body then ends cleanly (a client must
-                # not be left waiting on a stream that will send nothing more).
-                reason, error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"
-                logger.error(
-                    "Stream %s ended: its source raised %s", info.path or info.id, error, exc_info=exc
-                )
-                failed = True
+                    run.sending = False
+                    run.last_write = _monotonic()
+                outcome.reason, final = run.ending
+                if final is not None:
+                    yield _counted(info, final.encode())
+            except Exception as exc:  # noqa: BLE001 - logged with its traceback by `failed`
+                outcome.failed(info, exc)
                 del exc
-            if failed and app_settings.ERROR_EVENT:
-                info.bytes_sent += len(ERROR_EVENT)
-                yield ERROR_EVENT
+            if outcome.error and app_settings.ERROR_EVENT:
+                yield _counted(info, ERROR_EVENT)
         finally:
-            reason = decide_end(reason, *self._ends_around())
-            info.end(reason, error)
-            registry.count_end(info)
-            _current.set(None)
-            try:
-                if self._pump is not None:
-                    await self._pump.aclose()
-                else:
-                    pinger.discard(self)
-                    if self._ping_task is not None:
-                        self._ping_task.cancel()
-                    await aclose(source)
-            finally:
-                for observer in watchers:
-                    observer.stream_closed(info)
-
-    async def _next_direct(self, source: AsyncIterator[Any]) -> Any:
-        self._waiting = True
-        try:
-            return await anext(source)
-        except StopAsyncIteration:
-            return END
-        except asyncio.CancelledError:
-            task = self._task
-            if self._interrupted and task is not None:
-                self._interrupted = False
-                if task.uncancel() == 0:  # only `end_stream` asked: go on to the final event
-                    return WAKE
-            raise
-        finally:
-            self._waiting = False
-
-    def _ends_around(self) -> list[EndReason]:
-        """What ended the stream besides what its loop saw: a client that stopped reading, a server
-        that is stopping (`decide_end` ranks them against the loop's own)."""
-        around = [EndReason.SLOW_CLIENT] if self._slow else []
-        if shutdown.in_progress:
-            around.append(EndReason.SERVER_SHUTDOWN)
-        return around
+            await _finish(self, run, outcome, watchers)
 
     def _release_request(self) -> None:
         # The stream may run for hours; what it needs of the request is in `info` by now, so
         # let the request (META, session, resolver match...) go instead of keeping it alive.
         request, self.request = self.request, None
-        if request is None:
-            return
-        closers = resource_closers(self)
-        for closer in list(closers):
-            if getattr(closer, "__self__", None) is request:
-                closers.remove(closer)
-                closer()
+        _close_request(self, request)
 
-    # -- slow clients under echo's handler (`echo.sse.pinger`) ----------------------------------
 
-    def stalled(self, now: float, timeout: float) -> bool:
-        """True once one chunk has been with the server's `send` for `timeout` seconds: the
-        client reads nothing and the server's buffer for it is full (a server whose `send` waits
-        then: uvicorn's, and echo.server's)."""
-        if not self._sending:
-            self._stall = None
-            return False
-        mark = self.info.bytes_sent
-        if self._stall is None or self._stall[0] != mark:
-            self._stall = (mark, now)
-            return False
-        return now - self._stall[1] >= timeout
+def _close_request(response: EventStreamResponse, request: object) -> None:
+    # Django's handler registered the request's own `close` among the response's closers. (Not
+    # a request: Django's test client sets `response.request` to the dict it built one from.)
+    if not isinstance(request, HttpRequest):
+        return
+    close = request.close
+    closers = resource_closers(response)
+    for closer in list(closers):
+        if closer == close:
+            closers.remove(closer)
+            closer()
 
-    def end_slow(self) -> None:
-        """End a stream whose client stopped reading: no final event (it could not be sent)."""
-        if self._slow:
-            return
-        self._slow = True
-        self._ending = (EndReason.SLOW_CLIENT, None)
-        if self._task is not None:
-            self._task.cancel()
 
-    @property
-    def ended_slow(self) -> bool:
-        return self._slow
+def _describe(info: StreamInfo, request: HttpRequest) -> None:
+    info.path = request.path
+    info.query = request.META.get("QUERY_STRING", "")
+    info.client = client_address(request)
+    info.user_agent = request.META.get("HTTP_USER_AGENT", "")
 
-    # -- keep-alive under echo's handler (`echo.sse.pinger`) -----------------------------------
 
-    def ping_due(self, now: float) -> bool:
-        return bool(
-            self.ping and self._waiting and self._ping_task is None and now - self._last_write >= self.ping
+def _checked(stream: AsyncIterable[StreamItem]) -> AsyncIterable[StreamItem]:
+    if not isinstance(stream, AsyncIterable):
+        kind = "a sync iterable" if isinstance(stream, Iterable) else type(stream).__name__
+        raise StreamTypeError(
+            f"EventStreamResponse needs an async iterable, got {kind}: Django's ASGI handler "
+            "would read a sync iterator to its end in a thread before sending anything"
         )
+    return stream
 
-    def start_ping(self) -> None:
-        self._ping_task = asyncio.get_running_loop().create_task(self._send_ping())
 
-    async def _send_ping(self) -> None:
-        assert self._send is not None
-        try:
-            await self._send({"type": "http.response.body", "body": PING, "more_body": True})
-            self.info.bytes_sent += len(PING)
-        except Exception:  # noqa: BLE001 - the response ended meanwhile; nothing to keep alive
-            pass
-        finally:
-            self._last_write = _monotonic()
-            self._ping_task = None
+def _checked_retry(retry: int | None) -> int | None:
+    if retry is not None:
+        ServerSentEvent(retry=retry)  # validates now rather than mid-stream
+    return retry
+
+
+def _begin(response: EventStreamResponse, run: StreamRun) -> tuple[list[StreamObserver], StreamMode]:
+    """The stream starts: registered, told to end at once if the server is stopping, served."""
+    registry.register(response)
+    if shutdown.in_progress:
+        run.end(EndReason.SERVER_SHUTDOWN, final_event())
+    _current.set(response)
+    mode = run.start(aiter(response.source))
+    if isinstance(mode, Pump):
+        _warn_stock_handler()
+    return registry.observers() if response.record else [], mode
+
+
+async def _open(response: EventStreamResponse, watchers: list[StreamObserver]) -> bytes:
+    """The observers told, the request let go: the body's first part."""
+    for observer in watchers:
+        await observer.stream_opened(response.info, response.request)
+    response._release_request()
+    if response.retry is None:
+        # An empty body part makes Daphne write the status line and headers now, so the
+        # client's `open` does not wait for the first event.
+        return b""
+    return _counted(response.info, ServerSentEvent(retry=response.retry).encode())
+
+
+async def _finish(
+    response: EventStreamResponse, run: StreamRun, outcome: _Outcome, watchers: list[StreamObserver]
+) -> None:
+    """The stream has ended: its reason decided and counted, its source closed, observers told."""
+    info = response.info
+    info.end(run.reason(outcome.reason), outcome.error)
+    registry.count_end(info)
+    _current.set(None)
+    try:
+        await run.stop()
+    finally:
+        for observer in watchers:
+            observer.stream_closed(info)
+
+
+class _Outcome:
+    """What the stream's loop saw of its end: a client that left unless it learns otherwise."""
+
+    __slots__ = ("error", "reason")
+
+    def __init__(self) -> None:
+        self.reason = EndReason.CLIENT_DISCONNECTED
+        self.error = ""
+
+    def failed(self, info: StreamInfo, exc: Exception) -> None:
+        # Logged here, once, with its traceback; the body then ends cleanly (a client must not be
+        # left waiting on a stream that will send nothing more).
+        self.reason, self.error = EndReason.ERROR, f"{type(exc).__name__}: {exc}"
+        logger.error("Stream %s ended: its source raised %s", info.path or info.id, self.error, exc_info=exc)
+
+
+def _counted(info: StreamInfo, chunk: bytes) -> bytes:
+    info.bytes_sent += len(chunk)
+    return chunk
 
 
 _warned_undeclared: set[tuple[str, str | None]] = set()

@@ -130,9 +130,7 @@ class Shutdown:
             logger.warning("Shutdown grace ran out with streams still open")
         remaining = max(0.1, deadline - loop.time())
         for observer in registry.observers():
-            flush = getattr(observer, "flush", None)
-            if flush is not None:
-                await asyncio.to_thread(flush, remaining)
+            await asyncio.to_thread(observer.flush, remaining)
 
 
 shutdown = Shutdown()

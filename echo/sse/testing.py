@@ -143,6 +143,17 @@ class EventStreamReader:
                 self._drained.clear()
                 await self._drained.wait()
 
+    async def _started(self, timeout: float) -> None:
+        """Wait for the response's start; raise what the application raised if it sent none."""
+        async with asyncio.timeout(timeout):
+            while self.status == 0 and not self.ended:
+                self._changed.clear()
+                await self._changed.wait()
+        if self.status == 0:
+            assert self._task is not None
+            await self._task  # it ended without a response: its exception, if it raised one
+            raise RuntimeError(f"{self.path}: the application sent no response")
+
     async def _run(self, application: Application, scope: dict[str, Any]) -> None:
         sent = [False]
         try:
@@ -177,45 +188,38 @@ async def open_stream(
     except Resolver404:
         contract = None
     reader = EventStreamReader(bare + (f"?{query_string}" if query_string else ""), sent_headers, contract)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method.upper(),
-        "scheme": "http",
-        "path": bare,
-        "raw_path": bare.encode(),
-        "query_string": query_string.encode(),
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            *(
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in sent_headers.items()
-            ),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = _scope(method, bare, query_string, sent_headers)
     reader._task = asyncio.get_running_loop().create_task(reader._run(application, scope))
     try:
-        async with asyncio.timeout(timeout):
-            while reader.status == 0 and not reader.ended:
-                reader._changed.clear()
-                await reader._changed.wait()
-        if reader.status == 0:
-            await reader._task  # it ended without a response: its exception, if it raised one
-            raise RuntimeError(f"{path}: the application sent no response")
+        await reader._started(timeout)
         yield reader
     finally:
         await reader.disconnect(timeout=timeout)
         # What observers (the session recorder) keep to write later is written now, so the test
         # sees it and nothing is left to write once the test's database access ends.
         for observer in registry.observers():
-            flush = getattr(observer, "flush", None)
-            if flush is not None:
-                await asyncio.to_thread(flush, timeout)
+            await asyncio.to_thread(observer.flush, timeout)
+
+
+def _scope(method: str, path: str, query_string: str, headers: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method.upper(),
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string.encode(),
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
 
 
 def read_events(path: str, count: int, *, timeout: float = 5.0, **options: Any) -> list[ServerSentEvent]:

@@ -2,21 +2,26 @@
 
 A server adapter (`echo.server`) or a feature (sessions, broadcast) meets the toolkit through
 these shapes, never through each other's classes: a `send` that may also write at once, a receive
-queue that can be watched, a stream that can be ended from outside, an observer of streams.
+queue that can be watched, a stream that can be ended from outside, an observer of streams. The
+ones the toolkit meets at run time are `runtime_checkable` and checked with `isinstance`, so what
+an object offers is read from its type, never probed by attribute name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from .event import ServerSentEvent
+    from .events import BaseEvent
     from .info import EndReason, StreamInfo
 
 __all__ = [
+    "AsyncClosable",
+    "Declaration",
     "DirectSend",
     "EndableStream",
     "Message",
@@ -24,6 +29,7 @@ __all__ = [
     "Scope",
     "Send",
     "StreamObserver",
+    "StreamView",
     "WatchableInbox",
 ]
 
@@ -33,6 +39,7 @@ Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
 
 
+@runtime_checkable
 class DirectSend(Protocol):
     """An ASGI `send` that can also write a middle part of a response body synchronously.
 
@@ -45,10 +52,12 @@ class DirectSend(Protocol):
     def write_now(self, body: bytes) -> bool: ...
 
 
+@runtime_checkable
 class WatchableInbox(Protocol):
     """A connection's receive queue whose messages can be watched by a callback, without a task.
 
-    `watch(callback)` returns the messages already waiting; None stops watching.
+    `watch(callback)` returns the messages already waiting; None stops watching. A server hands
+    it to the application in the scope (`echo.sse.inbox.offer`), beside the `receive` it serves.
     """
 
     def put_nowait(self, message: Any) -> None: ...
@@ -67,13 +76,45 @@ class EndableStream(Protocol):
     def end_stream(self, reason: EndReason, final: ServerSentEvent | None = None) -> None: ...
 
 
+@runtime_checkable
 class StreamObserver(Protocol):
     """Told when a stream opens and when it ends; must not block the event loop.
 
     `stream_opened` may await (it runs before the first event); `stream_closed` is a plain call
     from the stream's `finally` and is made only for a stream whose opening it was told about.
+    `flush(timeout)` writes what it keeps to write later, waiting at most `timeout` seconds, and
+    says whether all of it was written: a graceful shutdown and `echo.sse.testing` call it from a
+    worker thread.
     """
 
     async def stream_opened(self, info: StreamInfo, request: HttpRequest | None) -> None: ...
 
     def stream_closed(self, info: StreamInfo) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+
+class Declaration(Protocol):
+    """What a view declares it sends (`echo.sse.contract.StreamContract`), as its response reads it."""
+
+    @property
+    def names(self) -> frozenset[str]: ...
+
+    @property
+    def events(self) -> tuple[type[BaseEvent[Any]], ...]: ...
+
+
+@runtime_checkable
+class StreamView(Protocol):
+    """A view marked by `echo.sse.asgi.stream_view` (the mark is copied by `functools.wraps`)."""
+
+    echo_stream_view: bool
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class AsyncClosable(Protocol):
+    """An async iterator that can be closed early (an async generator, a `merge`)."""
+
+    def aclose(self) -> Awaitable[Any]: ...
