@@ -79,7 +79,7 @@ async def stats(request: HttpRequest) -> JsonResponse:
             "live_events": {stream.info.query: stream.info.events_sent for stream in registry.live_streams()},
             # whether each live stream's server offers a synchronous write (`write_now`)
             "writes_now": {
-                stream.info.query: stream._write_body is not None for stream in registry.live_streams()
+                stream.info.query: stream.writes_now for stream in registry.live_streams()
             },
         }
     )

@@ -72,6 +72,15 @@ relay = Relay()
 publish = relay.publish
 
 
+def _received(message: dict[str, Any], deliver: Callable[[Published], None]) -> None:
+    if message.get("type") != "message":
+        return  # a subscription's confirmation
+    try:
+        deliver(Published.from_json(message["data"]))
+    except (ValueError, KeyError, TypeError):
+        logger.warning("Ignoring a malformed relay message")
+
+
 async def listen(deliver: Callable[[Published], None]) -> None:
     """Hand every event other processes publish to `deliver`, until cancelled.
 
@@ -96,11 +105,7 @@ async def listen(deliver: Callable[[Published], None]) -> None:
                 logger.info("Reached Redis at %s again", app_settings.REDIS_URL)
             attempt = 0
             async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    try:
-                        deliver(Published.from_json(message["data"]))
-                    except (ValueError, KeyError, TypeError):
-                        logger.warning("Ignoring a malformed relay message")
+                _received(message, deliver)
         except (redis.RedisError, OSError) as exc:
             if attempt == 0:
                 logger.warning(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import quote
 
 from echo.sse import EventStreamResponse, LastEventIdError, ServerSentEvent, current_response
@@ -94,21 +94,33 @@ async def channel_events(
                 item = await sub.get()
             except Overflow as overflow:
                 if any(position is None for position in overflow.positions.values()):
-                    # Events nothing stored are lost to it: end, recorded as such, not `completed`.
-                    failed = StreamFailed(
-                        data=StreamErrorPayload(condition="overflow", text="fell too far behind; reconnect")
-                    )
-                    yield StreamEnd(EndReason.FELL_BEHIND, failed.to_sse())
+                    yield _fell_behind()
                     return
-                for name in channels:
-                    async for event in _catch_up(name, cursor, overflow.positions[name]):
-                        yield event
+                async for event in _catch_up_all(channels, cursor, overflow.positions):
+                    yield event
                 continue
             live = _advance(cursor, item)
             if live is not None:
                 yield live
     finally:
         hub.unsubscribe(sub)
+
+
+async def _catch_up_all(
+    channels: Sequence[str], cursor: dict[str, int | None], upto: Mapping[str, int | None]
+) -> AsyncIterator[ServerSentEvent]:
+    """After an overflow: every channel's stored events up to where the hub said it is."""
+    for name in channels:
+        async for event in _catch_up(name, cursor, upto[name]):
+            yield event
+
+
+def _fell_behind() -> StreamEnd:
+    # Events nothing stored are lost to it: end, recorded as such, not `completed`.
+    failed = StreamFailed(
+        data=StreamErrorPayload(condition="overflow", text="fell too far behind; reconnect")
+    )
+    return StreamEnd(EndReason.FELL_BEHIND, failed.to_sse())
 
 
 def _advance(cursor: dict[str, int | None], item: Published) -> ServerSentEvent | None:

@@ -23,7 +23,7 @@ import contextvars
 import enum
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
 from django.conf import settings
@@ -166,11 +166,6 @@ class EventStreamResponse(StreamingHttpResponse):
     def writes_now(self) -> bool:
         """Whether `write_now` can write at all (echo's handler, a server `send` that can)."""
         return self._run.write_body is not None
-
-    @property
-    def _write_body(self) -> Callable[[bytes], bool] | None:
-        # The old spelling, read by tests/live_urls.py until it reads `writes_now`.
-        return self._run.write_body
 
     def admit(self, *, limit: int | None, per_client: int | None) -> Refusal | None:
         """Count this stream against the limits, until `close()`; a `Refusal` when over one."""
