@@ -78,9 +78,7 @@ async def stats(request: HttpRequest) -> JsonResponse:
             # events sent so far by each live stream, by its query string
             "live_events": {stream.info.query: stream.info.events_sent for stream in registry.live_streams()},
             # whether each live stream's server offers a synchronous write (`write_now`)
-            "writes_now": {
-                stream.info.query: stream.writes_now for stream in registry.live_streams()
-            },
+            "writes_now": {stream.info.query: stream.writes_now for stream in registry.live_streams()},
         }
     )
 

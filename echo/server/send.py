@@ -24,6 +24,9 @@ from typing import Any
 from twisted.web.http import RESPONSES
 from twisted.web.http import Request as _TwistedRequest
 
+from echo.sse.types import DirectSend as DirectSendContract
+from echo.sse.types import Message
+
 from .flow import FlowControl
 
 __all__ = ["DirectSend", "FlowSend", "reason_phrase"]
@@ -55,7 +58,7 @@ class FlowSend:
         self._protocol = protocol
         self._flow: FlowControl | None = None
 
-    async def __call__(self, message: dict[str, Any]) -> None:
+    async def __call__(self, message: Message) -> None:
         await self._room()
         await self._reply(message)
 
@@ -69,7 +72,7 @@ class FlowSend:
                 self._abort()
                 raise
 
-    async def _reply(self, message: dict[str, Any]) -> None:
+    async def _reply(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.body" and not message.get("more_body"):
             self._unregister()
@@ -107,7 +110,7 @@ class FlowSend:
             channel.transport.abortConnection()
 
 
-class DirectSend(FlowSend):
+class DirectSend(FlowSend, DirectSendContract):
     """`FlowSend` with a short path for the middle parts of a body.
 
     Each part of a response body Daphne gets goes through two `handle_reply` methods (one a
@@ -140,7 +143,7 @@ class DirectSend(FlowSend):
         _TwistedRequest.write(protocol, body)  # type: ignore[no-untyped-call]
         return True
 
-    async def __call__(self, message: dict[str, Any]) -> None:
+    async def __call__(self, message: Message) -> None:
         await self._room()
         if (
             message.get("more_body")

@@ -41,7 +41,7 @@ def offered(scope: MutableMapping[str, Any]) -> WatchableInbox | None:
     return inbox if isinstance(inbox, WatchableInbox) else None
 
 
-class Inbox:
+class Inbox(WatchableInbox):
     """FIFO of ASGI messages: `put_nowait()`, `await get()`, and `watch()` for a callback."""
 
     __slots__ = ("_getters", "_items", "_watcher")

@@ -3,12 +3,15 @@
 A server adapter (`echo.server`) or a feature (sessions, broadcast) meets the toolkit through
 these shapes, never through each other's classes: a `send` that may also write at once, a receive
 queue that can be watched, a stream that can be ended from outside, an observer of streams. The
-ones the toolkit meets at run time are `runtime_checkable` and checked with `isinstance`, so what
-an object offers is read from its type, never probed by attribute name.
+ones the toolkit meets at run time are checked with `isinstance`, so what an object offers is read
+from its type, never probed by attribute name: `runtime_checkable` Protocols where a check is rare,
+ABCs (`DirectSend`, `WatchableInbox`, which a server's classes subclass) where it is made for
+every stream or request, since an ABC's check is cached per class and a Protocol's is not.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
@@ -39,31 +42,37 @@ Receive: TypeAlias = Callable[[], Awaitable[Message]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
 
 
-@runtime_checkable
-class DirectSend(Protocol):
+class DirectSend(abc.ABC):
     """An ASGI `send` that can also write a middle part of a response body synchronously.
 
     `write_now(body)` writes at once and returns True, or returns False (nothing written) when
-    the server would not take it now; the caller then sends the usual way.
+    the server would not take it now; the caller then sends the usual way. An ABC, not a
+    runtime-checkable Protocol: it is checked once per stream, where a Protocol's `isinstance`
+    costs microseconds and an ABC's is a cache lookup. A server's send subclasses or registers it.
     """
 
+    @abc.abstractmethod
     async def __call__(self, message: Message) -> None: ...
 
+    @abc.abstractmethod
     def write_now(self, body: bytes) -> bool: ...
 
 
-@runtime_checkable
-class WatchableInbox(Protocol):
+class WatchableInbox(abc.ABC):
     """A connection's receive queue whose messages can be watched by a callback, without a task.
 
     `watch(callback)` returns the messages already waiting; None stops watching. A server hands
     it to the application in the scope (`echo.sse.inbox.offer`), beside the `receive` it serves.
+    An ABC for the reason `DirectSend` is one (checked on every request).
     """
 
+    @abc.abstractmethod
     def put_nowait(self, message: Any) -> None: ...
 
+    @abc.abstractmethod
     async def get(self) -> Any: ...
 
+    @abc.abstractmethod
     def watch(self, watcher: Callable[[Any], None] | None) -> list[Any]: ...
 
 

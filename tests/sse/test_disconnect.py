@@ -18,8 +18,9 @@ from echo.sse.types import WatchableInbox
 from ..loops import run
 
 
-class Watchable:
-    """Not the toolkit's `Inbox`: any queue that keeps `WatchableInbox`'s contract."""
+class Watchable(WatchableInbox):
+    """Not the toolkit's `Inbox`: any queue that keeps `WatchableInbox`'s contract (subclassing
+    the ABC, as a server's queue does)."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -30,6 +30,7 @@ from echo.sse import (
 from echo.sse.control import StreamErrorPayload, StreamFailed
 from echo.sse.endings import StreamEnd
 from echo.sse.response import ERROR_EVENT
+from echo.sse.types import DirectSend, Message
 
 from ..loops import run
 
@@ -184,15 +185,15 @@ def test_response_sends_no_ping_while_items_keep_coming(
     assert chunks == [f"data: n{n}\n\n".encode() for n in range(50)]
 
 
-class DirectSender:
-    """An ASGI `send` with the synchronous `write_now(body)` Daphne's has under `echo.sse.daphne`."""
+class DirectSender(DirectSend):
+    """An ASGI `send` with the synchronous `write_now(body)` Daphne's has under `echo.server`."""
 
     def __init__(self, *, accepts: bool = True) -> None:
         self.accepts = accepts
         self.sent: list[bytes] = []
         self.written: list[bytes] = []
 
-    async def __call__(self, message: dict[str, Any]) -> None:
+    async def __call__(self, message: Message) -> None:
         self.sent.append(message.get("body", b""))
 
     def write_now(self, body: bytes) -> bool:
