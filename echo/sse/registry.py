@@ -1,7 +1,8 @@
 """The process-wide state of the toolkit: the live streams and their observers.
 
-One `StreamRegistry` per process (`registry`), so every list the toolkit keeps across requests
-is here, in one object a reader can find and a test can `reset()`. Responses register themselves
+One `StreamRegistry` per process (`registry`): the live streams, the admission counts and the
+observers, in one object a test can `reset()` (every other holder of process-wide state is
+listed in `echo.sse.state`). Responses register themselves
 when they start streaming; terminate and shutdown look them up here.
 """
 

@@ -337,7 +337,8 @@ _warned_undeclared: set[tuple[str, str | None]] = set()
 
 def _undeclared(info: StreamInfo, event: ServerSentEvent) -> None:
     # An error while developing (the stream ends with `error`, the traceback logged); in
-    # production the event still goes out and the mismatch is logged once per stream and name.
+    # production the event still goes out and the mismatch is logged once per (stream, event name)
+    # pair, for the process's first 1,000 pairs.
     message = f"stream {info.name or info.path!r} sent event {event.event!r}, which its view does not declare"
     if settings.DEBUG:
         raise StreamTypeError(message)
