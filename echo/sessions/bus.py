@@ -1,11 +1,12 @@
 """The control bus between processes: the channels layer carries "terminate these sessions".
 
 Every process that serves recorded streams joins one channels group with a channel of its own,
-through one listener task per event loop, started with the loop's first recorded stream. An operator's request,
-handled by whichever process, sends one group message; each process ends the sessions it is
-serving and ignores the others. The layer is the site's default channel layer (`CHANNEL_LAYERS`)
-when it has one; otherwise, with `ECHO["REDIS_URL"]`, a `channels_redis` layer of the bus's own,
-and with neither, no layer: a terminate then reaches the one process that handles it.
+through one listener task per event loop, started with the loop's first recorded stream. An
+operator's request, handled by whichever process, sends one group message; each process ends the
+sessions it is serving and ignores the others. The layer is the site's default channel layer
+(`CHANNEL_LAYERS`) when it has one; otherwise, with `ECHO["REDIS_URL"]`, a `channels_redis` layer
+of the bus's own, and with neither, no layer: a terminate then reaches the one process that
+handles it.
 """
 
 from __future__ import annotations
