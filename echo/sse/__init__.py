@@ -4,16 +4,16 @@ Imports only Django, Pydantic, asgiref and asyncio, and nothing of `echo` outsid
 the features (`echo.sessions`, `echo.broadcast`, `echo.server`) build on it, never the reverse.
 """
 
-from .event import ServerSentEvent
-from .events import BaseEvent, event_name_for
 from .exceptions import EventStreamError, FieldError, LastEventIdError, StreamTypeError
-from .info import EndReason, StreamInfo
-from .merge import merge
-from .middleware import EventStreamMiddleware
-from .registry import add_observer, live_streams, remove_observer
-from .response import EventStreamResponse, StreamItem, current_response
-from .source import EventSource, event_source
-from .types import StreamObserver
+from .glue.middleware import EventStreamMiddleware
+from .glue.response import EventStreamResponse, StreamItem, current_response
+from .runtime.protocols import StreamObserver
+from .runtime.registry import add_observer, live_streams, remove_observer
+from .runtime.stream_info import EndReason, StreamInfo
+from .wire.encode import ServerSentEvent
+from .wire.merge import merge
+from .wire.source import EventSource, event_source
+from .wire.typed_events import BaseEvent, event_name_for
 
 __all__ = [
     "BaseEvent",

@@ -27,11 +27,11 @@ from urllib.parse import urlencode
 from asgiref.sync import async_to_sync
 from django.urls import Resolver404, resolve
 
+from ..runtime.registry import registry
+from ..wire.decode import EventDecoder
+from ..wire.encode import ServerSentEvent
+from ..wire.typed_events import BaseEvent
 from .contract import StreamContract, UnknownEvent, contract_of
-from .decode import EventDecoder
-from .event import ServerSentEvent
-from .events import BaseEvent
-from .registry import registry
 
 __all__ = ["EventStreamReader", "open_stream", "read_events"]
 

@@ -13,9 +13,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-from .info import EndReason, StreamInfo
+from .protocols import EndableStream, StreamObserver
 from .stats import counter, gauge, top_labels
-from .types import EndableStream, StreamObserver
+from .stream_info import EndReason, StreamInfo
 
 __all__ = [
     "Refusal",
@@ -102,7 +102,9 @@ class StreamRegistry:
 
     def add_observer(self, observer: StreamObserver) -> None:
         if not isinstance(observer, StreamObserver):
-            raise TypeError(f"an observer keeps echo.sse.types.StreamObserver's contract, not {observer!r}")
+            raise TypeError(
+                f"an observer keeps echo.sse.runtime.protocols.StreamObserver's contract, not {observer!r}"
+            )
         if observer not in self._observers:
             self._observers.append(observer)
 
