@@ -51,7 +51,8 @@ def main() -> int:
     from prometheus_client import REGISTRY, generate_latest
 
     from echo.sse.runtime.registry import registry
-    from echo.sse.runtime.stream_info import EndReason, StreamInfo
+    from echo.sse.runtime.stream_info import StreamInfo
+    from echo.sse.wire.endings import EndReason
 
     info = StreamInfo(name="bench", end_reason=EndReason.COMPLETED)
     per_stream: list[float] = []

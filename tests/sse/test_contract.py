@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from echo.sse import ServerSentEvent
 from echo.sse.glue.contract import StreamContract, UnknownEvent, contract_of, declare
 from echo.sse.glue.testing import open_stream, read_events
-from echo.sse.runtime.stream_info import EndReason
 from echo.sse.wire.control import EndPayload, Shutdown, StreamOpen
+from echo.sse.wire.endings import EndReason
 
 from ..loops import run
 from .contract_urls import TICKS, Stray, Tick, async_tick_view, plain_view, tick_view

@@ -36,9 +36,9 @@ from ..runtime.pump import END, IDLE, WAKE, Pump
 from ..runtime.registry import Refusal, registry
 from ..runtime.run import PING, StreamMode, StreamRun
 from ..runtime.shutdown import final_event, shutdown
-from ..runtime.stream_info import EndReason, StreamInfo
+from ..runtime.stream_info import StreamInfo
 from ..wire.encode import ServerSentEvent
-from ..wire.endings import StreamEnd
+from ..wire.endings import EndReason, StreamEnd
 from ..wire.typed_events import BaseEvent
 from .django_internals import resource_closers, streaming_iterator
 from .http import client_address

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from ..wire.encode import ServerSentEvent
+    from ..wire.endings import EndReason
     from ..wire.typed_events import BaseEvent
-    from .stream_info import EndReason, StreamInfo
+    from .stream_info import StreamInfo
 
 __all__ = [
     "Declaration",

@@ -13,9 +13,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 
+from ..wire.endings import EndReason
 from .protocols import EndableStream, StreamObserver
 from .stats import counter, gauge, top_labels
-from .stream_info import EndReason, StreamInfo
+from .stream_info import StreamInfo
 
 __all__ = [
     "Refusal",

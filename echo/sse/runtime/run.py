@@ -25,13 +25,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Final, Protocol
 
 from ..wire.encode import ServerSentEvent
-from ..wire.endings import decide_end
+from ..wire.endings import EndReason, decide_end
 from ..wire.iterators import aclose
 from .liveness import pinger
 from .protocols import DirectSend, Send
 from .pump import END, WAKE, Pump
 from .shutdown import shutdown
-from .stream_info import EndReason, StreamInfo
+from .stream_info import StreamInfo
 
 __all__ = ["PING", "Direct", "StreamMode", "StreamRun"]
 

@@ -32,8 +32,8 @@ from django.core.signals import request_started
 
 from ..conf import app_settings
 from ..wire.encode import ServerSentEvent
+from ..wire.endings import EndReason
 from .registry import registry
-from .stream_info import EndReason
 
 __all__ = ["Shutdown", "final_event", "on_application_ready", "shutdown"]
 

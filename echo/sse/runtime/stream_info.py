@@ -18,8 +18,7 @@ from ..wire.endings import EndReason
 if TYPE_CHECKING:
     from ..wire.encode import ServerSentEvent
 
-# `EndReason` is the table in `echo.sse.wire.endings`, named here too for the modules that read it here.
-__all__ = ["EndReason", "StreamInfo", "new_stream_id"]
+__all__ = ["StreamInfo", "new_stream_id"]
 
 
 def _now() -> datetime:
