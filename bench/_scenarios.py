@@ -519,7 +519,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "churn rounds as in `churn`. Per side, rate = total count / total time; cost = "
                 "1 - on / off. While recording is on, `GET /metrics` is scraped every `scrape_interval` "
                 "seconds (Prometheus' default is 15): the on side pays for recording and metrics both. "
-                "The per-stream counters behind the metrics (`echo.sse.stats`) count on both sides; "
+                "The per-stream counters behind the metrics (`echo.sse.runtime.stats`) count on both sides; "
                 "bench/stats_cost.py measures them on their own. "
                 "`control` is the same trial recording on both sides: what the "
                 "measurement reads when there is no difference. `paired-pg`: `paired` with the rows written "

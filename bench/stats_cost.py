@@ -1,4 +1,4 @@
-"""What the always-on counters behind the metrics (`echo.sse.stats`) cost a stream, and a scrape.
+"""What the always-on counters behind the metrics (`echo.sse.runtime.stats`) cost a stream, and a scrape.
 
     .venv/bin/python bench/stats_cost.py    # writes bench/out/stats-cost.md
 
@@ -50,8 +50,9 @@ def main() -> int:
     django.setup()
     from prometheus_client import REGISTRY, generate_latest
 
-    from echo.sse.info import EndReason, StreamInfo
-    from echo.sse.registry import registry
+    from echo.sse.runtime.registry import registry
+    from echo.sse.runtime.stream_info import StreamInfo
+    from echo.sse.wire.endings import EndReason
 
     info = StreamInfo(name="bench", end_reason=EndReason.COMPLETED)
     per_stream: list[float] = []

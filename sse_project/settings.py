@@ -67,7 +67,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "sse_project.urls"
 # Refused POSTs (the live page's publish form) get a JSON 403 rather than Django's HTML page.
-CSRF_FAILURE_VIEW = "echo.sse.http.csrf_failure"
+CSRF_FAILURE_VIEW = "echo.sse.glue.http.csrf_failure"
 
 TEMPLATES = [
     {

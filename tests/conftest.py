@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from echo.sse import state
-from echo.sse.pinger import pinger
-from echo.sse.registry import registry
-from echo.sse.shutdown import shutdown
+from echo.sse.runtime import state
+from echo.sse.runtime.liveness import pinger
+from echo.sse.runtime.registry import registry
+from echo.sse.runtime.shutdown import shutdown
 
 from .browser import launch_browser
 from .servers import Server, daphne
@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def process_state() -> Iterator[None]:
-    """Each test leaves the process-wide state (ARCHITECTURE.md, `echo.sse.state`) as it found it:
+    """Each test leaves the process-wide state (ARCHITECTURE.md, `echo.sse.runtime.state`) as it found it:
     a stream it left open, an admission it did not release or a drain it left running fails that
     test, and the next one starts from a reset state either way (`state.reset()`)."""
     yield

@@ -23,8 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 from echo.broadcast.hub import hub
 from echo.server.transport import DirectWriteServer
 from echo.sse import EventStreamResponse, ServerSentEvent, merge
-from echo.sse.asgi import stream_view
-from echo.sse.registry import registry
+from echo.sse.glue.asgi import stream_view
+from echo.sse.runtime.registry import registry
 
 # token -> names of the probe sources whose `finally` has run
 _finished: dict[str, list[str]] = {}

@@ -1,8 +1,8 @@
 """The upstream details echo's adapters rely on, one test each (docs/upstream.md), and the guard
 that keeps every other module off upstream internals.
 
-Django (`echo.sse.django_internals`), django-eventstream (`echo.broadcast.eventstream`) and
-asgiref (`echo.sse.threads`); Daphne's and Twisted's are in `tests/server/test_upstream.py`.
+Django (`echo.sse.glue.django_internals`), django-eventstream (`echo.broadcast.eventstream`) and
+asgiref (`echo.sse.runtime.threads`); Daphne's and Twisted's are in `tests/server/test_upstream.py`.
 When an upgrade renames or drops one of these details, its test fails here.
 """
 
@@ -36,8 +36,8 @@ from django_eventstream.eventresponse import EventResponse
 from django_eventstream.storage import DjangoModelStorage, EventDoesNotExist
 
 from echo.broadcast import eventstream as adapter
-from echo.sse import django_internals
-from echo.sse.threads import Worker
+from echo.sse.glue import django_internals
+from echo.sse.runtime.threads import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -302,9 +302,9 @@ UPSTREAM = frozenset({"daphne", "twisted", "django", "asgiref", "channels", "dja
 # Each adapter and the upstreams whose internals it may read.
 ADAPTERS: dict[str, frozenset[str]] = {
     "echo/server/": frozenset({"daphne", "twisted"}),
-    "echo/sse/django_internals.py": frozenset({"django"}),
+    "echo/sse/glue/django_internals.py": frozenset({"django"}),
     "echo/broadcast/eventstream.py": frozenset({"django_eventstream"}),
-    "echo/sse/threads.py": frozenset({"asgiref"}),
+    "echo/sse/runtime/threads.py": frozenset({"asgiref"}),
 }
 
 # Modules that still read an upstream internal themselves; each listed in docs/upstream.md.
@@ -501,7 +501,7 @@ def test_every_module_still_reading_an_upstream_internal_is_listed_in_the_docs()
 def test_the_migration_loader_says_what_a_database_lacks() -> None:
     from django.db.migrations.recorder import MigrationRecorder
 
-    from echo.sse.django_internals import is_connected, unapplied_migrations
+    from echo.sse.glue.django_internals import is_connected, unapplied_migrations
 
     assert unapplied_migrations("echo_sessions") == []
     assert is_connected("default")  # the test's transaction holds it open

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from echo.broadcast.publish import apublish
 from echo.sessions.recorder import recorder
 from echo.sse import BaseEvent
-from echo.sse.registry import registry
+from echo.sse.runtime.registry import registry
 
 
 class TickPayload(BaseModel):

@@ -13,9 +13,9 @@ class BroadcastConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from echo.sse import state
         from echo.sse.apps import ready_toolkit
-        from echo.sse.signals import application_ready
+        from echo.sse.runtime import state
+        from echo.sse.runtime.startup import application_ready
 
         from . import checks as broadcast_checks
         from . import conf  # noqa: F401 - declares its settings for the check

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from echo.sse import BaseEvent
-from echo.sse.contract import StreamContract
-from echo.sse.control import CONTROL_EVENTS, StreamFailed, StreamOpen, StreamReset
+from echo.sse.glue.contract import StreamContract
+from echo.sse.wire.control import CONTROL_EVENTS, StreamFailed, StreamOpen, StreamReset
 
 from .exceptions import UndeclaredChannel, UndeclaredEvent
 from .rules import Owner, Permission, Rule, anyone, nobody

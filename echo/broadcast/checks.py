@@ -1,4 +1,4 @@
-"""Broadcast's system checks (see `echo.sse.checks` for the toolkit's).
+"""Broadcast's system checks (see `echo.sse.glue.checks` for the toolkit's).
 
 - `echo.E004`: events are stored with django-eventstream's model storage (the default) and
   `django_eventstream` is not in `INSTALLED_APPS`: publishing fails on a missing table.

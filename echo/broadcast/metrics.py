@@ -1,4 +1,4 @@
-"""Broadcast's counts in the process's stats (`echo.sse.stats`), labelled by declared channel.
+"""Broadcast's counts in the process's stats (`echo.sse.runtime.stats`), labelled by declared channel.
 
 A channel is counted under its declaration (`user-{id}`, not `user-42`): the series stay as many
 as the site declares, however many channels clients open.
@@ -6,7 +6,7 @@ as the site declares, however many channels clients open.
 
 from __future__ import annotations
 
-from echo.sse.stats import counter, histogram
+from echo.sse.runtime.stats import counter, histogram
 
 from .channels import find_channel
 

@@ -67,11 +67,11 @@ def redis_problem(timeout: float = 2.0) -> str | None:
 
 
 def report(**kwargs: Any) -> None:
-    """`echo.sse.signals.application_ready` receiver: the mode, an error if events cannot be
+    """`echo.sse.runtime.startup.application_ready` receiver: the mode, an error if events cannot be
     stored for want of `manage.py migrate`, and a warning if Redis is down."""
     logger.info("Broadcast mode: %s", describe())
     if stored_in_models():
-        from echo.sse.migrations import report_unapplied
+        from echo.sse.glue.migrations import report_unapplied
 
         from .eventstream import counter_model, event_model
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from django.db import DatabaseError, connections, router
 
-from echo.sse.django_internals import connection_params
+from echo.sse.glue.django_internals import connection_params
 
 from .conf import app_settings
 from .eventstream import DjangoModelStorage, event_model

@@ -22,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from echo.sse import BaseEvent
-from echo.sse.django_internals import in_transaction
+from echo.sse.glue.django_internals import in_transaction
 
 from . import eventstream, metrics, notify, relay
 from .access import channel_manager, valid_channel

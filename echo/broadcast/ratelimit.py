@@ -5,7 +5,7 @@ JSON 429 with `Retry-After` instead of writing to the database and to every subs
 buckets are this process's (with N processes a client may publish N times as fast), and there are
 at most `_MAX_CLIENTS` of them: the least recently seen is forgotten first, so a flood of
 addresses costs a bounded amount of memory and each forgotten one starts again with a full bucket.
-The key is the client's validated address (`echo.sse.http.client_address`): a forged
+The key is the client's validated address (`echo.sse.glue.http.client_address`): a forged
 `X-Forwarded-For` that is no address gets no bucket of its own.
 """
 
@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 from django.http import HttpRequest, JsonResponse
 
-from echo.sse.http import client_address, json_error
+from echo.sse.glue.http import client_address, json_error
 
 from .conf import app_settings
 

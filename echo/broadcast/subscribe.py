@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import quote
 
 from echo.sse import EventStreamResponse, LastEventIdError, ServerSentEvent, current_response
-from echo.sse.control import ResetPayload, StreamErrorPayload, StreamFailed, StreamOpen, StreamReset
-from echo.sse.endings import EndReason, StreamEnd
-from echo.sse.http import WHOLE_ID, WHOLE_ID_TEXT
+from echo.sse.glue.http import WHOLE_ID, WHOLE_ID_TEXT
+from echo.sse.wire.control import ResetPayload, StreamErrorPayload, StreamFailed, StreamOpen, StreamReset
+from echo.sse.wire.endings import EndReason, StreamEnd
 
 from . import metrics
 from .access import valid_channel

@@ -14,9 +14,9 @@ from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
 from echo.sse import BaseEvent, EventStreamResponse, LastEventIdError
-from echo.sse.asgi import stream_view
-from echo.sse.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
-from echo.sse.middleware import RETRY_AFTER
+from echo.sse.glue.asgi import stream_view
+from echo.sse.glue.http import invalid_last_event_id, json_error, last_event_id, method_not_allowed
+from echo.sse.glue.middleware import RETRY_AFTER
 
 from .access import PublishAccess, channel_manager, valid_channel
 from .channels import ChannelSpec, find_channel, subscription_contract

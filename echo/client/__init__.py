@@ -15,7 +15,7 @@ make it hold, how often it can make it connect and how long it can make it wait 
 `echo.client.policy`): an event past `max_event_size` raises `EventTooLarge`.
 """
 
-from echo.sse.contract import UnknownEvent
+from echo.sse.glue.contract import UnknownEvent
 
 from .aio import AsyncClient, AsyncEventStream
 from .exceptions import ClientError, EventTooLarge, NotAnEventStream, ReconnectFailed, StreamRefused

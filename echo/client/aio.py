@@ -12,7 +12,7 @@ from typing import Any, TypeVar, Unpack
 import httpx
 
 from echo.sse import BaseEvent
-from echo.sse.contract import StreamContract, UnknownEvent
+from echo.sse.glue.contract import StreamContract, UnknownEvent
 
 from .policy import ClientOptions, ClientState, StreamOptions, StreamState
 from .sync import DEFAULT_TIMEOUT

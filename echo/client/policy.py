@@ -4,7 +4,7 @@ as long as it says.
 
 - Every event with an id moves `last_event_id`, sent back as `Last-Event-ID` on reconnecting.
 - `retry:` sets the reconnection delay, as in a browser.
-- A terminal event (`echo.sse.endings`, its reason's `then`): `shutdown`, `stream-error`: reconnect
+- A terminal event (`echo.sse.wire.endings`, its reason's `then`): `shutdown`, `stream-error`: reconnect
   (after `retry:`, spread by the jitter); `error`: reconnect with backoff (a failed attempt);
   `terminated`: an operator ended the session, the stream ends, no reconnection.
 - `stream-reset`: a gap; yielded when the caller listed `StreamReset`, else only counted.
@@ -40,9 +40,9 @@ from typing import Any, Generic, TypedDict, TypeVar
 from httpx_sse import ServerSentEvent
 
 from echo.sse import BaseEvent
-from echo.sse.contract import StreamContract, UnknownEvent
-from echo.sse.control import StreamOpen, StreamReset
-from echo.sse.endings import EndReason, Then
+from echo.sse.glue.contract import StreamContract, UnknownEvent
+from echo.sse.wire.control import StreamOpen, StreamReset
+from echo.sse.wire.endings import EndReason, Then
 
 from .exceptions import ClientError, EventTooLarge, NotAnEventStream, ReconnectFailed, StreamRefused
 
@@ -76,7 +76,7 @@ SSE_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
 }
 
-# A terminal event by name: its reason says whether to reconnect (`echo.sse.endings`).
+# A terminal event by name: its reason says whether to reconnect (`echo.sse.wire.endings`).
 _ENDS: dict[str, EndReason] = {
     reason.event.event_name: reason for reason in EndReason if reason.event is not None
 }

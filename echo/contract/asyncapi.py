@@ -6,7 +6,7 @@ the HTTP binding's method and query schema, one message per event name with its 
 Schema. AsyncAPI has no SSE binding, so what SSE adds is in documented extensions:
 
 - `x-sse-event` (message): the `event:` field's value; `x-sse-control` (message): a control event
-  (`echo.sse.control`) rather than one of the stream's own;
+  (`echo.sse.wire.control`) rather than one of the stream's own;
 - `x-sse-ids` (channel): `{"format": "none" | "plain" | "composite" | "channel", "resume": text}`,
   what the ids look like and how `Last-Event-ID` resumes;
 - `x-sse-multiplex` (broadcast channels): several channels are read at once by naming them
@@ -88,7 +88,7 @@ def _operation(
 
 def asyncapi_document(*, server: str | None = None, urlconf: str | None = None) -> dict[str, Any]:
     """The document as a dict (JSON-ready). `server`: a base URL such as http://127.0.0.1:8000."""
-    from echo.sse.control import CONTROL_EVENTS
+    from echo.sse.wire.control import CONTROL_EVENTS
 
     streams = stream_endpoints(urlconf)
     channels = channel_endpoints(urlconf)

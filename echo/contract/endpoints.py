@@ -12,7 +12,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from echo.sse import BaseEvent
-from echo.sse.contract import StreamContract, contract_of
+from echo.sse.glue.contract import StreamContract, contract_of
 
 __all__ = [
     "ChannelEndpoint",
@@ -60,7 +60,7 @@ def _address(route: str) -> tuple[str, tuple[str, ...]]:
 
 
 def stream_endpoints(urlconf: str | None = None) -> list[StreamEndpoint]:
-    """Every URL whose view declares its events (`echo.sse.contract.declare`), in URL order."""
+    """Every URL whose view declares its events (`echo.sse.glue.contract.declare`), in URL order."""
     found: list[StreamEndpoint] = []
     for route, entry in _walk(get_resolver(urlconf).url_patterns, ""):
         contract = contract_of(entry.callback)

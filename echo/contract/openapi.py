@@ -113,7 +113,7 @@ def _parameters(path_params: tuple[str, ...], query: dict[str, Any] | None) -> l
 
 
 def openapi_fragment(*, server: str | None = None, urlconf: str | None = None) -> dict[str, Any]:
-    from echo.sse.control import CONTROL_EVENTS
+    from echo.sse.wire.control import CONTROL_EVENTS
 
     streams = stream_endpoints(urlconf)
     channels = channel_endpoints(urlconf)

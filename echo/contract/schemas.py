@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from echo.sse import BaseEvent
-from echo.sse.control import CONTROL_EVENTS, StreamFailed, StreamOpen, StreamReset
+from echo.sse.wire.control import CONTROL_EVENTS, StreamFailed, StreamOpen, StreamReset
 
 __all__ = ["ID_SEMANTICS", "REF_TEMPLATE", "Components", "gather", "is_control"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_safe
 
-from echo.sse.http import json_error
+from echo.sse.glue.http import json_error
 
 from .asyncapi import asyncapi_document
 from .conf import app_settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from echo.sse.contract import StreamContract
+from echo.sse.glue.contract import StreamContract
 
 from .query import EchoQuery
 from .streams import Echo, EchoText, ReverseEcho

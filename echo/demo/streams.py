@@ -19,7 +19,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from echo.sse import BaseEvent, ServerSentEvent, event_source, merge
-from echo.sse.iterators import aclose
+from echo.sse.wire.iterators import aclose
 
 __all__ = [
     "Echo",

@@ -11,9 +11,9 @@ from django.template.response import TemplateResponse
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
 from echo.sse import EventStreamResponse, LastEventIdError
-from echo.sse.asgi import stream_view
-from echo.sse.contract import declare
-from echo.sse.http import (
+from echo.sse.glue.asgi import stream_view
+from echo.sse.glue.contract import declare
+from echo.sse.glue.http import (
     WHOLE_ID,
     WHOLE_ID_TEXT,
     invalid_last_event_id,
@@ -36,7 +36,7 @@ def _echo_endpoint(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -
     CSRF-exempt because these views change nothing: a POST gets the JSON 405, not an HTML 403.
     Plain functions, not coroutines: they await nothing, and a sync stream view runs in the one
     thread hop of its request phase, where an async one would be bridged back to the event loop
-    and out again (see `echo.sse.asgi.stream_view`).
+    and out again (see `echo.sse.glue.asgi.stream_view`).
     """
 
     @stream_view

@@ -1,4 +1,4 @@
-"""`StatsCollector`: the process's stats (`echo.sse.stats`) as Prometheus metric families.
+"""`StatsCollector`: the process's stats (`echo.sse.runtime.stats`) as Prometheus metric families.
 
 A custom collector reads the counts when scraped, so nothing on a stream's path touches
 prometheus_client. That is also why each process is scraped on its own rather than through
@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from echo.sse.stats import Counter, Gauge, Stats, stats
+from echo.sse.runtime.stats import Counter, Gauge, Stats, stats
 
 __all__ = ["StatsCollector"]
 

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
-from echo.sse.http import json_error, method_not_allowed
+from echo.sse.glue.http import json_error, method_not_allowed
 
 from .conf import app_settings
 

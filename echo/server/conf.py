@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from echo.sse.conf import Section, lazy
-from echo.sse.redact import SECRET_NAMES
+from echo.sse.glue.redact import SECRET_NAMES
 
 __all__ = ["ServerSettings", "app_settings"]
 
@@ -18,7 +18,7 @@ class ServerSettings(Section):
     # A connection's first write in a loop turn goes to the socket at once when nothing is queued
     # (`echo.server.transport`), instead of a loop turn later through Twisted's buffer.
     DAPHNE_DIRECT_WRITES: bool = True
-    # Each connection's messages arrive in an `echo.sse.inbox.Inbox`, watched without a task,
+    # Each connection's messages arrive in an `echo.sse.runtime.inbox.Inbox`, watched without a task,
     # instead of an `asyncio.Queue` and a task parked on it per stream.
     DAPHNE_INBOX: bool = True
     # A middle part of a response body goes straight to Twisted's `Request.write`
@@ -29,7 +29,7 @@ class ServerSettings(Section):
     # Twisted's own 64 KiB otherwise).
     SEND_HIGH_WATER: Annotated[int, Field(ge=1024)] = 65536
     # Query parameters the access log shows as `name=[redacted]` (declared by echo.sessions too,
-    # for its rows, with the same meaning: `echo.sse.redact`).
+    # for its rows, with the same meaning: `echo.sse.glue.redact`).
     SECRET_QUERY_PARAMETERS: Annotated[tuple[str, ...], Field(strict=False)] = SECRET_NAMES
 
 

@@ -24,8 +24,8 @@ from typing import Any
 from twisted.web.http import RESPONSES
 from twisted.web.http import Request as _TwistedRequest
 
-from echo.sse.types import DirectSend as DirectSendContract
-from echo.sse.types import Message
+from echo.sse.runtime.protocols import DirectSend as DirectSendContract
+from echo.sse.runtime.protocols import Message
 
 from .flow import FlowControl
 
@@ -119,7 +119,7 @@ class DirectSend(FlowSend, DirectSendContract):
     on a response Daphne has started and not finished, goes to `Request.write` after the same
     checks. Everything else (the start, the last part, anything malformed) is Daphne's.
     `write_now` is that short path as a plain call, for `EventStreamResponse.write_now`
-    (`echo.sse.types.DirectSend` is the contract); it refuses while the connection is full.
+    (`echo.sse.runtime.protocols.DirectSend` is the contract); it refuses while the connection is full.
     """
 
     __slots__ = ()

@@ -11,11 +11,11 @@ tested by `tests/server/test_upstream.py`): the methods overridden, `create_appl
 scope)` (what Daphne's does: `self.connections[protocol]["application_instance"]`, the
 application called with `scope=`, `receive=`, `send=`; Daphne's request puts its messages on what
 it returns and tests it with `if self.application_queue:`, hence `DaphneInbox`; the scope is a
-fresh dict per request, so the inbox is named in its `extensions`, `echo.sse.inbox.offer`),
+fresh dict per request, so the inbox is named in its `extensions`, `echo.sse.runtime.inbox.offer`),
 `listen_success(port)` (called with each port as it opens, before the reactor runs) and
 `log_action(protocol, action, details)` (the access log, `details["path"]` the request's target);
 `tcp.Port.transport` (the class of the connections a port accepts, read per accept); `run`
-(public) sends `echo.sse.signals.application_ready` first."""
+(public) sends `echo.sse.runtime.startup.application_ready` first."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Any
 from daphne.server import Server as DaphneServer
 from twisted.internet import tcp
 
-from echo.sse.inbox import Inbox, offer
-from echo.sse.redact import redact_target
-from echo.sse.signals import announce_ready
+from echo.sse.glue.redact import redact_target
+from echo.sse.runtime.inbox import Inbox, offer
+from echo.sse.runtime.startup import announce_ready
 
 from .conf import app_settings
 from .send import DirectSend, FlowSend

@@ -14,8 +14,8 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
-from echo.sse.http import json_error, method_not_allowed
-from echo.sse.redact import redact_query
+from echo.sse.glue.http import json_error, method_not_allowed
+from echo.sse.glue.redact import redact_query
 
 from . import bus
 from .conf import app_settings

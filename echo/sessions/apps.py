@@ -18,8 +18,8 @@ class SessionsConfig(AppConfig):
         from django.db.models.signals import post_save, pre_delete
 
         from echo.sse.apps import ready_toolkit
-        from echo.sse.registry import registry
-        from echo.sse.signals import application_ready
+        from echo.sse.runtime.registry import registry
+        from echo.sse.runtime.startup import application_ready
 
         from . import checks as session_checks
         from . import (

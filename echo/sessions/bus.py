@@ -23,8 +23,8 @@ from channels.layers import get_channel_layer
 
 from echo.sse import ServerSentEvent
 from echo.sse.conf import app_settings as sse_settings
-from echo.sse.endings import EndReason
-from echo.sse.registry import registry
+from echo.sse.runtime.registry import registry
+from echo.sse.wire.endings import EndReason
 
 from .conf import app_settings
 

@@ -1,4 +1,4 @@
-"""Stream sessions' system checks (see `echo.sse.checks` for the toolkit's).
+"""Stream sessions' system checks (see `echo.sse.glue.checks` for the toolkit's).
 
 - `echo.E006`: `ECHO["REDIS_URL"]` is set, the site has no `CHANNEL_LAYERS`, and `channels_redis`
   is missing (the `[redis]` extra): the control bus cannot reach the other processes.

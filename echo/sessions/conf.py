@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from echo.sse.conf import Section, lazy
-from echo.sse.redact import SECRET_NAMES
+from echo.sse.glue.redact import SECRET_NAMES
 
 __all__ = ["SessionSettings", "app_settings"]
 
@@ -26,7 +26,7 @@ class SessionSettings(Section):
     SESSION_WRITE_RETRY: Annotated[float, Field(ge=0)] = 60.0
     # Query parameters whose values are not recorded (`token=[redacted]`): a name matches when it
     # or one of its words (`access_token`, `apiKey`) is listed, whatever its case
-    # (`echo.sse.redact`). An empty list records queries as they came.
+    # (`echo.sse.glue.redact`). An empty list records queries as they came.
     SECRET_QUERY_PARAMETERS: Annotated[tuple[str, ...], Field(strict=False)] = SECRET_NAMES
     # The admin dashboard: seconds between the samples it charts (an hour of them is kept), and
     # between its updates of the open streams.

@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from echo.sse import BaseEvent, EventStreamResponse
-from echo.sse.contract import StreamContract
-from echo.sse.stats import Gauge, stats
+from echo.sse.glue.contract import StreamContract
+from echo.sse.runtime.stats import Gauge, stats
 
 from .conf import app_settings
 from .history import history

@@ -1,8 +1,8 @@
 """The last hour of this process, sampled: what the admin's dashboard draws.
 
 A daemon thread wakes every `DASHBOARD_SAMPLE_INTERVAL` seconds (`HISTORY_INTERVAL`, 5, when
-`History` is made without one), reads the process's stats
-(`echo.sse.stats`) and keeps what changed since the last sample (connects, ends by reason, events
+`History` is made without one), reads the process's stats (`echo.sse.runtime.stats`) and keeps
+what changed since the last sample (connects, ends by reason, events
 per second, broadcast lag) in a ring of one hour. It reads counters only: a stream pays nothing
 for it. It starts when the process starts serving (`application_ready`) or when a dashboard opens.
 """
@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from echo.sse.stats import Counter, Gauge, Histogram, stats
+from echo.sse.runtime.stats import Counter, Gauge, Histogram, stats
 
 __all__ = ["HISTORY_INTERVAL", "History", "Point", "history"]
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from echo.sse.endings import EndReason as _EndReason
+from echo.sse.wire.endings import EndReason as _EndReason
 
 __all__ = ["StreamSession"]
 
@@ -23,7 +23,7 @@ class StreamSessionQuerySet(models.QuerySet["StreamSession"]):
 class StreamSession(models.Model):
     """One stream connection: who listened to what, for how long, and how it ended."""
 
-    # The toolkit's table of end reasons (echo.sse.endings): the field's choices and their
+    # The toolkit's table of end reasons (echo.sse.wire.endings): the field's choices and their
     # labels come from it, so a new reason needs only a migration here.
     EndReason = _EndReason
 

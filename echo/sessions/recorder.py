@@ -38,9 +38,9 @@ from django.db import (
 from django.http import HttpRequest
 from django.utils import timezone
 
-from echo.sse.info import StreamInfo
-from echo.sse.redact import redact_query
-from echo.sse.stats import counter, gauge, histogram
+from echo.sse.glue.redact import redact_query
+from echo.sse.runtime.stats import counter, gauge, histogram
+from echo.sse.runtime.stream_info import StreamInfo
 
 from .conf import app_settings
 from .writer import insert_many, update_many

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from echo.sse.migrations import report_unapplied as report
-from echo.sse.migrations import unapplied_migrations
+from echo.sse.glue.migrations import report_unapplied as report
+from echo.sse.glue.migrations import unapplied_migrations
 
 __all__ = ["report_unapplied", "unapplied_migrations"]
 
@@ -19,7 +19,7 @@ logger = logging.getLogger("echo.sessions")
 
 
 def report_unapplied(**kwargs: Any) -> None:
-    """`echo.sse.signals.application_ready` receiver: an ERROR line when sessions cannot be
+    """`echo.sse.runtime.startup.application_ready` receiver: an ERROR line when sessions cannot be
     recorded because their table is missing or behind."""
     from .models import StreamSession
 

@@ -5,7 +5,7 @@ run for a whole batch instead of one ORM call per row, and each value converted 
 that gives what Django's field preparation gives (a test holds the two equal). On PostgreSQL new
 rows go by `COPY ... FROM STDIN` (psycopg 3), a fraction of the CPU of even a pipelined
 `executemany` (docs/performance.md). The backend internals this needs (the driver's cursor, its
-adapters, its error wrapping) are read through `echo.sse.django_internals`.
+adapters, its error wrapping) are read through `echo.sse.glue.django_internals`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connections
 
-from echo.sse.django_internals import (
+from echo.sse.glue.django_internals import (
     database_errors,
     datetime_adapter,
     driver_cursor,

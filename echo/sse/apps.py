@@ -23,12 +23,12 @@ class SseConfig(AppConfig):
 def ready_toolkit() -> None:
     """Register the toolkit's checks, its process state's resets and its start-up work, and give
     echo's loggers a default; safe to call repeatedly (from every echo app's `ready()`)."""
-    from . import checks as sse_checks
-    from . import state
-    from .pinger import pinger
-    from .registry import registry
-    from .shutdown import on_application_ready, shutdown
-    from .signals import application_ready
+    from .glue import checks as sse_checks
+    from .runtime import state
+    from .runtime.liveness import pinger
+    from .runtime.registry import registry
+    from .runtime.shutdown import on_application_ready, shutdown
+    from .runtime.startup import application_ready
 
     # The registry keeps a set: a check registered twice runs once.
     checks.register(sse_checks.check_daphne_first, checks.Tags.compatibility)
@@ -36,11 +36,11 @@ def ready_toolkit() -> None:
     checks.register(sse_checks.check_middleware, checks.Tags.compatibility)
     checks.register(sse_checks.check_settings)
     # Registered under their names: a second call replaces, never adds.
-    state.register_reset("echo.sse.registry.registry", registry.reset)
-    state.register_reset("echo.sse.pinger.pinger", pinger.reset)
-    state.register_reset("echo.sse.shutdown.shutdown", shutdown.reset)
+    state.register_reset("echo.sse.runtime.registry.registry", registry.reset)
+    state.register_reset("echo.sse.runtime.liveness.pinger", pinger.reset)
+    state.register_reset("echo.sse.runtime.shutdown.shutdown", shutdown.reset)
     # Side effects on the process are done when it starts serving, never by a stream.
-    application_ready.connect(on_application_ready, dispatch_uid="echo.sse.shutdown")
+    application_ready.connect(on_application_ready, dispatch_uid="echo.sse.runtime.shutdown")
     _default_logging()
 
 

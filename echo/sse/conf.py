@@ -103,7 +103,7 @@ class SseSettings(Section):
     # once (503 and 429, with Retry-After) by EventStreamMiddleware. None: no limit.
     MAX_STREAMS: Annotated[int, Field(ge=1)] | None = 20_000
     MAX_STREAMS_PER_CLIENT: Annotated[int, Field(ge=1)] | None = 200
-    # Threads kept by echo.sse.asgi.ASGIHandler for the sync parts of requests.
+    # Threads kept by echo.sse.glue.asgi.ASGIHandler for the sync parts of requests.
     SYNC_THREADS: Annotated[int, Field(ge=1, le=1024)] = 16
     # Once the ASGI application is set up, freeze what is loaded out of the cyclic collector's
     # view, and set its thresholds: with thousands of open streams the default thresholds mean

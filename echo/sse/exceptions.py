@@ -25,7 +25,7 @@ class FieldError(EventStreamError, ValueError):
 
 class LastEventIdError(EventStreamError, ValueError):
     """A `Last-Event-ID` a stream cannot resume from: `raw` as given, `expected` what it takes.
-    `echo.sse.http.invalid_last_event_id` answers it with the one 400 every stream gives."""
+    `echo.sse.glue.http.invalid_last_event_id` answers it with the one 400 every stream gives."""
 
     def __init__(self, raw: str, expected: str) -> None:
         super().__init__(f"cannot resume from Last-Event-ID: expected {expected}")

@@ -32,7 +32,7 @@ from echo.broadcast.storage import get_storage, stored_batches
 from echo.broadcast.subscribe import channel_events, parse_last_event_id
 from echo.demo.messages import ChatMessage, MessagePayload
 from echo.sse import BaseEvent, EndReason, EventStreamResponse, LastEventIdError, ServerSentEvent
-from echo.sse.endings import StreamEnd
+from echo.sse.wire.endings import StreamEnd
 
 from ..loops import run
 

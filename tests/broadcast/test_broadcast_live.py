@@ -27,7 +27,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
 
 from echo.client import Client, Reconnect
 from echo.demo.messages import ChatMessage
-from echo.sse.control import StreamOpen
+from echo.sse.wire.control import StreamOpen
 
 from ..loops import run
 from ..servers import ROOT, Server, admin_login, daphne, run_python, wait_for

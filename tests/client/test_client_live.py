@@ -20,7 +20,7 @@ from echo.client import AsyncClient, Client, Reconnect, ReconnectFailed, StreamR
 from echo.demo.contracts import SSE2, SSE3
 from echo.demo.messages import ChatMessage
 from echo.demo.streams import Echo, ReverseEcho
-from echo.sse.control import Terminated
+from echo.sse.wire.control import Terminated
 
 from ..loops import run
 from ..servers import ROOT, Server, daphne_command, running, wait_for

@@ -32,8 +32,8 @@ from echo.client.policy import (
 )
 from echo.demo.contracts import SSE3
 from echo.demo.streams import Echo, ReverseEcho
-from echo.sse.control import StreamReset
-from echo.sse.endings import EndReason, Then
+from echo.sse.wire.control import StreamReset
+from echo.sse.wire.endings import EndReason, Then
 
 
 def session(*events: type, policy: Reconnect | None = None) -> Session:

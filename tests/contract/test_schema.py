@@ -22,8 +22,8 @@ from openapi_spec_validator import validate as validate_openapi
 
 from echo.contract.endpoints import channel_endpoints, stream_endpoints
 from echo.demo.messages import ChatMessage, MessagePayload
-from echo.sse.control import CONTROL_EVENTS
-from echo.sse.testing import open_stream
+from echo.sse.glue.testing import open_stream
+from echo.sse.wire.control import CONTROL_EVENTS
 
 from ..loops import run
 

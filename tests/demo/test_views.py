@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, Client, override_settings
 
-from echo.sse.registry import registry
+from echo.sse.runtime.registry import registry
 
 from ..loops import run
 

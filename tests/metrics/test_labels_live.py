@@ -21,7 +21,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from echo.sse.stats import MAX_LABEL_LENGTH, MAX_SERIES, OTHER
+from echo.sse.runtime.stats import MAX_LABEL_LENGTH, MAX_SERIES, OTHER
 
 from ..servers import Server, daphne, wait_for
 from ..services import require

@@ -1,4 +1,4 @@
-"""The process's stats (`echo.sse.stats`) and their Prometheus exposition (`echo.metrics`)."""
+"""The process's stats (`echo.sse.runtime.stats`) and their Prometheus exposition (`echo.metrics`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from echo.metrics import checks
 from echo.metrics.collector import StatsCollector
-from echo.sse.stats import (
+from echo.sse.runtime.stats import (
     MAX_LABEL_LENGTH,
     MAX_SERIES,
     OTHER,
@@ -155,7 +155,7 @@ def test_a_long_label_value_is_cut(own: Stats) -> None:
 
 
 def test_the_process_declares_every_documented_metric() -> None:
-    from echo.sse.stats import stats
+    from echo.sse.runtime.stats import stats
 
     names = {metric.name for metric in stats}
     assert {

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from echo.sessions import bus
 from echo.sessions.models import StreamSession
-from echo.sse.endings import EndReason
+from echo.sse.wire.endings import EndReason
 
 from .test_bus import unreachable_layer
 

@@ -15,7 +15,7 @@ from django.test import RequestFactory, override_settings
 
 from echo.sessions import bus
 from echo.sse import EventStreamResponse, ServerSentEvent
-from echo.sse.registry import registry
+from echo.sse.runtime.registry import registry
 
 from ..loops import run
 from ..servers import free_port

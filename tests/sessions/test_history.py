@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from echo.sessions.history import History
-from echo.sse.stats import Counter, Histogram, stats
+from echo.sse.runtime.stats import Counter, Histogram, stats
 
 
 def metric(name: str) -> object:

@@ -1,10 +1,10 @@
-"""`echo.sse.redact`: what is kept of a query string, case by case."""
+"""`echo.sse.glue.redact`: what is kept of a query string, case by case."""
 
 from __future__ import annotations
 
 import pytest
 
-from echo.sse.redact import REDACTED, is_secret, redact_query, redact_target
+from echo.sse.glue.redact import REDACTED, is_secret, redact_query, redact_target
 
 CASES = [
     ("token=abc&message=hi", "token=[redacted]&message=hi"),

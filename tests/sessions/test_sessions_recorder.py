@@ -20,7 +20,7 @@ from echo.sessions import writer
 from echo.sessions.models import StreamSession
 from echo.sessions.recorder import SessionRecorder
 from echo.sse import EndReason, EventStreamResponse, ServerSentEvent, StreamInfo
-from echo.sse.registry import registry
+from echo.sse.runtime.registry import registry
 
 from ..loops import run
 from ..servers import wait_for

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import path
 
 from echo.sse import BaseEvent, EventStreamResponse, event_source
-from echo.sse.contract import StreamContract, declare
-from echo.sse.http import json_error, last_event_id
+from echo.sse.glue.contract import StreamContract, declare
+from echo.sse.glue.http import json_error, last_event_id
 
 
 class Tick(BaseEvent[int]):

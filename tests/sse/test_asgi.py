@@ -1,4 +1,4 @@
-"""`echo.sse.asgi` in one process: which requests are served in one thread hop (views marked
+"""`echo.sse.glue.asgi` in one process: which requests are served in one thread hop (views marked
 `stream_view`), and the kept threads that run those hops."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from django.test import override_settings
 from django.urls import path
 
-from echo.sse.asgi import _is_stream_view
-from echo.sse.threads import Worker as _Worker
+from echo.sse.glue.asgi import _is_stream_view
+from echo.sse.runtime.threads import Worker as _Worker
 
 from ..loops import run
 

@@ -1,4 +1,4 @@
-"""A sync stream view's request, as `echo.sse.asgi.ASGIHandler` runs it under Daphne: its request
+"""A sync stream view's request, as `echo.sse.glue.asgi.ASGIHandler` runs it under Daphne: its request
 phase and its `request_finished` on one of the kept threads, as Django runs both on the request's
 thread (whose database connections `close_old_connections` then looks at)."""
 

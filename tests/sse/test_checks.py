@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, run_checks
 from django.test import override_settings
 
-from echo.sse import checks
+from echo.sse.glue import checks
 
 from ..servers import manage, server_env
 

@@ -1,4 +1,4 @@
-"""Declared events (`echo.sse.contract`) and the in-process reader (`echo.sse.testing`)."""
+"""Declared events (`echo.sse.glue.contract`) and the in-process reader (`echo.sse.glue.testing`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from django.test import override_settings
 from pydantic import ValidationError
 
 from echo.sse import ServerSentEvent
-from echo.sse.contract import StreamContract, UnknownEvent, contract_of, declare
-from echo.sse.control import EndPayload, Shutdown, StreamOpen
-from echo.sse.info import EndReason
-from echo.sse.testing import open_stream, read_events
+from echo.sse.glue.contract import StreamContract, UnknownEvent, contract_of, declare
+from echo.sse.glue.testing import open_stream, read_events
+from echo.sse.wire.control import EndPayload, Shutdown, StreamOpen
+from echo.sse.wire.endings import EndReason
 
 from ..loops import run
 from .contract_urls import TICKS, Stray, Tick, async_tick_view, plain_view, tick_view

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from echo.sse.decode import EventDecoder
+from echo.sse.wire.decode import EventDecoder
 
 from .. import whatwg
 

@@ -1,5 +1,5 @@
-"""`echo.sse.disconnect.DisconnectWatcher`: a watchable receive queue the server names (in the
-scope, `echo.sse.inbox.offer`) is watched without a task, any other `receive` with one task, and
+"""`echo.sse.glue.disconnect.DisconnectWatcher`: a watchable receive queue the server names (in the
+scope, `echo.sse.runtime.inbox.offer`) is watched without a task, any other `receive` with one task, and
 either way the guarded work ends when the client leaves."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from django.core.handlers.asgi import ASGIHandler
 
-from echo.sse.disconnect import Disconnected, DisconnectWatcher
-from echo.sse.inbox import offer, offered
-from echo.sse.types import WatchableInbox
+from echo.sse.glue.disconnect import Disconnected, DisconnectWatcher
+from echo.sse.runtime.inbox import offer, offered
+from echo.sse.runtime.protocols import WatchableInbox
 
 from ..loops import run
 

@@ -1,4 +1,4 @@
-"""The table of end reasons (`echo.sse.endings`): which end wins, each reason's final event, and
+"""The table of end reasons (`echo.sse.wire.endings`): which end wins, each reason's final event, and
 what reads the table (control events, the client's policy, the sessions model)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from echo.sse.control import CONTROL_EVENTS, Error, Shutdown, SlowClient, StreamFailed, Terminated
-from echo.sse.endings import EndReason, Retry, Then, decide_end
+from echo.sse.wire.control import CONTROL_EVENTS, Error, Shutdown, SlowClient, StreamFailed, Terminated
+from echo.sse.wire.endings import EndReason, Retry, Then, decide_end
 
 R = EndReason
 
@@ -117,7 +117,7 @@ def test_the_table_imports_without_django_settings() -> None:
     # The client imports it: reading the table must not need a configured Django.
     code = (
         "import os; os.environ.pop('DJANGO_SETTINGS_MODULE', None);"
-        "from echo.sse.endings import EndReason;"
+        "from echo.sse.wire.endings import EndReason;"
         "import echo.client.policy;"
         "from django.conf import settings; assert not settings.configured;"
         "print(len(EndReason))"

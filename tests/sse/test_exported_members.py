@@ -11,10 +11,11 @@ import echo.sse
 
 
 def submodules() -> list[ModuleType]:
+    # Every module of the toolkit, in its layers (`wire`, `runtime`, `glue`) too.
     return [
-        importlib.import_module(f"{echo.sse.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(echo.sse.__path__)
-        if not info.name.startswith("_")
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(echo.sse.__path__, prefix=f"{echo.sse.__name__}.")
+        if not any(part.startswith("_") for part in info.name.split("."))
     ]
 
 

@@ -1,4 +1,4 @@
-"""`echo.sse.inbox.Inbox`: the ASGI receive queue `echo.server` hands each Daphne connection."""
+"""`echo.sse.runtime.inbox.Inbox`: the ASGI receive queue `echo.server` hands each Daphne connection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from echo.sse.inbox import Inbox
+from echo.sse.runtime.inbox import Inbox
 
 from ..loops import run
 

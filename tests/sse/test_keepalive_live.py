@@ -1,5 +1,5 @@
 """Keep-alive comments on the path production uses: under echo's handler an idle stream is pinged
-by the per-process sweeper (`echo.sse.pinger`), under Django's handler by the pump's deadline."""
+by the per-process sweeper (`echo.sse.runtime.liveness`), under Django's handler by the pump's deadline."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 
 def merge(*streams: AsyncIterable[T]) -> AsyncGenerator[T, None]:
-    """`echo.sse.merge`, typed as the async generator it is (its annotation says AsyncIterator)."""
+    """`echo.sse.wire.merge`, typed as the async generator it is (its annotation says AsyncIterator)."""
     merged = _merge(*streams)
     assert isinstance(merged, AsyncGenerator)
     return merged

@@ -1,4 +1,4 @@
-"""The process-wide state inventory (`echo.sse.state`) against the code, and the one reset.
+"""The process-wide state inventory (`echo.sse.runtime.state`) against the code, and the one reset.
 
 The rule, applied to every module under `echo/` but migrations and `__main__.py`, to the statements
 of a module's body (and of `if`, `try` and `with` blocks there; not of functions or classes):
@@ -33,8 +33,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.signals import request_started
 
-from echo.sse import shutdown as shutdown_module
-from echo.sse import state
+from echo.sse.runtime import shutdown as shutdown_module
+from echo.sse.runtime import state
 
 from ..servers import Server, daphne, uvicorn
 
@@ -72,7 +72,7 @@ MUTABLE_CALLS = frozenset(
         "WeakKeyDictionary",
         "WeakValueDictionary",
         "count",
-        # Django's signals (their receivers), echo's metrics (echo.sse.stats)
+        # Django's signals (their receivers), echo's metrics (echo.sse.runtime.stats)
         "Signal",
         "counter",
         "gauge",
@@ -215,7 +215,7 @@ def found_side_effects() -> set[tuple[str, str]]:
 def test_every_module_level_holder_is_listed() -> None:
     listed = {(holder.module, holder.name) for holder in state.HOLDERS}
     unlisted = found_holders() - listed
-    assert not unlisted, f"module-level state not in echo.sse.state.HOLDERS: {sorted(unlisted)}"
+    assert not unlisted, f"module-level state not in echo.sse.runtime.state.HOLDERS: {sorted(unlisted)}"
 
 
 def test_every_listed_holder_is_still_there() -> None:
@@ -283,15 +283,17 @@ def table() -> str:
 def test_architecture_table_is_the_inventory() -> None:
     text = (ROOT / "ARCHITECTURE.md").read_text()
     section = text.split("## Process-wide state\n", 1)[1].split("\n## ", 1)[0]
-    assert table() in section, "ARCHITECTURE.md's table, rendered from echo.sse.state.HOLDERS:\n" + table()
+    assert table() in section, (
+        "ARCHITECTURE.md's table, rendered from echo.sse.runtime.state.HOLDERS:\n" + table()
+    )
 
 
 def test_reset_calls_what_the_apps_registered() -> None:
     registered = set(state._resets)
     assert registered == {
-        "echo.sse.registry.registry",
-        "echo.sse.pinger.pinger",
-        "echo.sse.shutdown.shutdown",
+        "echo.sse.runtime.registry.registry",
+        "echo.sse.runtime.liveness.pinger",
+        "echo.sse.runtime.shutdown.shutdown",
         "echo.broadcast.hub.hub",
         "echo.broadcast.relay.relay",
     }
@@ -317,7 +319,7 @@ def installs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[threading.Thread]
         shutdown_module.shutdown, "install", lambda: threads.append(threading.current_thread())
     )
     yield threads
-    request_started.disconnect(dispatch_uid="echo.sse.shutdown")
+    request_started.disconnect(dispatch_uid="echo.sse.runtime.shutdown")
 
 
 def test_ready_on_the_serving_loop_installs_at_once(installs: list[threading.Thread]) -> None:
@@ -344,8 +346,8 @@ def test_ready_before_the_loop_runs_installs_at_the_first_request(installs: list
     first_request = shutdown_module._install_at_first_request
     # Waiting on request_started (disconnected to tell; Django's own receivers are left out of
     # this test, as they would touch the database).
-    assert request_started.disconnect(dispatch_uid="echo.sse.shutdown")
-    request_started.connect(first_request, dispatch_uid="echo.sse.shutdown")
+    assert request_started.disconnect(dispatch_uid="echo.sse.runtime.shutdown")
+    request_started.connect(first_request, dispatch_uid="echo.sse.runtime.shutdown")
     first_request()  # a request served without a loop (Django's test client): still waiting
     assert installs == []
 
@@ -354,7 +356,7 @@ def test_ready_before_the_loop_runs_installs_at_the_first_request(installs: list
 
     asyncio.run(served())
     assert installs == [threading.main_thread()]
-    assert not request_started.disconnect(dispatch_uid="echo.sse.shutdown"), "once, then gone"
+    assert not request_started.disconnect(dispatch_uid="echo.sse.runtime.shutdown"), "once, then gone"
 
 
 @pytest.mark.live

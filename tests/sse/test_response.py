@@ -27,10 +27,10 @@ from echo.sse import (
     StreamTypeError,
     current_response,
 )
-from echo.sse.control import StreamErrorPayload, StreamFailed
-from echo.sse.endings import StreamEnd
-from echo.sse.response import ERROR_EVENT
-from echo.sse.types import DirectSend, Message
+from echo.sse.glue.response import ERROR_EVENT
+from echo.sse.runtime.protocols import DirectSend, Message
+from echo.sse.wire.control import StreamErrorPayload, StreamFailed
+from echo.sse.wire.endings import StreamEnd
 
 from ..loops import run
 

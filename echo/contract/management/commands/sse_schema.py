@@ -14,7 +14,7 @@ from echo.contract.openapi import openapi_fragment
 class Command(BaseCommand):
     help = (
         "Print the AsyncAPI 3.0 document of every stream view that declares its events "
-        "(echo.sse.contract.declare) and every declared broadcast channel; --openapi prints an "
+        "(echo.sse.glue.contract.declare) and every declared broadcast channel; --openapi prints an "
         "OpenAPI 3.1 fragment of the same streams instead."
     )
 

@@ -4,7 +4,7 @@ Each `EndReason` member is a whole row: its value (stored as `StreamSession.end_
 metrics' `reason` label), its admin label, its precedence (`decide_end`), its terminal event,
 the `retry:` that event carries, and what a client does on reading it. Everything else reads the
 table: the response (which end wins, the final event), `echo.sessions` (the model's choices),
-`echo.client.policy` (reconnect or stop), `echo.sse.control.CONTROL_EVENTS` (the events every
+`echo.client.policy` (reconnect or stop), `echo.sse.wire.control.CONTROL_EVENTS` (the events every
 stream's contract lists). Adding a reason is one row here, and a migration for the model's choices.
 
 A source ends its stream with a reason of its own by yielding `StreamEnd(reason, final)`.
@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from .event import ServerSentEvent
-from .events import BaseEvent
+from .encode import ServerSentEvent
+from .typed_events import BaseEvent
 
 __all__ = [
     "EndPayload",

@@ -2,8 +2,8 @@
 
 The response holds the headers and iterates: it encodes what its source yields, checks it against
 what the view declared, and tells observers when the stream opens and ends. The rest of the
-stream's life is its `StreamRun`'s (`echo.sse.run`): how it ends, keep-alive, slow clients, and the
-two ways of serving it. Under echo's handler (`echo.sse.asgi`) the response is given the raw ASGI
+stream's life is its `StreamRun`'s (`echo.sse.runtime.run`): how it ends, keep-alive, slow clients, and the
+two ways of serving it. Under echo's handler (`echo.sse.glue.asgi`) the response is given the raw ASGI
 `send` (`attach_sender`) and its source runs in the request's own task; under any other handler
 (Django's stock one) the source runs in a pump task. Either way `end_stream()` (an operator's
 terminate, a graceful shutdown) wakes the response to send a final event and end the body cleanly.
@@ -14,7 +14,7 @@ the stream's `finally` at once rather than whenever the garbage collector gets t
 
 Django's private details it relies on (the request's closer, to let the request go once the
 stream starts, and the encoded parts, returned by `__aiter__` as they are) are read through
-`echo.sse.django_internals` (docs/upstream.md).
+`echo.sse.glue.django_internals` (docs/upstream.md).
 """
 
 from __future__ import annotations
@@ -29,25 +29,25 @@ from typing import Any, Final, TypeAlias
 from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 
-from .conf import app_settings
+from ..conf import app_settings
+from ..exceptions import StreamTypeError
+from ..runtime.protocols import Declaration, Send, StreamObserver
+from ..runtime.pump import END, IDLE, WAKE, Pump
+from ..runtime.registry import Refusal, registry
+from ..runtime.run import PING, StreamMode, StreamRun
+from ..runtime.shutdown import final_event, shutdown
+from ..runtime.stream_info import StreamInfo
+from ..wire.encode import ServerSentEvent
+from ..wire.endings import EndReason, StreamEnd
+from ..wire.typed_events import BaseEvent
 from .django_internals import resource_closers, streaming_iterator
-from .endings import StreamEnd
-from .event import ServerSentEvent
-from .events import BaseEvent
-from .exceptions import StreamTypeError
 from .http import client_address
-from .info import EndReason, StreamInfo
-from .pump import END, IDLE, WAKE, Pump
-from .registry import Refusal, registry
-from .run import PING, StreamMode, StreamRun
-from .shutdown import final_event, shutdown
-from .types import Declaration, Send, StreamObserver
 
 __all__ = ["DEFAULT", "ERROR_EVENT", "EventStreamResponse", "StreamItem", "current_response"]
 
 logger = logging.getLogger("echo.sse")
 
-# `StreamEnd`: the source ends its stream with a reason of its own (echo.sse.endings).
+# `StreamEnd`: the source ends its stream with a reason of its own (echo.sse.wire.endings).
 StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str | StreamEnd
 
 # The final event of a stream whose source raised: no details (they are in the server's log).
@@ -143,7 +143,7 @@ class EventStreamResponse(StreamingHttpResponse):
         self.declared = names
 
     def attach_sender(self, send: Send) -> None:
-        """Called by `echo.sse.asgi.ASGIHandler`: stream without a pump task (`echo.sse.run`)."""
+        """Called by `echo.sse.glue.asgi.ASGIHandler`: stream without a pump task (`echo.sse.runtime.run`)."""
         self._run.attach(send)
 
     def write_now(self, event: ServerSentEvent) -> bool:
@@ -155,7 +155,7 @@ class EventStreamResponse(StreamingHttpResponse):
         self._run.end(reason, final)
 
     def end_slow(self) -> None:
-        """End a stream whose client stopped reading (what `echo.sse.pinger` does to its run)."""
+        """End a stream whose client stopped reading (what `echo.sse.runtime.liveness` does to its run)."""
         self._run.end_slow()
 
     @property

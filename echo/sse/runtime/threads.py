@@ -2,7 +2,7 @@
 
 asgiref's default `ThreadSensitiveContext` starts a thread per request and keeps it until the
 response is finished: for an event stream, an idle OS thread per open connection for hours. Here
-a request borrows one of a few kept threads for its request phase only (see `echo.sse.asgi`).
+a request borrows one of a few kept threads for its request phase only (see `echo.sse.glue.asgi`).
 
 The one module that relies on asgiref beyond its documented calls (asgiref 3.13.0, pinned in
 requirements.txt; docs/upstream.md, tested by `tests/test_upstream_adapters.py`):

@@ -2,7 +2,7 @@
 
 Daphne (like most ASGI servers) cancels every application instance when it stops, so clients see
 a truncated body and no hint of when to come back. When the process starts serving
-(`echo.sse.signals.application_ready`), a handler for both signals is installed that wraps the
+(`echo.sse.runtime.startup.application_ready`), a handler for both signals is installed that wraps the
 server's own: it asks every live stream to send a final
 `shutdown` event carrying a `retry` hint, waits (bounded by `ECHO["SHUTDOWN_GRACE"]`) for the
 responses to finish, lets observers flush (the session recorder writes its last rows), and only
@@ -30,9 +30,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.signals import request_started
 
-from .conf import app_settings
-from .event import ServerSentEvent
-from .info import EndReason
+from ..conf import app_settings
+from ..wire.encode import ServerSentEvent
+from ..wire.endings import EndReason
 from .registry import registry
 
 __all__ = ["Shutdown", "final_event", "on_application_ready", "shutdown"]
@@ -148,7 +148,7 @@ def on_application_ready(**kwargs: Any) -> None:
     except RuntimeError:
         # Sent before the server runs its loop and installs its own handlers (`echo.server`):
         # wrapped at the first request, when both are there.
-        request_started.connect(_install_at_first_request, dispatch_uid="echo.sse.shutdown")
+        request_started.connect(_install_at_first_request, dispatch_uid="echo.sse.runtime.shutdown")
         return
     shutdown.install()
 
@@ -156,7 +156,7 @@ def on_application_ready(**kwargs: Any) -> None:
 def _install_at_first_request(**kwargs: Any) -> None:
     if threading.current_thread() is threading.main_thread():
         return  # a request served without the loop (Django's test client): keep waiting for one
-    request_started.disconnect(dispatch_uid="echo.sse.shutdown")
+    request_started.disconnect(dispatch_uid="echo.sse.runtime.shutdown")
     _install_on_serving_loop()
 
 

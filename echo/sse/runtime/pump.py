@@ -12,7 +12,7 @@ import enum
 from collections.abc import AsyncIterable
 from typing import Any, Final
 
-from .iterators import aclose
+from ..wire.iterators import aclose
 
 __all__ = ["END", "IDLE", "WAKE", "Pump"]
 
@@ -36,7 +36,7 @@ class _Failure:
 
 
 class Pump:
-    """The pumped `echo.sse.run.StreamMode`: `next()` returns `IDLE` after `idle_after` seconds
+    """The pumped `echo.sse.runtime.run.StreamMode`: `next()` returns `IDLE` after `idle_after` seconds
     without an item (None: never)."""
 
     def __init__(self, source: AsyncIterable[Any], idle_after: float | None = None) -> None:

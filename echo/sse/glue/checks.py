@@ -28,7 +28,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 from pydantic import ValidationError
 
-from .conf import Section, raw, sections
+from ..conf import Section, raw, sections
 
 __all__ = ["check_asgi_application", "check_daphne_first", "check_middleware", "check_settings"]
 

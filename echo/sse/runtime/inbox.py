@@ -6,7 +6,7 @@ connection. A long-lived stream never reads that queue again after the request b
 notice `http.disconnect`: with an `asyncio.Queue` that takes a task per stream, parked on
 `receive()` for hours. `Inbox` is a FIFO of the same interface in a fraction of the memory, and
 `watch()` calls back on each message as it is put, so the handler needs no such task
-(`echo.sse.disconnect`). `echo.server.Server` gives every Daphne connection one, and names it to
+(`echo.sse.glue.disconnect`). `echo.server.Server` gives every Daphne connection one, and names it to
 the application in the scope's `extensions` (`offer`, read back with `offered`), so the handler
 is told which queue to watch rather than finding it behind `receive`.
 """
@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from .types import WatchableInbox
+from .protocols import WatchableInbox
 
 __all__ = ["EXTENSION", "Inbox", "offer", "offered"]
 

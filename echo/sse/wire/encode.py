@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .exceptions import FieldError
+from ..exceptions import FieldError
 
 __all__ = ["ServerSentEvent"]
 

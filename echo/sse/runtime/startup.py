@@ -1,4 +1,5 @@
-"""Signals the toolkit sends."""
+"""Start-up: `application_ready`, the signal sent once per serving process when it starts
+serving, and whether it was sent."""
 
 from __future__ import annotations
 

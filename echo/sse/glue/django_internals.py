@@ -1,7 +1,7 @@
 """Django's undocumented internals, as echo uses them: the one module that reads them.
 
 Django documents `get_asgi_application()`, responses, middleware and the ORM; echo's handler
-(`echo.sse.asgi`), its disconnect watch, the session writer and broadcast's notifications rely on
+(`echo.sse.glue.asgi`), its disconnect watch, the session writer and broadcast's notifications rely on
 more. Every such detail is read here, listed in docs/upstream.md with the versions it was read
 from (Django 5.2 in requirements.txt, 6.1 in requirements-django6.txt) and pinned by
 `tests/test_upstream_adapters.py` and `tests/sse/test_upstream.py`:

@@ -1,7 +1,7 @@
-"""What the toolkit knows about each open stream: `StreamInfo` (how it ended: `echo.sse.endings`).
+"""What the toolkit knows about each open stream: `StreamInfo` (how it ended: `echo.sse.wire.endings`).
 
 `EventStreamResponse` creates a `StreamInfo` when it is built and keeps its counters current
-(plain attribute increments, no I/O); observers (`echo.sse.registry`) get that live object.
+(plain attribute increments, no I/O); observers (`echo.sse.runtime.registry`) get that live object.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .endings import EndReason
+from ..wire.endings import EndReason
 
 if TYPE_CHECKING:
-    from .event import ServerSentEvent
+    from ..wire.encode import ServerSentEvent
 
-# `EndReason` is the table in `echo.sse.endings`, named here too for the modules that read it here.
-__all__ = ["EndReason", "StreamInfo", "new_stream_id"]
+__all__ = ["StreamInfo", "new_stream_id"]
 
 
 def _now() -> datetime:

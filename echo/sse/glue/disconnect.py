@@ -1,9 +1,9 @@
 """`DisconnectWatcher`: cancels a request's task when its client goes away.
 
-It watches a receive queue that can be watched (`echo.sse.types.WatchableInbox`, what
-`echo.server` hands out under Daphne and names in the scope, `echo.sse.inbox.offered`) with a
+It watches a receive queue that can be watched (`echo.sse.runtime.protocols.WatchableInbox`, what
+`echo.server` hands out under Daphne and names in the scope, `echo.sse.runtime.inbox.offered`) with a
 callback; any other server's `receive` takes a task parked on it for the life of the request, in
-Django's `listen_for_disconnect` (`echo.sse.django_internals`).
+Django's `listen_for_disconnect` (`echo.sse.glue.django_internals`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.exceptions import RequestAborted
 
+from ..runtime.protocols import WatchableInbox
 from .django_internals import DjangoASGIHandler, listen_for_disconnect
-from .types import WatchableInbox
 
 __all__ = ["DisconnectWatcher", "Disconnected"]
 

@@ -1,5 +1,5 @@
 """Reading an event stream back, incrementally, as WHATWG HTML's "Interpreting an event stream"
-says: for `echo.sse.testing`, which must not need a client library.
+says: for `echo.sse.glue.testing`, which must not need a client library.
 
 `EventDecoder.feed(bytes)` returns the events completed by those bytes. Each is a
 `ServerSentEvent` with `event` set to the type the client dispatches (`"message"` when the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from .event import ServerSentEvent
+from .encode import ServerSentEvent
 
 __all__ = ["EventDecoder"]
 

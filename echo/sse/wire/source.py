@@ -6,9 +6,9 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, ParamSpec
 
-from .event import ServerSentEvent
-from .events import BaseEvent
+from .encode import ServerSentEvent
 from .iterators import aclose
+from .typed_events import BaseEvent
 
 __all__ = ["EventSource", "event_source"]
 

@@ -6,7 +6,7 @@ made once and shared with clients: `declare(SSE3)`) records the contract on the 
 `echo.contract` finds it through the URL resolver, and hands it to the `EventStreamResponse` the
 view returns. The response then checks every event it sends against the declared names: an
 undeclared one ends the stream with an error while `DEBUG` is on, and is logged (once per stream
-name and event) in production. The control events (`echo.sse.control`) are always allowed.
+name and event) in production. The control events (`echo.sse.wire.control`) are always allowed.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 from pydantic import BaseModel
 
-from .control import CONTROL_EVENTS
-from .event import ServerSentEvent
-from .events import BaseEvent
+from ..wire.control import CONTROL_EVENTS
+from ..wire.encode import ServerSentEvent
+from ..wire.typed_events import BaseEvent
 from .response import EventStreamResponse
 
 __all__ = ["DeclaredView", "IdFormat", "StreamContract", "UnknownEvent", "contract_of", "declare"]

@@ -6,7 +6,7 @@ metric. `tests/sse/test_process_state.py` finds them with `ast` (its docstring g
 fails on one missing from `HOLDERS` or listed but gone; ARCHITECTURE.md's "Process-wide state"
 table is rendered from `HOLDERS`. Likewise `SIDE_EFFECTS`: calls made at import that change the
 process. Not module-level, so not here: the threads of the ASGI handler's `ExecutorPool`, one pool
-per application object (`echo.sse.asgi`).
+per application object (`echo.sse.glue.asgi`).
 
 `reset()` is what the test suite calls after every test. The toolkit imports no feature: each app
 registers the resets of the holders it owns from its `AppConfig.ready()` (`register_reset`).
@@ -128,7 +128,7 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("echo.sessions.recorder", "_write_seconds", "seconds per write transaction", NEVER_METRIC),
     Holder("echo.sessions.recorder", "_write_failures", "failed write batches", NEVER_METRIC),
     Holder(
-        "echo.sse.asgi",
+        "echo.sse.glue.asgi",
         "_resolves_to_stream_view",
         "whether a path resolves to a stream view, per URL resolver (an `lru_cache`)",
         "never: bounded (1,024); a new resolver makes new keys",
@@ -141,55 +141,60 @@ HOLDERS: tuple[Holder, ...] = (
         "cleared when `ECHO` changes (`setting_changed`)",
     ),
     Holder(
-        "echo.sse.info",
+        "echo.sse.runtime.stream_info",
         "_id_state",
         "the stream-id prefix and counter",
         "a new prefix in a forked child (`os.register_at_fork`)",
     ),
-    Holder("echo.sse.pinger", "pinger", "the streams the keep-alive sweeper watches, its task", RESET),
     Holder(
-        "echo.sse.redact", "_lowered", "secret parameter names lowered (an `lru_cache`)", "never: bounded (8)"
+        "echo.sse.runtime.liveness", "pinger", "the streams the keep-alive sweeper watches, its task", RESET
     ),
-    Holder("echo.sse.redact", "_words", "a name's words (an `lru_cache`)", "never: bounded (256)"),
     Holder(
-        "echo.sse.registry",
+        "echo.sse.glue.redact",
+        "_lowered",
+        "secret parameter names lowered (an `lru_cache`)",
+        "never: bounded (8)",
+    ),
+    Holder("echo.sse.glue.redact", "_words", "a name's words (an `lru_cache`)", "never: bounded (256)"),
+    Holder(
+        "echo.sse.runtime.registry",
         "registry",
         "live streams (terminate, shutdown), admissions, observers, idle waiters",
         RESET + " (observers stay: configuration)",
     ),
-    Holder("echo.sse.registry", "_opened", "streams opened", NEVER_METRIC),
-    Holder("echo.sse.registry", "_ended", "streams ended, by reason", NEVER_METRIC),
-    Holder("echo.sse.registry", "_refused", "admissions refused, by limit", NEVER_METRIC),
+    Holder("echo.sse.runtime.registry", "_opened", "streams opened", NEVER_METRIC),
+    Holder("echo.sse.runtime.registry", "_ended", "streams ended, by reason", NEVER_METRIC),
+    Holder("echo.sse.runtime.registry", "_refused", "admissions refused, by limit", NEVER_METRIC),
     Holder(
-        "echo.sse.response",
+        "echo.sse.glue.response",
         "_current",
         "the stream whose body runs in this context (a `ContextVar`)",
         "never: per task, left with it",
     ),
     Holder(
-        "echo.sse.response",
+        "echo.sse.glue.response",
         "_warned_undeclared",
         "(stream, event) pairs already logged as undeclared",
         "never: bounded (1,000)",
     ),
-    Holder("echo.sse.response", "_warned_stock", "whether the stock-handler warning was logged", ONCE),
+    Holder("echo.sse.glue.response", "_warned_stock", "whether the stock-handler warning was logged", ONCE),
     Holder(
-        "echo.sse.shutdown",
+        "echo.sse.runtime.shutdown",
         "shutdown",
         "whether the signal handlers are installed, whether a drain runs",
         RESET + " (the drain; the handlers stay)",
     ),
     Holder(
-        "echo.sse.signals",
+        "echo.sse.runtime.startup",
         "application_ready",
         "its receivers (a Django `Signal`)",
         CONFIGURATION + " (`ready()`)",
     ),
-    Holder("echo.sse.signals", "_lock", "guards `_sent`", NOTHING),
-    Holder("echo.sse.signals", "_sent", "whether `application_ready` was sent", ONCE),
-    Holder("echo.sse.state", "_resets", "the resets `reset()` calls", CONFIGURATION + " (`ready()`)"),
+    Holder("echo.sse.runtime.startup", "_lock", "guards `_sent`", NOTHING),
+    Holder("echo.sse.runtime.startup", "_sent", "whether `application_ready` was sent", ONCE),
+    Holder("echo.sse.runtime.state", "_resets", "the resets `reset()` calls", CONFIGURATION + " (`ready()`)"),
     Holder(
-        "echo.sse.stats",
+        "echo.sse.runtime.stats",
         "stats",
         "every metric by name, and per metric the label sets it has shown (at most 50, the rest as `other`)",
         NEVER_METRIC,
@@ -202,20 +207,22 @@ SIDE_EFFECTS: tuple[SideEffect, ...] = (
         "setting_changed.connect",
         "clears `_load` when a test overrides `ECHO`; the cache exists from import, so must this",
     ),
-    SideEffect("echo.sse.info", "_new_id_prefix", "the stream-id prefix, drawn as `_id_state` is made"),
     SideEffect(
-        "echo.sse.info",
+        "echo.sse.runtime.stream_info", "_new_id_prefix", "the stream-id prefix, drawn as `_id_state` is made"
+    ),
+    SideEffect(
+        "echo.sse.runtime.stream_info",
         "os.register_at_fork",
         "a forked worker must not repeat its parent's ids; a pre-fork server forks before its"
         " workers start serving, so start-up would be too late",
     ),
     SideEffect(
-        "echo.sse.registry",
+        "echo.sse.runtime.registry",
         "gauge",
         "a metric read when asked; registered where the code that feeds it lives",
     ),
     SideEffect(
-        "echo.sse.registry",
+        "echo.sse.runtime.registry",
         "counter",
         "metrics read when asked; registered where the code that feeds them lives",
     ),

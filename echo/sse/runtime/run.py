@@ -2,15 +2,15 @@
 
 `EventStreamResponse` holds the headers and iterates its source; its run owns the rest: the end the
 stream meets (asked from outside, by its source, or by a client that stops reading; which one wins
-is `echo.sse.endings.decide_end`'s), keep-alive and the slow-client watch (both swept by
-`echo.sse.pinger`, one task per process). The source's items reach the response's loop through a
+is `echo.sse.wire.endings.decide_end`'s), keep-alive and the slow-client watch (both swept by
+`echo.sse.runtime.liveness`, one task per process). The source's items reach the response's loop through a
 `StreamMode`, one interface for the two ways of serving it:
 
-- `Direct`, under echo's handler (`echo.sse.asgi`), which hands the response the raw ASGI `send`:
+- `Direct`, under echo's handler (`echo.sse.glue.asgi`), which hands the response the raw ASGI `send`:
   the source is pulled in the request's own task, keep-alive comments go out through that `send`
-  from the sweeper, and a server `send` that can write synchronously (`echo.sse.types.DirectSend`)
+  from the sweeper, and a server `send` that can write synchronously (`echo.sse.runtime.protocols.DirectSend`)
   lets the source write an event itself (`write_now`, the broadcast hub's fan-out).
-- `Pump` (`echo.sse.pump`), under any other handler: the source runs in a task of its own so the
+- `Pump` (`echo.sse.runtime.pump`), under any other handler: the source runs in a task of its own so the
   loop can wait for the next item with a deadline and write a `:` comment when it passes.
 
 The loop reads the run's attributes itself (`ending`, `sending`, `last_write`): they are touched
@@ -24,14 +24,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final, Protocol
 
-from .endings import decide_end
-from .event import ServerSentEvent
-from .info import EndReason, StreamInfo
-from .iterators import aclose
-from .pinger import pinger
+from ..wire.encode import ServerSentEvent
+from ..wire.endings import EndReason, decide_end
+from ..wire.iterators import aclose
+from .liveness import pinger
+from .protocols import DirectSend, Send
 from .pump import END, WAKE, Pump
 from .shutdown import shutdown
-from .types import DirectSend, Send
+from .stream_info import StreamInfo
 
 __all__ = ["PING", "Direct", "StreamMode", "StreamRun"]
 
@@ -144,7 +144,7 @@ class StreamRun:
             around.append(EndReason.SERVER_SHUTDOWN)
         return decide_end(seen, *around)
 
-    # -- direct writes, keep-alive and slow clients (direct mode, `echo.sse.pinger`) ---------------
+    # -- direct writes, keep-alive and slow clients (direct mode, `echo.sse.runtime.liveness`) ---------------
 
     def write_now(self, event: ServerSentEvent) -> bool:
         """Send `event` at once, from outside the stream's task; False when it cannot (nothing sent).
@@ -153,7 +153,7 @@ class StreamRun:
         waiting connection saves waking every stream's task for it. Only the source knows that it
         holds nothing older for the stream, so only the source may call this, and only while the
         stream waits on it. It needs a server `send` with a synchronous `write_now(body)`
-        (`echo.sse.types.DirectSend`, as `echo.server` gives); elsewhere, and while the stream is
+        (`echo.sse.runtime.protocols.DirectSend`, as `echo.server` gives); elsewhere, and while the stream is
         ending, it is False.
         """
         write = self.write_body

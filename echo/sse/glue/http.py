@@ -13,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from .exceptions import LastEventIdError
+from ..exceptions import LastEventIdError
 
 __all__ = [
     "WHOLE_ID",

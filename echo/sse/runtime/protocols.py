@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from .event import ServerSentEvent
-    from .events import BaseEvent
-    from .info import EndReason, StreamInfo
+    from ..wire.encode import ServerSentEvent
+    from ..wire.endings import EndReason
+    from ..wire.typed_events import BaseEvent
+    from .stream_info import StreamInfo
 
 __all__ = [
-    "AsyncClosable",
     "Declaration",
     "DirectSend",
     "EndableStream",
@@ -62,7 +62,7 @@ class WatchableInbox(abc.ABC):
     """A connection's receive queue whose messages can be watched by a callback, without a task.
 
     `watch(callback)` returns the messages already waiting; None stops watching. A server hands
-    it to the application in the scope (`echo.sse.inbox.offer`), beside the `receive` it serves.
+    it to the application in the scope (`echo.sse.runtime.inbox.offer`), beside the `receive` it serves.
     An ABC for the reason `DirectSend` is one (checked on every request).
     """
 
@@ -92,7 +92,7 @@ class StreamObserver(Protocol):
     `stream_opened` may await (it runs before the first event); `stream_closed` is a plain call
     from the stream's `finally` and is made only for a stream whose opening it was told about.
     `flush(timeout)` writes what it keeps to write later, waiting at most `timeout` seconds, and
-    says whether all of it was written: a graceful shutdown and `echo.sse.testing` call it from a
+    says whether all of it was written: a graceful shutdown and `echo.sse.glue.testing` call it from a
     worker thread.
     """
 
@@ -104,7 +104,7 @@ class StreamObserver(Protocol):
 
 
 class Declaration(Protocol):
-    """What a view declares it sends (`echo.sse.contract.StreamContract`), as its response reads it."""
+    """What a view declares it sends (`echo.sse.glue.contract.StreamContract`), as its response reads it."""
 
     @property
     def names(self) -> frozenset[str]: ...
@@ -115,15 +115,8 @@ class Declaration(Protocol):
 
 @runtime_checkable
 class StreamView(Protocol):
-    """A view marked by `echo.sse.asgi.stream_view` (the mark is copied by `functools.wraps`)."""
+    """A view marked by `echo.sse.glue.asgi.stream_view` (the mark is copied by `functools.wraps`)."""
 
     echo_stream_view: bool
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-
-
-@runtime_checkable
-class AsyncClosable(Protocol):
-    """An async iterator that can be closed early (an async generator, a `merge`)."""
-
-    def aclose(self) -> Awaitable[Any]: ...

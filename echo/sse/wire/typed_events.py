@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from .event import ServerSentEvent
+from .encode import ServerSentEvent
 
 __all__ = ["BaseEvent", "event_name_for"]
 

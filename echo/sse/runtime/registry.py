@@ -2,7 +2,7 @@
 
 One `StreamRegistry` per process (`registry`): the live streams, the admission counts and the
 observers, in one object a test can `reset()` (every other holder of process-wide state is
-listed in `echo.sse.state`). Responses register themselves
+listed in `echo.sse.runtime.state`). Responses register themselves
 when they start streaming; terminate and shutdown look them up here.
 """
 
@@ -14,9 +14,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-from .info import EndReason, StreamInfo
+from ..wire.endings import EndReason
+from .protocols import EndableStream, StreamObserver
 from .stats import counter, gauge, top_labels
-from .types import EndableStream, StreamObserver
+from .stream_info import StreamInfo
 
 __all__ = [
     "Refusal",
@@ -103,7 +104,9 @@ class StreamRegistry:
 
     def add_observer(self, observer: StreamObserver) -> None:
         if not isinstance(observer, StreamObserver):
-            raise TypeError(f"an observer keeps echo.sse.types.StreamObserver's contract, not {observer!r}")
+            raise TypeError(
+                f"an observer keeps echo.sse.runtime.protocols.StreamObserver's contract, not {observer!r}"
+            )
         if observer not in self._observers:
             self._observers.append(observer)
 

@@ -1,7 +1,7 @@
 """`Pinger`: one task per process that sends keep-alive comments for streams idle too long, and
 ends those whose client has stopped reading for `SLOW_CLIENT_TIMEOUT` seconds.
 
-A stream served by `echo.sse.asgi.ASGIHandler` waits on its source in the request's own task, so
+A stream served by `echo.sse.glue.asgi.ASGIHandler` waits on its source in the request's own task, so
 a ping cannot come from that task; instead of a timer or a task per stream, this sweeper looks at
 every such stream a few times per ping interval and asks the idle ones to ping.
 """
@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from .conf import app_settings
+from ..conf import app_settings
 
 __all__ = ["Pingable", "Pinger", "pinger"]
 

@@ -2,7 +2,7 @@
 
 Typed like any other event, so the schema documents them and a client reads them by name. The
 terminal ones (`shutdown`, `terminated`, `error`, `slow_client`, `stream-error`) are the end
-reasons' events, defined with their table in `echo.sse.endings` and named here too:
+reasons' events, defined with their table in `echo.sse.wire.endings` and named here too:
 
 - `shutdown`: the server is stopping; reconnect after the `retry:` it carries (same ids).
 - `terminated`: an operator ended this session (`echo.sessions`); the client should not reconnect
@@ -33,7 +33,7 @@ from .endings import (
     StreamFailed,
     Terminated,
 )
-from .events import BaseEvent
+from .typed_events import BaseEvent
 
 __all__ = [
     "CONTROL_EVENTS",

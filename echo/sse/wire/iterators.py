@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from types import AsyncGeneratorType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from .types import AsyncClosable
+__all__ = ["AsyncClosable", "aclose"]
 
-__all__ = ["aclose"]
+
+@runtime_checkable
+class AsyncClosable(Protocol):
+    """An async iterator that can be closed early (an async generator, a `merge`)."""
+
+    def aclose(self) -> Awaitable[Any]: ...
 
 
 async def aclose(iterator: Any) -> None:
