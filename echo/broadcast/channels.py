@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from echo.sse import BaseEvent
 from echo.sse.glue.contract import StreamContract
 from echo.sse.wire.control import CONTROL_EVENTS, StreamFailed, StreamOpen, StreamReset
@@ -37,6 +39,7 @@ __all__ = [
     "declare_channel",
     "declared_channels",
     "find_channel",
+    "payload_problems",
     "require_declared",
     "subscription_contract",
     "valid_channel",
@@ -145,6 +148,15 @@ class ChannelSpec:
 
     def event_type(self, name: str) -> type[BaseEvent[Any]] | None:
         return next((cls for cls in self.events if cls.event_name == name), None)
+
+
+def payload_problems(error: ValidationError) -> list[tuple[str, str]]:
+    """Each (field, message) a payload validated as `Event.model_validate({"data": payload})`
+    failed on: the field's dotted path inside the payload, "" for the payload itself."""
+    return [
+        (".".join(str(part) for part in problem["loc"][1:]), problem["msg"])
+        for problem in error.errors(include_url=False, include_input=False)
+    ]
 
 
 def subscription_contract(specs: Iterable[ChannelSpec]) -> StreamContract[Any]:

@@ -65,9 +65,9 @@ def publish(channel: str, event: BaseEvent[Any], *, strict: bool = False) -> int
     spec = require_declared(channel, event)
     item = Published(channel, None, event.event_name, event.data_json())
     storage = get_storage()
-    if storage is not None and channel_manager().is_channel_reliable(channel):
-        _store(storage, item)
     alias = notify.storage_alias()
+    if storage is not None and channel_manager().is_channel_reliable(channel):
+        _store(storage, item, alias)
     if in_transaction(alias):
         transaction.on_commit(functools.partial(_announce, item, spec.pattern), using=alias, robust=True)
     else:
@@ -95,14 +95,14 @@ def _announce(item: Published, pattern: str, *, strict: bool = False) -> None:
         raise RelayUnavailable(str(relay_error), event_id=event_id)
 
 
-def _store(storage: eventstream.EventStorage, item: Published) -> None:
+def _store(storage: eventstream.EventStorage, item: Published, alias: str) -> None:
     item.id = int(storage.append_event(item.channel, item.event, item.data).id)
     if notify.enabled():
         # Not in one transaction with the append: django-eventstream creates a channel's counter
         # by catching an IntegrityError, which would break an enclosing transaction when two
         # processes publish to a new channel at once. A caller's own transaction holds both, and
         # PostgreSQL sends a NOTIFY only when that transaction commits.
-        notify.send(item, notify.storage_alias())
+        notify.send(item, alias)
 
 
 async def apublish(channel: str, event: BaseEvent[Any]) -> int | None:

@@ -19,7 +19,7 @@ from echo.sse.glue.http import invalid_last_event_id, json_error, last_event_id,
 from echo.sse.glue.middleware import RETRY_AFTER
 
 from .access import PublishAccess, channel_manager, valid_channel
-from .channels import ChannelSpec, find_channel, subscription_contract
+from .channels import ChannelSpec, find_channel, payload_problems, subscription_contract
 from .conf import app_settings
 from .eventstream import grip_response
 from .publish import apublish
@@ -177,10 +177,7 @@ def _typed_event(request: HttpRequest, spec: ChannelSpec, channel: str) -> BaseE
     try:
         return event_class.model_validate({"data": data})
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(part) for part in error["loc"][1:]), "message": error["msg"]}
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
+        problems = [{"field": field, "message": message} for field, message in payload_problems(exc)]
         first = problems[0]
         return json_error(
             400, "invalid_parameter", first["message"], parameter=first["field"] or "data", problems=problems

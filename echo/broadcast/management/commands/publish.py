@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pydantic import ValidationError
 
 from echo.broadcast.access import valid_channel
-from echo.broadcast.channels import declared_channels, find_channel
+from echo.broadcast.channels import declared_channels, find_channel, payload_problems
 from echo.broadcast.exceptions import RelayUnavailable
 from echo.broadcast.publish import publish
 
@@ -57,8 +57,7 @@ class Command(BaseCommand):
             typed = event_class.model_validate({"data": payload})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc'][1:]) or 'payload'}: {error['msg']}"
-                for error in exc.errors()
+                f"{field or 'payload'}: {message}" for field, message in payload_problems(exc)
             )
             raise CommandError(f"The payload does not fit {event!r}: {problems}") from exc
         try:
