@@ -109,8 +109,8 @@ HOLDERS: tuple[Holder, ...] = (
     Holder(
         "echo.sessions.bus",
         "_own_layers",
-        "the bus's own Redis channel layer, when the site has none",
-        "never: one per Redis URL",
+        "the bus's own layer when the site has none: Redis, or its sessions' database's",
+        "never: one per Redis URL or database",
     ),
     Holder(
         "echo.sessions.history",
