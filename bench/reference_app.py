@@ -8,13 +8,15 @@ Written the way sse-starlette's users write it: an `EventSourceResponse` over an
 generator of `ServerSentEvent`s, with a Pydantic payload model. Two choices copy the project so
 that the benchmark compares servers rather than schedules: events follow an absolute schedule
 (start + (n + 1) * interval), and `interval=0` never sleeps, only yields to the event loop.
-Everything else, pings (every 15 s) and CRLF line endings included, is sse-starlette's default.
+Everything else, pings (every 15 s) and CRLF line endings included, is sse-starlette's default;
+`REFERENCE_PING=0` in the environment turns the ping task off (the `reference-noping` variant).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -23,6 +25,7 @@ from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+PING = None if os.environ.get("REFERENCE_PING", "") == "" else float(os.environ["REFERENCE_PING"])
 app = FastAPI(title="sse-starlette reference for the echo benchmark")
 
 
@@ -58,4 +61,4 @@ async def sse2(
     interval: Annotated[float, Query(ge=0, le=3600, allow_inf_nan=False)] = 1.0,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> EventSourceResponse:
-    return EventSourceResponse(echo(message, interval, limit))
+    return EventSourceResponse(echo(message, interval, limit), ping=PING)
