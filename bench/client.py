@@ -10,6 +10,8 @@ streams and churn's TIME_WAIT sockets never exhaust one source address's ephemer
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import resource
 import time
 from collections.abc import Callable
@@ -25,15 +27,8 @@ SOURCES = tuple(f"127.0.0.{n}" for n in range(2, 202))  # 100 streams each at 20
 OnEvent = Callable[["Stream", ServerSentEvent, float], None]
 
 
-class Sources:
-    """Round-robin over the loopback source addresses."""
-
-    def __init__(self) -> None:
-        self._next = 0
-
-    def __call__(self) -> str:
-        self._next += 1
-        return SOURCES[self._next % len(SOURCES)]
+def Sources() -> Callable[[], str]:
+    return functools.partial(next, itertools.cycle(SOURCES))
 
 
 def raise_nofile(wanted: int) -> None:
@@ -155,15 +150,10 @@ async def connect(
     source: str | None = None,
     decode: bool = True,
     on_event: OnEvent | None = None,
-    extra: str = "",
 ) -> Stream:
-    """Open a connection and send the GET (`extra`: more header lines, each ending CRLF)."""
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: text/event-stream\r\n"
-        f"Cache-Control: no-cache\r\n{extra}\r\n"
-    ).encode("ascii")
-    loop = asyncio.get_running_loop()
-    _, stream = await loop.create_connection(
+    """Open a connection (from `source`) and send the GET; the head comes later."""
+    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    _, stream = await asyncio.get_running_loop().create_connection(
         lambda: Stream(request, decode=decode, on_event=on_event),
         HOST,
         port,

@@ -1,15 +1,10 @@
 """The benchmark's reference server: the article's typed `/sse2` on FastAPI + sse-starlette.
 
-Serve it with `uvicorn --app-dir bench reference_app:app`. Same contract as the project's
-`/sse2`: `GET /sse2?message=..&interval=..&limit=..` streams events named `echo` with ids 0, 1,
-2, ... and data `{"message": .., "created_at": ISO}`, the first one interval after the request.
-
-Written the way sse-starlette's users write it: an `EventSourceResponse` over an async
-generator of `ServerSentEvent`s, with a Pydantic payload model. Two choices copy the project so
-that the benchmark compares servers rather than schedules: events follow an absolute schedule
-(start + (n + 1) * interval), and `interval=0` never sleeps, only yields to the event loop.
-Everything else, pings (every 15 s) and CRLF line endings included, is sse-starlette's default;
-`REFERENCE_PING=0` in the environment turns the ping task off (the `reference-noping` variant).
+The project's `/sse2` contract (events `echo`, ids from 0, JSON payload, `limit`), written as
+sse-starlette's users write it: `EventSourceResponse` over an async generator of
+`ServerSentEvent`s. Two choices copy the project so that the bench compares servers, not
+schedules: an absolute schedule (start + (n + 1) * interval), and `interval=0` only yields.
+The rest is sse-starlette's default, pings every 15 s included (`REFERENCE_PING=0`: none).
 """
 
 from __future__ import annotations

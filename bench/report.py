@@ -42,12 +42,10 @@ def table(name: str, why: str, rows: list[Row]) -> list[str]:
         if len(columns) > 1 and columns[0] and columns[1] and statistics.median(columns[1]):
             ratio = f"{statistics.median(columns[0]) / statistics.median(columns[1]):.2f}x"
         lines.append(f"| {key} | " + " | ".join(_cell(column) for column in columns) + f" | {ratio} |")
-    for row in rows:
-        if "skipped" in row or "failed" in row:
-            lines.append(
-                f"\n{row['variant']}: {row.get('skipped') or 'failed: ' + str(row.get('stderr'))[-400:]}"
-            )
-    return [*lines, ""]
+    notes = {
+        f"{row['variant']}: {row.get('skipped') or row.get('stderr')}" for row in rows if "variant" in row
+    }
+    return [*lines, "", *(f"- {note[-500:]}" for note in sorted(notes) if not note.endswith(": None")), ""]
 
 
 def _git(*args: str) -> str:
@@ -65,13 +63,8 @@ def write(results: dict[str, list[Row]], why: dict[str, str], path: Path, argv: 
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} x {model}; "
         f"load average at the end {os.getloadavg()[0]:.2f}.",
         "",
-        "Each cell: the median over the runs [min-max]; `ratio` is the first variant's median over the "
-        "second's. `probe`: the load core's speed before the trial (millions of Python loop steps/s): "
-        "compare it across a row before trusting a difference. Server on core 0, load on core 1; "
-        "`client_cpu` is the load's share of its core (near 1.0: the figure is the client's, not "
-        "the server's). The workers variants are not pinned: the load shares the two cores with the "
-        "workers, and `client_cpu` says how much of them it took. `server_cpu` is a share of one "
-        "core, summed over a server's processes.",
+        "Each cell: the median over the runs [min-max]; `ratio`: the first variant's median over the "
+        "second's; `probe`: the load core's speed before each trial. Method: bench/README.md.",
         "",
     ]
     for name, rows in results.items():

@@ -1,9 +1,6 @@
 """The bench: every scenario against its servers, alternated, each at least three times.
 
-    .venv/bin/python bench/run.py                    # the full run (~22 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick            # a smoke run with small loads (~6 minutes)
-    .venv/bin/python bench/run.py churn-end fanout1k --runs 5
-    .venv/bin/python bench/run.py --list
+    .venv/bin/python bench/run.py [--quick] [--runs 3] [--list] [scenario ...]
 
 Each trial is one process (`python -m bench.scenarios.<module> --variant V`) that starts a fresh
 server, loads it and prints one JSON line; the order of the variants flips from one run to the
@@ -91,7 +88,7 @@ def main() -> int:
         for name, (module, arguments, variants, why) in SCENARIOS.items():
             print(f"{name:22} {module} {' '.join(arguments):22} {', '.join(variants)}  ({why})")
         return 0
-    names = args.scenarios or list(SCENARIOS)
+    names = args.scenarios or [name for name in SCENARIOS if not name.startswith("workers")]
     OUT.mkdir(exist_ok=True)
     failed = 0
     results: dict[str, list[dict[str, object]]] = {}

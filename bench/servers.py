@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +39,6 @@ def free_port() -> int:
 
 
 def has_workers_option() -> bool:
-    """Whether this tree's `echo.server` takes `--workers` (being built for issue 30)."""
     found = subprocess.run(
         [str(BIN / "python"), "-m", "echo.server", "--help"], cwd=ROOT, capture_output=True, text=True
     )
@@ -96,16 +94,6 @@ def command_and_env(variant: str, port: int, folder: Path, pg: str) -> tuple[lis
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [str(BIN / "python"), "-m", "django", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-    )
-
-
 def _tree(pid: int) -> list[int]:
     """`pid` and its descendants (workers)."""
     children: dict[int, list[int]] = {}
@@ -129,25 +117,22 @@ class Server:
     log: Path
     env: dict[str, str] = field(repr=False)
 
-    def cpu(self) -> float:
-        """CPU seconds of the server and its workers so far."""
-        total = 0
+    def _read(self, name: str) -> list[str]:
+        texts = []
         for pid in _tree(self.process.pid):
             with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                fields = stat[stat.rindex(")") + 2 :].split()
-                total += int(fields[11]) + int(fields[12])
-        return total / TICKS
+                texts.append(Path(f"/proc/{pid}/{name}").read_text())
+        return texts
+
+    def cpu(self) -> float:
+        """CPU seconds of the server and its workers so far (utime + stime)."""
+        fields = [text[text.rindex(")") + 2 :].split() for text in self._read("stat")]
+        return sum(int(found[11]) + int(found[12]) for found in fields) / TICKS
 
     def status(self, key: str) -> int:
         """A /proc status figure (VmRSS in KB, Threads) summed over the tree."""
-        total = 0
-        for pid in _tree(self.process.pid):
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith(key + ":"):
-                        total += int(line.split()[1])
-        return total
+        lines = [line for text in self._read("status") for line in text.splitlines()]
+        return sum(int(line.split()[1]) for line in lines if line.startswith(key + ":"))
 
     def fds(self) -> list[str]:
         found = []
@@ -184,7 +169,8 @@ def start(variant: str, folder: Path, *, pg: str = "", port: int = 0, timeout: f
     port = port or free_port()
     command, env = command_and_env(variant, port, folder, pg)
     if variant.startswith(("project", "floor", "eventstream")) and not (folder / f"migrated-{pg}").exists():
-        migrate(env)
+        migrate = [str(BIN / "python"), "-m", "django", "migrate", "--noinput", "-v0"]
+        subprocess.run(migrate, cwd=ROOT, env=env, check=True, timeout=300)
         (folder / f"migrated-{pg}").touch()
     log = folder / f"{variant}-{port}.log"
     pin = "-w" not in variant
@@ -205,22 +191,12 @@ def start(variant: str, folder: Path, *, pg: str = "", port: int = 0, timeout: f
     raise RuntimeError(f"{variant} not listening after {timeout} s")
 
 
-@contextlib.contextmanager
-def running(variant: str, folder: Path, *, pg: str = "") -> Iterator[Server]:
-    server = start(variant, folder, pg=pg)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def cpu_probe() -> float:
     """This core's speed: millions of simple Python loop steps a second (best of three)."""
-    best = float("inf")
+    took = []
     for _ in range(3):
-        began = time.perf_counter()
-        total = 0
+        began, total = time.perf_counter(), 0
         for n in range(1_000_000):
             total += n & 7
-        best = min(best, time.perf_counter() - began)
-    return round(1.0 / best, 2)
+        took.append(time.perf_counter() - began)
+    return round(1.0 / min(took), 2)

@@ -1,9 +1,6 @@
-"""One trial: a fresh server of one variant (core 0), this process as the load (core 1), one JSON
-line on stdout. Every scenario module's `main` calls `run_trial` with its own measurement.
-
-The load's own CPU is measured beside the server's in every window (`Window`), so a report can
-tell a server-bound figure from a client-bound one; with the workers variants nothing is pinned
-and the load's core share is reported as `client_cpu` (a fraction of one core).
+"""One trial: a fresh server of one variant (core 0), this process the load (core 1), one JSON
+line on stdout. The load's CPU is measured beside the server's in every window, so that a
+client-bound figure shows; the workers variants are not pinned, and report it likewise.
 """
 
 from __future__ import annotations

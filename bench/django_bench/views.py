@@ -1,9 +1,9 @@
 """Bench-only views, in the server's own process.
 
-`POST /bench/publish?channel=c&n=200&mode=ours|stock`: publishes `n` events back to back, each
+`POST /bench/publish?channel=c&n=200`: publishes `n` events back to back, each
 carrying its sequence number and the wall-clock time of its publish (for the subscribers'
-latency); ours through echo.broadcast's public API (`publish_many` when this tree has it), stock
-through `django_eventstream.send_event`. Answers the seconds the publishing took.
+latency), through echo.broadcast's public API (`publish_many` when this tree has it); answers the
+seconds the publishing took (django-eventstream's twin: stock.py).
 `GET /bench/bare?interval=0&limit=1`: the bare-Django-view floor, `/sse2`'s bytes from a plain
 async `StreamingHttpResponse`. `POST /bench/terminate?n=K`: the admin's terminate on K sessions.
 """
@@ -22,10 +22,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
 
-try:
-    from echo.sse import BaseEvent
-except ImportError:  # the stock process has no echo installed
-    BaseEvent = None  # type: ignore[assignment,misc]
+from echo.sse import BaseEvent
 
 
 class TickPayload(BaseModel):
@@ -33,44 +30,23 @@ class TickPayload(BaseModel):
     sent: float
 
 
-if BaseEvent is not None:
-
-    class BenchTick(BaseEvent[TickPayload]):
-        """Wire name `bench_tick`."""
+class BenchTick(BaseEvent[TickPayload]):
+    """Wire name `bench_tick`."""
 
 
-async def _ours(channel: str, count: int) -> None:
+@csrf_exempt
+async def publish(request: HttpRequest) -> JsonResponse:
     from echo.broadcast import publish as module
 
-    ticks = [BenchTick.create(TickPayload(seq=n, sent=time.time())) for n in range(count)]
+    began, channel, count = time.perf_counter(), request.GET["channel"], int(request.GET["n"])
     # Issue 30's batched publish, once merged; its name and argument order are a guess until then.
     many = getattr(module, "apublish_many", None)
     if many is None and hasattr(module, "publish_many"):
         many = sync_to_async(module.publish_many)
     if many is not None:
-        await many(channel, ticks)
-        return
-    for n in range(count):
+        await many(channel, [BenchTick.create(TickPayload(seq=n, sent=time.time())) for n in range(count)])
+    for n in range(0 if many else count):
         await module.apublish(channel, BenchTick.create(TickPayload(seq=n, sent=time.time())))
-
-
-async def _stock(channel: str, count: int) -> None:
-    from django_eventstream import send_event
-
-    send = sync_to_async(send_event)
-    for n in range(count):
-        await send(channel, "bench_tick", {"seq": n, "sent": time.time()})
-
-
-@csrf_exempt
-async def publish(request: HttpRequest) -> JsonResponse:
-    try:
-        channel, count = request.GET["channel"], int(request.GET.get("n", "1"))
-        how = {"ours": _ours, "stock": _stock}[request.GET["mode"]]
-    except (KeyError, ValueError) as exc:
-        return JsonResponse({"error": f"bad query: {exc!r}"}, status=400)
-    began = time.perf_counter()
-    await how(channel, count)
     return JsonResponse({"published": count, "seconds": time.perf_counter() - began})
 
 

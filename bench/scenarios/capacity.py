@@ -34,7 +34,7 @@ def lateness(arrivals: Arrivals, since: float, until: float) -> tuple[list[float
 
 async def measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     count = min(args.streams, 500) if args.quick else args.streams
-    seconds = 4.0 if args.quick else 10.0
+    seconds = 4.0 if args.quick else 6.0
     loop = asyncio.get_running_loop()
     idle_kb = server.status("VmRSS")
     arrivals: Arrivals = {}

@@ -37,7 +37,7 @@ async def cycle(port: int, path: str, shape: str, source: str) -> float:
 
 
 async def measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
-    seconds = 3.0 if args.quick else 15.0
+    seconds = 3.0 if args.quick else 8.0
     path = "/bench/bare" if server.variant == "floor" else "/sse2"
     query = {"message": "hello", "interval": 0, "limit": 1} if args.shape == "end" else {
         "message": "hello", "interval": 0.01}  # fmt: skip

@@ -41,13 +41,10 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     streams = await open_many(
         server.port, [f"/events/{channel}/"] * count, deadline=loop.time() + 120, on_event=seen
     )
-    mode = "stock" if server.variant == "eventstream" else "ours"
     try:
         window = Window(server)
         async with httpx.AsyncClient(base_url=f"http://{HOST}:{server.port}", timeout=300) as client:
-            answer = await client.post(
-                "/bench/publish", params={"channel": channel, "n": EVENTS, "mode": mode}
-            )
+            answer = await client.post("/bench/publish", params={"channel": channel, "n": EVENTS})
         answer.raise_for_status()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(everyone, 120)

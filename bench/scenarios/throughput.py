@@ -16,7 +16,7 @@ from bench.trial import Window, parser, run_trial
 
 
 async def measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
-    seconds = 2.0 if args.quick else 8.0
+    seconds = 2.0 if args.quick else 5.0
     loop = asyncio.get_running_loop()
     paths = [target("/sse2", message="hello", interval=0)] * args.streams
     streams = await open_many(server.port, paths, deadline=loop.time() + 30, decode=False)
