@@ -84,9 +84,10 @@ pushpin:
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
-# A full run takes about 15 minutes on 2 cores and writes bench/RESULTS.md and bench/lateness.png.
+# The bench (bench/README.md): about 25 minutes on 2 cores, results in bench/RESULTS.md. The
+# workers comparison: make bench BENCH_ARGS="workers-churn workers-throughput20 workers-capacity"
 bench: install
-	@echo "make bench: about 15 minutes; results in bench/RESULTS.md"
+	@echo "make bench: about 25 minutes; results in bench/RESULTS.md"
 	$(BIN)/pip install -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
