@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
+from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
 from echo.sse import EventStreamResponse, LastEventIdError
@@ -22,10 +23,10 @@ from echo.sse.glue.http import (
     method_not_allowed,
 )
 
-from . import contracts, streams
+from . import contracts, fragments, streams
 from .query import EchoQuery, QueryError
 
-__all__ = ["live_page", "sse", "sse2", "sse3"]
+__all__ = ["htmx_page", "htmx_sse", "live_page", "sse", "sse2", "sse3"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -123,3 +124,25 @@ async def live_page(request: HttpRequest) -> HttpResponseBase:
     if request.method not in _ALLOWED:
         return method_not_allowed(request, _ALLOWED)
     return TemplateResponse(request, "echo_demo/live.html", {"channel": "demo"})
+
+
+@declare(fragments.HTMX_SSE)
+@_echo_endpoint
+@_resumable
+def htmx_sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+    """`/htmx/sse`: each echo as an HTML card (`echo_card`), for htmx's SSE extension."""
+    stream = fragments.echo_cards.resume(_next_id(request), query.message, query.interval)
+    return EventStreamResponse(streams.take(stream, query.limit))
+
+
+async def htmx_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /htmx/`: the live page's htmx variant, `/htmx/sse` swapped in by htmx's SSE extension."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    # Markup by default: the page shows that a fragment's values arrive escaped.
+    message = request.GET.get("message", "")[:_PAGE_MESSAGE] or "hello <b>htmx</b>"
+    query = urlencode({"message": message, "interval": "1"})
+    return TemplateResponse(request, "echo_demo/live_htmx.html", {"message": message, "query": query})
+
+
+_PAGE_MESSAGE = 200  # characters of `?message=` the htmx page passes on
