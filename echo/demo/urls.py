@@ -11,4 +11,5 @@ urlpatterns = [
     path("sse3", views.sse3, name="sse3"),
     path("htmx/", views.htmx_page, name="htmx"),
     path("htmx/sse", views.htmx_sse, name="htmx_sse"),
+    path("channel/", views.channel_page, name="channel"),
 ]

@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils.safestring import mark_safe
 from pydantic import BaseModel, ValidationError
 
+from echo.broadcast import channels as channels_module
 from echo.broadcast.channels import declare_channel
 from echo.broadcast.publish import publish
 from echo.broadcast.rules import anyone
@@ -94,13 +95,16 @@ def test_the_htmx_stream_sends_escaped_multi_line_cards() -> None:
     assert first.endswith("</article>\n")
 
 
-def declared_card_channel() -> None:
+@pytest.fixture
+def card_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`htmx-cards`, carrying `EchoCard`, declared for this test only."""
+    monkeypatch.setattr(channels_module, "_exact", dict(channels_module._exact))
     declare_channel(CHANNEL, EchoCard, description="Echo cards, for a test.", read=anyone, publish=anyone)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("card_channel")
 def test_a_channel_that_declares_a_fragment_stores_and_replays_its_html() -> None:
-    declared_card_channel()
     event = card("<i>published</i>", n=9)
 
     event_id = publish(CHANNEL, event)
@@ -114,8 +118,8 @@ def test_a_channel_that_declares_a_fragment_stores_and_replays_its_html() -> Non
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("card_channel")
 def test_publishing_a_fragment_over_http_takes_its_context_never_markup() -> None:
-    declared_card_channel()
     client = Client(HTTP_HOST="127.0.0.1")
     url = f"/events/{CHANNEL}/publish"
 
