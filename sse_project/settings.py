@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_eventstream",
+    # htmx and its SSE extension as static files, for the demo's htmx page (`{% htmx_script %}`).
+    "django_htmx",
     # The toolkit's checks, then the features, then the demo (which a site embedding echo omits).
     "echo.sse",
     "echo.sessions",

@@ -6,10 +6,15 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
+from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
+from echo.broadcast.bootstrap import channel_positions, stream_url
+from echo.broadcast.storage import read_stored
+from echo.broadcast.views import forbidden_channels
 from echo.sse import EventStreamResponse, LastEventIdError
 from echo.sse.glue.asgi import stream_view
 from echo.sse.glue.contract import declare
@@ -22,10 +27,12 @@ from echo.sse.glue.http import (
     method_not_allowed,
 )
 
-from . import contracts, streams
+from . import contracts, fragments, streams
+from .access import DEMO_CHANNEL
+from .messages import ChatMessage
 from .query import EchoQuery, QueryError
 
-__all__ = ["live_page", "sse", "sse2", "sse3"]
+__all__ = ["channel_page", "htmx_page", "htmx_sse", "live_page", "sse", "sse2", "sse3"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -123,3 +130,50 @@ async def live_page(request: HttpRequest) -> HttpResponseBase:
     if request.method not in _ALLOWED:
         return method_not_allowed(request, _ALLOWED)
     return TemplateResponse(request, "echo_demo/live.html", {"channel": "demo"})
+
+
+@declare(fragments.HTMX_SSE)
+@_echo_endpoint
+@_resumable
+def htmx_sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+    """`/htmx/sse`: each echo as an HTML card (`echo_card`), for htmx's SSE extension."""
+    stream = fragments.echo_cards.resume(_next_id(request), query.message, query.interval)
+    return EventStreamResponse(streams.take(stream, query.limit))
+
+
+async def htmx_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /htmx/`: the live page's htmx variant, `/htmx/sse` swapped in by htmx's SSE extension."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    # Markup by default: the page shows that a fragment's values arrive escaped.
+    message = request.GET.get("message", "")[:_PAGE_MESSAGE] or "hello <b>htmx</b>"
+    query = urlencode({"message": message, "interval": "1"})
+    return TemplateResponse(request, "echo_demo/live_htmx.html", {"message": message, "query": query})
+
+
+_PAGE_MESSAGE = 200  # characters of `?message=` the htmx page passes on
+
+
+_RECENT = 10  # messages the channel page renders before its stream takes over
+
+
+async def channel_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /channel/`: the demo channel's last messages, rendered, then live from where they end.
+
+    The position is read first and the messages up to it: whatever is published after the read,
+    even before the page's `EventSource` connects, comes on its stream (`echo.broadcast.bootstrap`).
+    """
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    if await forbidden_channels(request, [DEMO_CHANNEL]):
+        return json_error(403, "forbidden", f"Permission denied to channel: {DEMO_CHANNEL}")
+    positions = await sync_to_async(channel_positions)([DEMO_CHANNEL])
+    position = positions[DEMO_CHANNEL] or 0
+    stored = await read_stored(DEMO_CHANNEL, max(0, position - _RECENT), position) if position else []
+    messages = [(f"{item.channel}:{item.id}", ChatMessage.from_data(item.data).data.text) for item in stored]
+    context = {
+        "channel": DEMO_CHANNEL,
+        "messages": messages,
+        "stream_url": stream_url([DEMO_CHANNEL], positions),
+    }
+    return TemplateResponse(request, "echo_demo/channel_bootstrap.html", context)
