@@ -4,7 +4,7 @@ After `AuthenticationMiddleware` (`echo.W014` says so): it replaces `request.use
 `request.auser` with the ticket's user for this request only, so the stream's own rules (a
 broadcast channel's `read` rule) then judge that user. A ticket that does not open this path now
 is a JSON 4xx, whatever session the request also carries. Other methods and other paths are not
-its business: a ticket there authenticates nothing.
+its business: a ticket there authenticates nothing, and is left alone.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ _METHODS = ("GET", "HEAD")
 
 
 def _wants_ticket(request: HttpRequest) -> bool:
-    return PARAMETER in request.GET and request.method in _METHODS
+    # A `ticket` parameter elsewhere (a support ticket's page) is the site's own business.
+    return PARAMETER in request.GET and request.method in _METHODS and is_stream_path(request.path_info)
 
 
 def admit(request: HttpRequest) -> HttpResponseBase | None:
@@ -35,8 +36,6 @@ def admit(request: HttpRequest) -> HttpResponseBase | None:
     values = request.GET.getlist(PARAMETER)
     if len(values) != 1:
         return json_error(400, "invalid_ticket", "Give one ticket.")
-    if not is_stream_path(request.path_info):
-        return json_error(400, "invalid_ticket", "A ticket opens a stream, and this is none.")
     try:
         claims = read_ticket(values[0], request.path)
         if is_revoked(claims.id):
