@@ -4,7 +4,9 @@ checks and the CORS headers. A ticket opening a real stream is tests/tickets/tes
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,7 +65,7 @@ def test_an_expired_ticket_is_refused(user: User) -> None:
     assert refusal(lambda: read_ticket(expired, "/sse2")) == (403, "ticket_expired")
 
 
-def test_a_password_change_or_deactivation_ends_a_users_tickets(user: User) -> None:
+def test_a_password_change_a_deactivation_or_a_deletion_ends_a_users_tickets(user: User) -> None:
     value = issue_ticket(user, path="/sse2").value
     user.set_password("pw-reader-new-5522")
     user.save()
@@ -71,6 +73,11 @@ def test_a_password_change_or_deactivation_ends_a_users_tickets(user: User) -> N
     value = issue_ticket(user, path="/sse2").value
     user.is_active = False
     user.save()
+    assert refusal(lambda: read_ticket(value, "/sse2")) == (403, "invalid_ticket")
+    user.is_active = True
+    user.save()
+    value = issue_ticket(user, path="/sse2").value
+    user.delete()
     assert refusal(lambda: read_ticket(value, "/sse2")) == (403, "invalid_ticket")
 
 
@@ -186,3 +193,31 @@ def test_the_checks_name_each_mismatch(settings: Any) -> None:
     assert ids(checks.check_redacted(None)) == ["echo.W015"]
     settings.ECHO = {"SECRET_QUERY_PARAMETERS": ["token", "ticket"]}
     assert ids(checks.check_redacted(None)) == []
+
+
+STARTPROJECT_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+
+def test_the_docs_settings_pass_the_checks_on_a_startproject_site(settings: Any) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "browser" / "tickets.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", page, re.S)[0]
+    site: dict[str, Any] = {
+        "INSTALLED_APPS": list(settings.INSTALLED_APPS),
+        "MIDDLEWARE": STARTPROJECT_MIDDLEWARE[:],
+    }
+    exec(block, site)
+    assert site["MIDDLEWARE"].index(checks.CORS_MIDDLEWARE) < site["MIDDLEWARE"].index(
+        "django.middleware.common.CommonMiddleware"
+    )
+    with override_settings(MIDDLEWARE=site["MIDDLEWARE"], ECHO=site["ECHO"]):
+        assert (
+            ids(checks.check_cors(None) + checks.check_middleware(None) + checks.check_redacted(None)) == []
+        )

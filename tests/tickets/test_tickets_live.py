@@ -227,6 +227,9 @@ def test_a_page_on_another_origin_reads_a_channel_with_a_ticket_in_chromium(
         page.evaluate("demo.openStream(demo.config.url)")
         page_state(page, "refused: ask for a new ticket")
         assert_kept_nowhere(server, [value, short["ticket"]])
+        page.goto(f"{page_origin}/tickets")  # the demo's own channel, by default
+        page_state(page, "open")
+        assert page.evaluate("demo.config.channel") == "demo"
         assert not re.search(r'" 5\d\d ', server.log()), server.log()
     finally:
         page.close()
