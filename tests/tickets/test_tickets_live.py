@@ -73,6 +73,13 @@ def issue(client: httpx.Client, channel: str, lifetime: int | None = None) -> di
     return dict(response.json())
 
 
+def issue_path(client: httpx.Client, path: str) -> dict[str, Any]:
+    csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
+    response = client.post("/stream-tickets/", json={"path": path}, headers=csrf)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 def publish(client: httpx.Client, channel: str, text: str) -> None:
     response = client.post(
         f"/events/{channel}/publish",
@@ -231,5 +238,32 @@ def test_a_page_on_another_origin_reads_a_channel_with_a_ticket_in_chromium(
         page_state(page, "open")
         assert page.evaluate("demo.config.channel") == "demo"
         assert not re.search(r'" 5\d\d ', server.log()), server.log()
+    finally:
+        page.close()
+
+
+def test_a_reconnect_from_the_other_origin_reuses_the_ticket(
+    server: Server, users: dict[str, int], browser: Browser
+) -> None:
+    """A stream that ends is opened again by the browser with the same URL and `Last-Event-ID`
+    (no preflight: the ticket is a query parameter): a one-use ticket would be refused here."""
+    page = browser.new_page()
+    try:
+        page.goto(f"http://localhost:{server.port}/admin/login/?next=/tickets")
+        page.fill("#id_username", "owner")
+        page.fill("#id_password", "pw-owner-6610")
+        page.click("input[type=submit]")
+        page_state(page, "open")
+        with signed_in(server, "owner") as owner:
+            url = issue_path(owner, "/sse2")["url"] + "&message=again&limit=2&interval=0"
+        page.evaluate("url => { window.reopened = new EventSource(demo.config.origin + url) }", url)
+
+        def served() -> list[str]:
+            return re.findall(r'"GET /sse2\?ticket=\[redacted\]&message=again[^"]*" (\d+)', server.log())
+
+        statuses = poll(lambda: len(served()) >= 2 and served(), what="the browser's reconnect")
+        assert all(status.startswith("2") for status in statuses), statuses
+        assert "OPTIONS /sse2" not in server.log()
+        page.evaluate("window.reopened.close()")
     finally:
         page.close()
