@@ -12,4 +12,5 @@ urlpatterns = [
     path("htmx/", views.htmx_page, name="htmx"),
     path("htmx/sse", views.htmx_sse, name="htmx_sse"),
     path("channel/", views.channel_page, name="channel"),
+    path("tickets", views.tickets_page, name="tickets"),
 ]

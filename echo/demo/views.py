@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
@@ -26,13 +28,14 @@ from echo.sse.glue.http import (
     last_event_id,
     method_not_allowed,
 )
+from echo.tickets.issue import TicketError, issue_ticket
 
 from . import contracts, fragments, streams
 from .access import DEMO_CHANNEL
 from .messages import ChatMessage
 from .query import EchoQuery, QueryError
 
-__all__ = ["channel_page", "htmx_page", "htmx_sse", "live_page", "sse", "sse2", "sse3"]
+__all__ = ["channel_page", "htmx_page", "htmx_sse", "live_page", "sse", "sse2", "sse3", "tickets_page"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -177,3 +180,35 @@ async def channel_page(request: HttpRequest) -> HttpResponseBase:
         "stream_url": stream_url([DEMO_CHANNEL], positions),
     }
     return TemplateResponse(request, "echo_demo/channel_bootstrap.html", context)
+
+
+# One server, two origins on a laptop: the tickets page on one name reads streams from the other.
+_OTHER_LOOPBACK = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
+
+
+def _stream_origin(request: HttpRequest) -> str:
+    host, colon, port = request.get_host().rpartition(":")
+    if not colon:
+        host, port = port, ""
+    other = _OTHER_LOOPBACK.get(host, host)
+    return f"{request.scheme}://{other}{':' + port if port else ''}"
+
+
+@login_required(login_url="/admin/login/")
+@ensure_csrf_cookie
+def tickets_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /tickets?channel=demo`: a channel read from the other loopback origin with a stream
+    ticket issued for the signed-in user, rendered into the page."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    channel = request.GET.get("channel", DEMO_CHANNEL)
+    try:
+        ticket = issue_ticket(request.user, channels=[channel])
+    except TicketError as refused:
+        return json_error(refused.status, refused.code, refused.detail)
+    try:
+        issue_url = reverse("echo_tickets:issue")
+    except NoReverseMatch:
+        issue_url = ""  # the site has not mounted echo.tickets.urls: no new tickets from the page
+    config = {"origin": _stream_origin(request), "url": ticket.url, "channel": channel, "issue": issue_url}
+    return TemplateResponse(request, "echo_demo/tickets.html", {"config": config})

@@ -128,6 +128,12 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("echo.sessions.recorder", "_write_seconds", "seconds per write transaction", NEVER_METRIC),
     Holder("echo.sessions.recorder", "_write_failures", "failed write batches", NEVER_METRIC),
     Holder(
+        "echo.tickets.revoke",
+        "watch",
+        "the open streams a ticket opened (their ticket's id), the threads writing revocations",
+        "never: a stream's entry leaves as it closes (bounded by the open streams)",
+    ),
+    Holder(
         "echo.sse.glue.asgi",
         "_resolves_to_stream_view",
         "whether a path resolves to a stream view, per URL resolver (an `lru_cache`)",
