@@ -61,11 +61,12 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package-lock.json
 
 test: migrate lint typecheck pytest
 
-# The suite with every server optimisation off (ECHO_OPTIMISATIONS=off, see tests/settings.py).
+# The suite with every server optimisation off (ECHO_OPTIMISATIONS=off, see tests/settings.py), on
+# the stdlib loop (ECHO_LOOP=asyncio, echo.server.loop).
 # The optimisations live in the server processes: the live tests of the toolkit, the server adapter and
 # broadcast exercise them (the long load tests run in `make test`).
 test-plain: install-dev
-	ECHO_OPTIMISATIONS=off PYTHONDEVMODE=1 $(BIN)/python -m pytest -m "live and not slow" \
+	ECHO_OPTIMISATIONS=off ECHO_LOOP=asyncio PYTHONDEVMODE=1 $(BIN)/python -m pytest -m "live and not slow" \
 		tests/sse tests/server tests/broadcast $(PYTEST_ARGS)
 
 # The suite against PostgreSQL (not the long load tests): Debian's server, started by the suite

@@ -17,6 +17,7 @@ from daphne.cli import DEFAULT_HOST, DEFAULT_PORT
 from daphne.cli import CommandLineInterface as DaphneCommandLineInterface
 from daphne.endpoints import build_endpoint_description_strings
 
+from . import loop
 from .server import Server
 from .workers import supervise
 
@@ -41,6 +42,7 @@ class CommandLineInterface(DaphneCommandLineInterface):  # type: ignore[misc]
             default=1,
             help="Serve from this many processes sharing the listening sockets (default 1: this one)",
         )
+        loop.add_argument(self.parser)  # applied before Daphne was imported (echo.server.launch)
         # Set by the parent for each worker: the inherited sockets, in place of -b/-p/-u/--fd/-e.
         self.parser.add_argument(
             "--worker-endpoint", dest="worker_endpoints", action="append", default=[], help=argparse.SUPPRESS

@@ -40,8 +40,8 @@ def check_cors(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[C
             Error(
                 "ECHO['STREAM_ORIGINS'] is set and django-cors-headers is not installed: pages on those "
                 "origins cannot read the streams.",
-                hint="pip install django-cors-headers; add 'corsheaders' to INSTALLED_APPS and "
-                f"'{CORS_MIDDLEWARE}' to MIDDLEWARE.",
+                hint="pip install 'django-cors-headers>=4.6' (echo's [cors] extra), then add "
+                f"'corsheaders' to INSTALLED_APPS and '{CORS_MIDDLEWARE}' to MIDDLEWARE.",
                 id="echo.E010",
             )
         ]
