@@ -62,7 +62,6 @@ def _env(settings: str, folder: Path, database_url: str = "", **extra: str) -> d
 
 
 def _uvicorn(app: str, port: int, workers: int = 0) -> list[str]:
-    # --log-level warning: no access line per request, as Daphne writes none by default.
     command = [str(BIN / "uvicorn"), "--app-dir", str(ROOT / "bench"), "--host", HOST]
     command += ["--port", str(port), "--backlog", "4096", "--loop", "uvloop", "--http", "httptools"]
     command += ["--log-level", "warning", app]
@@ -71,7 +70,8 @@ def _uvicorn(app: str, port: int, workers: int = 0) -> list[str]:
 
 def _echo_server(port: int, workers: int = 0) -> list[str]:
     endpoint = f"tcp:port={port}:interface={HOST}:backlog=4096"
-    command = [str(BIN / "python"), "-m", "echo.server", "-e", endpoint]
+    # -v 0: no access line per request, as the reference at --log-level warning (_uvicorn).
+    command = [str(BIN / "python"), "-m", "echo.server", "-v", "0", "-e", endpoint]
     return command + (["--workers", str(workers)] if workers else []) + ["sse_project.asgi:application"]
 
 
