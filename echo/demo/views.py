@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
 from echo.sse import EventStreamComplete, EventStreamResponse, LastEventIdError, ServerSentEvent
@@ -25,7 +27,7 @@ from echo.sse.glue.http import (
 from . import contracts, streams
 from .query import EchoQuery, QueryError
 
-__all__ = ["live_page", "sse", "sse2", "sse3"]
+__all__ = ["completion_page", "live_page", "sse", "sse2", "sse3"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -142,3 +144,21 @@ async def live_page(request: HttpRequest) -> HttpResponseBase:
     if request.method not in _ALLOWED:
         return method_not_allowed(request, _ALLOWED)
     return TemplateResponse(request, "echo_demo/live.html", {"channel": "demo"})
+
+
+async def completion_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /completion/`: two pages' ways to read a stream that completes (/sse2 with a limit):
+    one closes its EventSource on `completed`, the other leaves it to the server's 204.
+    `?message=` names the streams' message (each test its own)."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    message = request.GET.get("message", "")[:100] or "hello"
+    streams = {
+        name: f"{reverse('echo_demo:sse2')}?{urlencode({'message': f'{message}-{name}', **_SHORT})}"
+        for name in ("listening", "plain")
+    }
+    return TemplateResponse(request, "echo_demo/completion.html", {"streams": streams})
+
+
+# Five events, a fifth of a second apart: long enough to watch, short enough to end.
+_SHORT = {"limit": 5, "interval": 0.2}
