@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..browser import keep_screenshot
+from ..browser import DOCS, keep_screenshot
 from ..servers import Server, wait_for
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.live
 
 CLOSED = 2  # EventSource.CLOSED
+PAGE = DOCS / "browser" / "completion.md"
 
 
 def statuses(server: Server, message: str) -> list[str]:
@@ -64,3 +65,17 @@ def test_an_event_source_on_a_completed_stream_is_not_reopened(
     assert statuses(server, f"{token}-plain") == ["200", "204"]
     keep_screenshot(page, tmp_path, "browser-completion.png")
     assert "Traceback" not in server.log()
+
+
+def test_the_docs_snippet_closes_its_event_source_on_completed(page: Page, fresh_daphne: Server) -> None:
+    (script,) = re.findall(r"```html\n<script>\n(.*?)</script>\n```", PAGE.read_text(), re.S)
+    logged: list[str] = []
+    page.on("console", lambda message: logged.append(message.text))
+    page.goto(f"{fresh_daphne.url}/completion/?message=page")  # an origin to run it on
+
+    page.evaluate(f"() => {{ {script}; window.__docs = source; }}")
+
+    page.wait_for_function(f"() => window.__docs.readyState === {CLOSED}", timeout=20_000)
+    assert [text for text in logged if text.endswith(" hello")] == [f"{n} hello" for n in range(5)]
+    wait_for(lambda: statuses(fresh_daphne, "hello"), what="the snippet's request")
+    assert statuses(fresh_daphne, "hello") == ["200"]  # closed by the page: no reconnect
