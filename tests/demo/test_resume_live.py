@@ -13,13 +13,15 @@ from __future__ import annotations
 import ast
 import json
 import re
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
-from ..servers import Server
+from ..servers import Server, wait_for
+from ..services import session_rows
 
 pytestmark = pytest.mark.live
 
@@ -228,3 +230,19 @@ def test_an_id_the_stream_never_sent_is_a_400_json(server: Server, path: str, la
         body = response.json()
         assert body["error"] == "invalid_last_event_id"
         assert repr(last_event_id) in body["detail"]
+
+
+def test_a_204_records_no_stream_and_a_completed_one_is_recorded_completed(server: Server) -> None:
+    done, refused = uuid.uuid4().hex, uuid.uuid4().hex
+    none_left = {**FAST, "limit": 3, "tag": refused}
+    response = httpx.get(f"{server.url}/sse2", params=none_left, headers={"Last-Event-ID": "2"}, timeout=10)
+    assert response.status_code == 204
+    read(server, "/sse2", {**FAST, "limit": 3, "tag": done})
+
+    def rows(token: str) -> list[dict[str, Any]]:
+        return session_rows(server, "query LIKE ? AND ended_at IS NOT NULL", (f"%tag={token}%",))
+
+    # The recorder writes in order: once the later stream's row is there, the 204's would be.
+    (row,) = wait_for(lambda: rows(done), what="the completed stream's row")
+    assert (row["end_reason"], row["events_sent"], row["last_event_id"]) == ("completed", 3, "2")
+    assert session_rows(server, "query LIKE ?", (f"%tag={refused}%",)) == []
