@@ -208,7 +208,7 @@ class EventDecoder:
         self._own_id = False  # the current event has an `id:` line of its own
         self._retry: int | None = None
 
-    def feed(self, chunk: bytes) -> Iterator[ServerSentEvent]:
+    def feed(self, chunk: bytes) -> Iterator[DecodedEvent]:
         """The events `chunk` completes, one at a time: what comes before a line that is too long
         is still handed over before the error."""
         if not chunk:
@@ -228,7 +228,7 @@ class EventDecoder:
             raise EventTooLarge(self.limit)
         self._partial += chunk[start:]
 
-    def _line(self, line: bytes) -> ServerSentEvent | None:
+    def _line(self, line: bytes) -> DecodedEvent | None:
         if self._first:
             self._first = False
             line = line.removeprefix(_BOM)
@@ -255,7 +255,7 @@ class EventDecoder:
             self._retry = int(value) if len(value) <= _RETRY_DIGITS else 10**_RETRY_DIGITS
         return None
 
-    def _dispatch(self) -> ServerSentEvent | None:
+    def _dispatch(self) -> DecodedEvent | None:
         self._size = 0
         if not (self._name or self._data or self._id or self._retry is not None):
             return None
@@ -279,20 +279,33 @@ class DecodedEvent(ServerSentEvent):
 
 class SeenIds:
     """The (name, id) of events yielded so far, the oldest forgotten past `count` of them or
-    `chars` characters."""
+    `chars` characters; `replayed` counts the events `fresh` found among them."""
 
     def __init__(self, count: int = SEEN_IDS, chars: int = SEEN_ID_CHARS) -> None:
         self.count = count
         self.chars = chars
+        self.replayed = 0
         self._order: deque[tuple[str, str]] = deque()
         self._seen: set[tuple[str, str]] = set()
         self._size = 0
 
+    @staticmethod
+    def key(name: str, event_id: str, own_id: bool) -> tuple[str, str] | None:
+        """What an event is known by: None for one that is never dropped (no id of its own, or a
+        control event: an instruction, not data)."""
+        return (name, event_id) if own_id and event_id and name not in _CONTROL else None
+
+    def fresh(self, key: tuple[str, str] | None) -> bool:
+        if key is None or key not in self._seen:
+            return True
+        self.replayed += 1
+        return False
+
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self._seen
 
-    def add(self, key: tuple[str, str]) -> None:
-        if key in self._seen:
+    def add(self, key: tuple[str, str] | None) -> None:
+        if key is None or key in self._seen:
             return
         self._order.append(key)
         self._seen.add(key)
@@ -343,6 +356,20 @@ class _Connection:
         return StreamRefused(self.status, error_body(self.body.decode("utf-8", "replace")))
 
 
+def _by_name(events: tuple[type[E], ...]) -> dict[str, type[E]]:
+    by_name: dict[str, type[E]] = {}
+    for cls in events:
+        if by_name.setdefault(cls.event_name, cls) is not cls:
+            raise TypeError(f"two event types are named {cls.event_name!r}")
+    return by_name
+
+
+def _positive(max_event_size: int) -> int:
+    if max_event_size < 1:
+        raise ValueError(f"max_event_size must be positive, not {max_event_size}")
+    return max_event_size
+
+
 class Session(Generic[E]):
     """One logical stream across its connections: its position, its delay, its failures. Every
     decision is here and the drivers (`echo.client.sync`, `.aio`) only do the I/O: while not
@@ -357,21 +384,15 @@ class Session(Generic[E]):
         policy: Reconnect,
         max_event_size: int = MAX_EVENT_SIZE,
     ) -> None:
-        self.by_name: dict[str, type[E]] = {}
-        for cls in events:
-            if self.by_name.setdefault(cls.event_name, cls) is not cls:
-                raise TypeError(f"two event types are named {cls.event_name!r}")
-        if max_event_size < 1:
-            raise ValueError(f"max_event_size must be positive, not {max_event_size}")
+        self.by_name = _by_name(events)
         self.policy = policy
-        self.max_event_size = max_event_size
+        self.max_event_size = _positive(max_event_size)
         self.last_event_id = last_event_id
         self.retry_ms: int | None = None
         self.failures = 0
         self.cause: BaseException | str = "no connection yet"  # of the last failure
         self.ended_by: BaseEvent[Any] | None = None  # the `terminated` or `completed` that ended it
-        self.seen = SeenIds()
-        self.replayed = 0  # events dropped as already yielded
+        self.seen = SeenIds()  # what was yielded, to drop a replay
         self.gaps = 0  # `stream-reset` events seen
         self.connections = 0
         self._now = _Connection(EventDecoder(max_event_size))  # the connection being read
@@ -428,8 +449,7 @@ class Session(Generic[E]):
         Stops early when an event ends the connection (`action`)."""
         for piece in self._now.inflater.pieces(chunk):
             for sse in self._now.decoder.feed(piece):
-                own_id = isinstance(sse, DecodedEvent) and sse.own_id
-                action, item = self.receive(sse.event, sse.data, sse.id, sse.retry, own_id=own_id)
+                action, item = self.receive(sse.event, sse.data, sse.id, sse.retry, own_id=sse.own_id)
                 if item is not None and action is not Action.SKIP:
                     yield item
                 if action in (Action.STOP, Action.RECONNECT):
@@ -454,15 +474,11 @@ class Session(Generic[E]):
     def receive(
         self, name: str, data: str, event_id: str, retry: int | None, *, own_id: bool = True
     ) -> tuple[Action, Any]:
-        """What to do with one event read from the wire; `own_id`: its id came on its own `id:`
-        line (else it is the one the last event set)."""
+        """What to do with one event read from the wire (`own_id`: it had an `id:` line)."""
         if retry is not None and retry >= 0:
             self.retry_ms = retry
-        key = (name, event_id) if own_id and event_id and name not in _CONTROL else None
-        if key is not None and key in self.seen:
-            # Read already: the position stays where it was (further on, most likely).
-            self.replayed += 1
-            return Action.SKIP, None
+        if not self.seen.fresh(key := self.seen.key(name, event_id, own_id)):
+            return Action.SKIP, None  # and the position stays where it was, further on
         self.last_event_id = event_id
         if name == "message" and data == "" and name not in self.by_name:
             return Action.SKIP, None  # a block with only `retry:` or `id:`
@@ -476,8 +492,7 @@ class Session(Generic[E]):
         control = _CONTROL.get(name)
         if control is None:
             item = UnknownEvent(name, data, event_id or None) if mine is None else mine.from_data(data)
-            if key is not None:
-                self.seen.add(key)
+            self.seen.add(key)
             return Action.YIELD, item
         event: BaseEvent[Any] = (mine or control).from_data(data)
         after = self._control(control, end)
@@ -579,7 +594,7 @@ class StreamState(Generic[E, H]):
 
     @property
     def replayed(self) -> int:
-        return self._session.replayed
+        return self._session.seen.replayed
 
     @property
     def connections(self) -> int:

@@ -71,7 +71,7 @@ def test_events_replayed_after_a_reconnect_are_dropped() -> None:
     again = list(reading.feed(echoes(0, 1, 2, 3, 4)))
 
     assert len(again) == 2
-    assert reading.replayed == 3
+    assert reading.seen.replayed == 3
     assert reading.last_event_id == "4"
 
 
@@ -109,7 +109,7 @@ def test_an_event_without_an_id_line_of_its_own_is_never_dropped() -> None:
     body = echoes(0) + f"event: echo\ndata: {ECHO}\n\n".encode() * 2
 
     assert len(connection(reading, body)) == 3
-    assert reading.replayed == 0
+    assert reading.seen.replayed == 0
 
 
 def test_an_unknown_event_is_dropped_when_replayed_too() -> None:
@@ -118,7 +118,7 @@ def test_an_unknown_event_is_dropped_when_replayed_too() -> None:
     items = connection(reading, b"id: 7\nevent: later\ndata: x\n\n" * 2)
 
     assert len(items) == 1
-    assert reading.replayed == 1
+    assert reading.seen.replayed == 1
 
 
 @pytest.mark.parametrize(
