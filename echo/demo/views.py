@@ -154,11 +154,11 @@ async def completion_page(request: HttpRequest) -> HttpResponseBase:
         return method_not_allowed(request, _ALLOWED)
     message = request.GET.get("message", "")[:100] or "hello"
     streams = {
-        name: f"{reverse('echo_demo:sse2')}?{urlencode({'message': f'{message}-{name}', **_SHORT})}"
+        name: f"{reverse('echo_demo:sse2')}?{urlencode([('message', f'{message}-{name}'), *_SHORT])}"
         for name in ("listening", "plain")
     }
     return TemplateResponse(request, "echo_demo/completion.html", {"streams": streams})
 
 
 # Five events, a fifth of a second apart: long enough to watch, short enough to end.
-_SHORT = {"limit": 5, "interval": 0.2}
+_SHORT = (("limit", 5), ("interval", 0.2))
