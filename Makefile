@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Worker processes sharing the port (`python -m echo.server --workers N`); 1 serves from one process.
+WORKERS ?= 1
 BIN := $(VENV)/bin
 # Twisted endpoint strings escape colons, so an IPv6 HOST such as ::1 works too.
 ENDPOINT := tcp:port=$(PORT):interface=$(subst :,\:,$(HOST)):backlog=4096
@@ -34,7 +36,7 @@ run: migrate static
 	@echo "Serving on http://$(HOST):$(PORT)/ - try: curl -N 'http://$(HOST):$(PORT)/sse2?message=hello'"
 	@echo "Stream sessions are in the admin at http://$(HOST):$(PORT)/admin/ - create a user with"
 	@echo "  make superuser    (or: $(BIN)/python manage.py createsuperuser)"
-	$(BIN)/python -m echo.server -e '$(ENDPOINT)' sse_project.asgi:application
+	$(BIN)/python -m echo.server --workers $(WORKERS) -e '$(ENDPOINT)' sse_project.asgi:application
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -82,9 +84,10 @@ pushpin:
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
-# A full run takes about 15 minutes on 2 cores and writes bench/RESULTS.md and bench/lateness.png.
+# The bench (bench/README.md): about 25 minutes on 2 cores, results in bench/RESULTS.md. The
+# workers comparison: make bench BENCH_ARGS="workers-churn workers-throughput20 workers-capacity"
 bench: install
-	@echo "make bench: about 15 minutes; results in bench/RESULTS.md"
+	@echo "make bench: about 25 minutes; results in bench/RESULTS.md"
 	$(BIN)/pip install -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

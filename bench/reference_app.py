@@ -1,20 +1,17 @@
 """The benchmark's reference server: the article's typed `/sse2` on FastAPI + sse-starlette.
 
-Serve it with `uvicorn --app-dir bench reference_app:app`. Same contract as the project's
-`/sse2`: `GET /sse2?message=..&interval=..&limit=..` streams events named `echo` with ids 0, 1,
-2, ... and data `{"message": .., "created_at": ISO}`, the first one interval after the request.
-
-Written the way sse-starlette's users write it: an `EventSourceResponse` over an async
-generator of `ServerSentEvent`s, with a Pydantic payload model. Two choices copy the project so
-that the benchmark compares servers rather than schedules: events follow an absolute schedule
-(start + (n + 1) * interval), and `interval=0` never sleeps, only yields to the event loop.
-Everything else, pings (every 15 s) and CRLF line endings included, is sse-starlette's default.
+The project's `/sse2` contract (events `echo`, ids from 0, JSON payload, `limit`), written as
+sse-starlette's users write it: `EventSourceResponse` over an async generator of
+`ServerSentEvent`s. Two choices copy the project so that the bench compares servers, not
+schedules: an absolute schedule (start + (n + 1) * interval), and `interval=0` only yields.
+The rest is sse-starlette's default, pings every 15 s included (`REFERENCE_PING=0`: none).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -23,6 +20,7 @@ from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+PING = None if os.environ.get("REFERENCE_PING", "") == "" else float(os.environ["REFERENCE_PING"])
 app = FastAPI(title="sse-starlette reference for the echo benchmark")
 
 
@@ -58,4 +56,4 @@ async def sse2(
     interval: Annotated[float, Query(ge=0, le=3600, allow_inf_nan=False)] = 1.0,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> EventSourceResponse:
-    return EventSourceResponse(echo(message, interval, limit))
+    return EventSourceResponse(echo(message, interval, limit), ping=PING)

@@ -43,17 +43,23 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_eventstream",
+    # htmx and its SSE extension as static files, for the demo's htmx page (`{% htmx_script %}`).
+    "django_htmx",
     # The toolkit's checks, then the features, then the demo (which a site embedding echo omits).
     "echo.sse",
     "echo.sessions",
     "echo.broadcast",
     "echo.contract",
     "echo.metrics",
+    "echo.tickets",  # stream tickets and CORS for pages on other origins
+    "corsheaders",
     "echo.demo",
 ]
 
 MIDDLEWARE = [
     "echo.sse.middleware.EventStreamMiddleware",
+    # CORS headers for ECHO["STREAM_ORIGINS"] on the stream views (echo.tickets), preflights too.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's stylesheets and scripts) under Daphne, which serves none itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -61,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After it: a stream's `?ticket=` stands in for the session (echo.W014).
+    "echo.tickets.middleware.TicketMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -128,7 +136,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis, when set, carries broadcast events and the sessions' control bus between processes.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-ECHO: dict[str, object] = {"REDIS_URL": REDIS_URL}
+# Pages on these origins may read the streams with a ticket (echo.tickets): the demo's
+# /tickets page on http://localhost:8000 reads them from http://127.0.0.1:8000.
+_STREAM_ORIGINS = os.environ.get("ECHO_STREAM_ORIGINS", "http://localhost:8000").split(",")
+
+ECHO: dict[str, object] = {"REDIS_URL": REDIS_URL, "STREAM_ORIGINS": [o for o in _STREAM_ORIGINS if o]}
 
 # Broadcast channels store their events in the database (django-eventstream's storage, the
 # default); who may read and publish each is in its declaration (echo.demo.apps). With REDIS_URL

@@ -1,4 +1,2 @@
-"""Bench-only Django settings and URLs: the project plus what the benchmark needs in-process.
-
-Importable as `django_bench` when `bench/` is on `PYTHONPATH` (`_servers.py` sets it).
-"""
+"""Bench-only Django pieces: the project's settings plus a publish view and the bare-view floor
+(`settings`), and django-eventstream's stock set-up in its own process (`stock_settings`)."""

@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class BenchConfig(AppConfig):
-    name = "django_bench"
+    name = "bench.django_bench"
+    label = "django_bench"
 
     def ready(self) -> None:
         from echo.broadcast.channels import declare_channel
@@ -10,6 +11,4 @@ class BenchConfig(AppConfig):
 
         from .views import BenchTick
 
-        # The bench's channels are named bench-<something>; each carries the bench's tick, read by
-        # anyone (as a public channel of a site is).
         declare_channel("bench-{run}", BenchTick, description="Benchmark ticks (bench/).", read=anyone)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlencode
 
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
+from echo.broadcast.bootstrap import channel_positions, stream_url
+from echo.broadcast.storage import read_stored
+from echo.broadcast.views import forbidden_channels
 from echo.sse import EventStreamComplete, EventStreamResponse, LastEventIdError, ServerSentEvent
 from echo.sse.glue.asgi import stream_view
 from echo.sse.glue.contract import declare
@@ -23,11 +28,24 @@ from echo.sse.glue.http import (
     last_event_id,
     method_not_allowed,
 )
+from echo.tickets.issue import TicketError, issue_ticket
 
-from . import contracts, streams
+from . import contracts, fragments, streams
+from .access import DEMO_CHANNEL
+from .messages import ChatMessage
 from .query import EchoQuery, QueryError
 
-__all__ = ["completion_page", "live_page", "sse", "sse2", "sse3"]
+__all__ = [
+    "channel_page",
+    "completion_page",
+    "htmx_page",
+    "htmx_sse",
+    "live_page",
+    "sse",
+    "sse2",
+    "sse3",
+    "tickets_page",
+]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -146,6 +164,88 @@ async def live_page(request: HttpRequest) -> HttpResponseBase:
     return TemplateResponse(request, "echo_demo/live.html", {"channel": "demo"})
 
 
+@declare(fragments.HTMX_SSE)
+@_echo_endpoint
+@_resumable
+def htmx_sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
+    """`/htmx/sse`: each echo as an HTML card (`echo_card`), for htmx's SSE extension."""
+    first = _next_id(request)
+    # As on /sse2: htmx's extension is an EventSource, stopped past the limit by the 204.
+    return _bounded(
+        fragments.echo_cards.resume(first, query.message, query.interval), _left(query.limit, first)
+    )
+
+
+async def htmx_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /htmx/`: the live page's htmx variant, `/htmx/sse` swapped in by htmx's SSE extension."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    # Markup by default: the page shows that a fragment's values arrive escaped.
+    message = request.GET.get("message", "")[:_PAGE_MESSAGE] or "hello <b>htmx</b>"
+    query = urlencode({"message": message, "interval": "1"})
+    return TemplateResponse(request, "echo_demo/live_htmx.html", {"message": message, "query": query})
+
+
+_PAGE_MESSAGE = 200  # characters of `?message=` the htmx page passes on
+
+
+_RECENT = 10  # messages the channel page renders before its stream takes over
+
+
+async def channel_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /channel/`: the demo channel's last messages, rendered, then live from where they end.
+
+    The position is read first and the messages up to it: whatever is published after the read,
+    even before the page's `EventSource` connects, comes on its stream (`echo.broadcast.bootstrap`).
+    """
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    if await forbidden_channels(request, [DEMO_CHANNEL]):
+        return json_error(403, "forbidden", f"Permission denied to channel: {DEMO_CHANNEL}")
+    positions = await sync_to_async(channel_positions)([DEMO_CHANNEL])
+    position = positions[DEMO_CHANNEL] or 0
+    stored = await read_stored(DEMO_CHANNEL, max(0, position - _RECENT), position) if position else []
+    messages = [(f"{item.channel}:{item.id}", ChatMessage.from_data(item.data).data.text) for item in stored]
+    context = {
+        "channel": DEMO_CHANNEL,
+        "messages": messages,
+        "stream_url": stream_url([DEMO_CHANNEL], positions),
+    }
+    return TemplateResponse(request, "echo_demo/channel_bootstrap.html", context)
+
+
+# One server, two origins on a laptop: the tickets page on one name reads streams from the other.
+_OTHER_LOOPBACK = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
+
+
+def _stream_origin(request: HttpRequest) -> str:
+    host, colon, port = request.get_host().rpartition(":")
+    if not colon:
+        host, port = port, ""
+    other = _OTHER_LOOPBACK.get(host, host)
+    return f"{request.scheme}://{other}{':' + port if port else ''}"
+
+
+@login_required(login_url="/admin/login/")
+@ensure_csrf_cookie
+def tickets_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /tickets?channel=demo`: a channel read from the other loopback origin with a stream
+    ticket issued for the signed-in user, rendered into the page."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    channel = request.GET.get("channel", DEMO_CHANNEL)
+    try:
+        ticket = issue_ticket(request.user, channels=[channel])
+    except TicketError as refused:
+        return json_error(refused.status, refused.code, refused.detail)
+    try:
+        issue_url = reverse("echo_tickets:issue")
+    except NoReverseMatch:
+        issue_url = ""  # the site has not mounted echo.tickets.urls: no new tickets from the page
+    config = {"origin": _stream_origin(request), "url": ticket.url, "channel": channel, "issue": issue_url}
+    return TemplateResponse(request, "echo_demo/tickets.html", {"config": config})
+
+
 async def completion_page(request: HttpRequest) -> HttpResponseBase:
     """`GET /completion/`: two pages' ways to read a stream that completes (/sse2 with a limit):
     one closes its EventSource on `completed`, the other leaves it to the server's 204.
@@ -161,4 +261,4 @@ async def completion_page(request: HttpRequest) -> HttpResponseBase:
 
 
 # Five events, a fifth of a second apart: long enough to watch, short enough to end.
-_SHORT = (("limit", 5), ("interval", 0.2))
+_SHORT = (("limit", "5"), ("interval", "0.2"))

@@ -5,8 +5,10 @@ through one listener task per event loop, started with the loop's first recorded
 operator's request, handled by whichever process, sends one group message; each process ends the
 sessions it is serving and ignores the others. The layer is the site's default channel layer
 (`CHANNEL_LAYERS`) when it has one; otherwise, with `ECHO["REDIS_URL"]`, a `channels_redis` layer
-of the bus's own, and with neither, no layer: a terminate then reaches the one process that
-handles it.
+of the bus's own; with neither, the sessions' database carries it (`echo.sessions.transports`:
+PostgreSQL's NOTIFY, or for an SQLite file unix sockets beside it, which reach every process of
+this machine using that file: the workers of `python -m echo.server --workers N`). Only a database
+in memory has no layer: a terminate then reaches the one process that handles it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from echo.sse.runtime.registry import registry
 from echo.sse.wire.endings import EndReason
 
 from .conf import app_settings
+from .transports import database_layer
 
 __all__ = [
     "GROUP",
@@ -63,7 +66,7 @@ def control_layer() -> Any:
         return layer
     url = app_settings.REDIS_URL
     if not url:
-        return None
+        return _database_layer()
     if url not in _own_layers:
         try:
             from channels_redis.core import RedisChannelLayer
@@ -77,6 +80,18 @@ def control_layer() -> Any:
         # timeout would turn every idle wait into an error.
         _own_layers[url] = RedisChannelLayer(hosts=[{"address": url, "socket_timeout": None}])
     return _own_layers[url]
+
+
+def _database_layer() -> Any:
+    from django.db import router
+
+    from .models import StreamSession
+
+    alias = router.db_for_write(StreamSession) or "default"
+    key = f"database:{alias}"
+    if key not in _own_layers:
+        _own_layers[key] = database_layer(alias)
+    return _own_layers[key]
 
 
 def terminated_event() -> ServerSentEvent:

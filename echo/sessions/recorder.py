@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from django.db import (
     DataError,
@@ -88,13 +88,6 @@ def server_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@runtime_checkable
-class _UserRequest(Protocol):
-    """A request that knows its user: Django's `AuthenticationMiddleware` gives it `auser`."""
-
-    async def auser(self) -> Any: ...
-
-
 class SessionRecorder:
     """The `StreamObserver` that records sessions: it queues a snapshot of each stream that opens
     and ends, and starts the writer thread (`_run`) that writes them in batches."""
@@ -115,9 +108,16 @@ class SessionRecorder:
     async def stream_opened(self, info: StreamInfo, request: HttpRequest | None) -> None:
         if not app_settings.RECORD_SESSIONS:
             return
-        if isinstance(request, _UserRequest):
-            user = await request.auser()
-            info.user_id = user.pk if user.is_authenticated else None
+        if request is not None:
+            # Django's AuthenticationMiddleware sets `auser`; without it the stream has no user.
+            # EAFP: a runtime-checkable Protocol would walk its attributes on every connect.
+            try:
+                auser = request.auser
+            except AttributeError:
+                pass
+            else:
+                user = await auser()
+                info.user_id = user.pk if user.is_authenticated else None
         from . import bus
 
         await bus.ensure_listener()  # before the row exists, so a terminate for it is heard

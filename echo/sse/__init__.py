@@ -12,6 +12,7 @@ for its open streams (a stream's run, keep-alive, the registry, shutdown, thread
 
 from .exceptions import EventStreamError, FieldError, LastEventIdError, StreamTypeError
 from .glue.contract import StreamContract, UnknownEvent, declare
+from .glue.fragments import Fragment
 from .glue.http import json_error
 from .glue.middleware import EventStreamMiddleware
 from .glue.response import EventStreamComplete, EventStreamResponse, StreamItem, current_response
@@ -33,6 +34,7 @@ __all__ = [
     "EventStreamMiddleware",
     "EventStreamResponse",
     "FieldError",
+    "Fragment",
     "LastEventIdError",
     "ServerSentEvent",
     "StreamContract",

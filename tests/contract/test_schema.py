@@ -103,12 +103,12 @@ def test_the_document_names_every_demo_event_and_control_event() -> None:
     messages = {m["name"] for m in document["components"]["messages"].values()}
 
     assert messages == {
-        "echo", "reverse_echo", "chat_message",
+        "echo", "reverse_echo", "chat_message", "echo_card",
         "completed", "shutdown", "terminated", "error", "slow_client",
         "stream-open", "stream-reset", "stream-error",
     }  # fmt: skip
     assert set(document["channels"]) == {
-        "stream_sse", "stream_sse2", "stream_sse3", "channel_demo", "channel_user_id"
+        "stream_sse", "stream_sse2", "stream_sse3", "stream_htmx_sse", "channel_demo", "channel_user_id"
     }  # fmt: skip
     user = document["channels"]["channel_user_id"]
     assert (user["address"], list(user["parameters"])) == ("/events/user-{id}/", ["id"])
@@ -127,7 +127,7 @@ def test_every_declared_view_and_channel_is_its_document_channel_exactly() -> No
     by_address = {channel["address"]: channel for channel in document["channels"].values()}
 
     streams = stream_endpoints()
-    assert {endpoint.address for endpoint in streams} == {"/sse", "/sse2", "/sse3"}
+    assert {endpoint.address for endpoint in streams} == {"/sse", "/sse2", "/sse3", "/htmx/sse"}
     for endpoint in streams:
         assert set(by_address[endpoint.address]["messages"]) == endpoint.contract.names
     for channel in channel_endpoints():
@@ -148,6 +148,7 @@ def payload_schema(document: dict[str, Any], address: str, name: str) -> dict[st
         ("/sse", {"message": "hi", "interval": "0"}),
         ("/sse2", {"message": "hi", "interval": "0"}),
         ("/sse3", {"message": "hi", "interval": "0", "resumable": "1"}),
+        ("/htmx/sse", {"message": "<b>hi</b>", "interval": "0"}),
     ],
 )
 def test_what_each_demo_stream_sends_is_in_its_document(path: str, query: dict[str, str]) -> None:
@@ -207,7 +208,9 @@ def test_the_openapi_fragment_is_valid_openapi_31_with_one_of_the_events() -> No
 
     validate_openapi(fragment)
     assert fragment["openapi"] == "3.1.0"
-    assert set(fragment["paths"]) == {"/sse", "/sse2", "/sse3", "/events/demo/", "/events/user-{id}/"}
+    assert set(fragment["paths"]) == {
+        "/sse", "/sse2", "/sse3", "/htmx/sse", "/events/demo/", "/events/user-{id}/"
+    }  # fmt: skip
     stream = fragment["paths"]["/sse3"]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
     expected = {"echo", "reverse_echo", *(cls.event_name for cls in CONTROL_EVENTS)}
     assert set(stream["discriminator"]["mapping"]) == expected

@@ -3,7 +3,7 @@
 Every client reads the final `shutdown` event within the shutdown grace, its `retry` hint drawn
 from `FINAL_RETRY` + `FINAL_RETRY_SPREAD` (3 + 0..5 s), and, waiting that long as `EventSource`
 does, streams again from the other process without the reconnects arriving in one burst.
-bench/deploy.py measures the burst with and without the spread.
+The reconnect storm (bench/scenarios/storm.py) measures how long a restart's reconnects take.
 """
 
 from __future__ import annotations

@@ -162,3 +162,19 @@ def test_a_twisted_tcp_connection_is_made_with_the_arguments_a_port_passes() -> 
         "reactor",
     ]
     assert "bufferSize" in dir(tcp.Server)
+
+
+def test_daphnes_fd_endpoint_adopts_an_inherited_ipv4_socket() -> None:
+    """`--workers`: each worker listens on `fd:fileno=N` (Daphne's Twisted plugin), made by
+    Daphne's command line with `server_class(endpoints=...)`; the plugin's `domain` stays a string,
+    hence IPv4 endpoints only."""
+    from twisted.internet.endpoints import AdoptedStreamServerEndpoint
+    from twisted.internet.interfaces import IStreamServerEndpointStringParser
+    from twisted.plugin import getPlugins
+
+    (parser,) = [p for p in getPlugins(IStreamServerEndpointStringParser) if p.prefix == "fd"]
+    endpoint = parser.parseStreamServer(None, fileno="7")
+    assert isinstance(endpoint, AdoptedStreamServerEndpoint)
+    assert (endpoint.fileno, endpoint.addressFamily) == (7, socket.AF_INET)
+    assert parser.parseStreamServer(None, fileno="7", domain="INET6").addressFamily == "INET6"
+    assert "endpoints=endpoints" in inspect.getsource(DaphneCLI.run)

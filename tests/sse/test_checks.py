@@ -157,7 +157,8 @@ def test_w002_when_stream_middleware_is_missing() -> None:
 def test_w001_and_w002_together() -> None:
     with override_settings(MIDDLEWARE=[GZIP]):
         assert echo_ids(run(checks.check_middleware)) == ["echo.W001", "echo.W002"]
-        assert echo_ids(run_checks()) == ["echo.W001", "echo.W002"]
+        # The project's echo.tickets also misses its middleware here: corsheaders' (W013), its own (W014).
+        assert echo_ids(run_checks()) == ["echo.W001", "echo.W002", "echo.W013", "echo.W014"]
 
 
 def test_w002_when_middleware_setting_is_empty() -> None:

@@ -42,6 +42,7 @@ SECRET_NAMES: tuple[str, ...] = (
     "sessionid",
     "sig",
     "signature",
+    "ticket",
     "token",
 )
 

@@ -109,8 +109,8 @@ HOLDERS: tuple[Holder, ...] = (
     Holder(
         "echo.sessions.bus",
         "_own_layers",
-        "the bus's own Redis channel layer, when the site has none",
-        "never: one per Redis URL",
+        "the bus's own layer when the site has none: Redis, or its sessions' database's",
+        "never: one per Redis URL or database",
     ),
     Holder(
         "echo.sessions.history",
@@ -127,6 +127,12 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("echo.sessions.recorder", "_batch_rows", "rows per write batch", NEVER_METRIC),
     Holder("echo.sessions.recorder", "_write_seconds", "seconds per write transaction", NEVER_METRIC),
     Holder("echo.sessions.recorder", "_write_failures", "failed write batches", NEVER_METRIC),
+    Holder(
+        "echo.tickets.revoke",
+        "watch",
+        "the open streams a ticket opened (their ticket's id), the threads writing revocations",
+        "never: a stream's entry leaves as it closes (bounded by the open streams)",
+    ),
     Holder(
         "echo.sse.glue.asgi",
         "_resolves_to_stream_view",
