@@ -94,6 +94,7 @@ def test_a_limited_stream_resumed_goes_on_to_its_limit_and_no_further(server: Se
         ("/sse2", {"limit": 5, "lastEventId": "4"}, None),
         ("/sse3", {"limit": 5}, "echo:2,reverse_echo:1"),
         ("/sse3", {"limit": 5, "resumable": 1}, "echo:6"),
+        ("/htmx/sse", {"limit": 5}, "4"),  # htmx's SSE extension is an EventSource too
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
