@@ -13,4 +13,5 @@ urlpatterns = [
     path("htmx/sse", views.htmx_sse, name="htmx_sse"),
     path("channel/", views.channel_page, name="channel"),
     path("tickets", views.tickets_page, name="tickets"),
+    path("completion/", views.completion_page, name="completion"),
 ]

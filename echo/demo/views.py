@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from echo.broadcast.bootstrap import channel_positions, stream_url
 from echo.broadcast.storage import read_stored
 from echo.broadcast.views import forbidden_channels
-from echo.sse import EventStreamResponse, LastEventIdError
+from echo.sse import EventStreamComplete, EventStreamResponse, LastEventIdError, ServerSentEvent
 from echo.sse.glue.asgi import stream_view
 from echo.sse.glue.contract import declare
 from echo.sse.glue.http import (
@@ -35,7 +35,17 @@ from .access import DEMO_CHANNEL
 from .messages import ChatMessage
 from .query import EchoQuery, QueryError
 
-__all__ = ["channel_page", "htmx_page", "htmx_sse", "live_page", "sse", "sse2", "sse3", "tickets_page"]
+__all__ = [
+    "channel_page",
+    "completion_page",
+    "htmx_page",
+    "htmx_sse",
+    "live_page",
+    "sse",
+    "sse2",
+    "sse3",
+    "tickets_page",
+]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -88,20 +98,36 @@ def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> An
     return wrapper
 
 
+def _left(limit: int | None, sent: int) -> int | None:
+    """Events still to send when the client has `sent` of them: `limit` counts the whole stream,
+    however many connections it takes (None: no end)."""
+    return None if limit is None else max(0, limit - sent)
+
+
+def _bounded(stream: AsyncIterator[ServerSentEvent], left: int | None) -> HttpResponseBase:
+    if left == 0:
+        # Nothing more to send: 204 stops the browser's EventSource, where a stream would end at
+        # once and be reopened by it for ever.
+        return EventStreamComplete()
+    return EventStreamResponse(streams.take(stream, left))
+
+
 @declare(contracts.SSE)
 @_echo_endpoint
 @_resumable
 def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
-    stream = streams.echo_untyped(query.message, query.interval, first_id=_next_id(request))
-    return EventStreamResponse(streams.take(stream, query.limit))
+    first = _next_id(request)
+    return _bounded(
+        streams.echo_untyped(query.message, query.interval, first_id=first), _left(query.limit, first)
+    )
 
 
 @declare(contracts.SSE2)
 @_echo_endpoint
 @_resumable
 def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
-    stream = streams.echo.resume(_next_id(request), query.message, query.interval)
-    return EventStreamResponse(streams.take(stream, query.limit))
+    first = _next_id(request)
+    return _bounded(streams.echo.resume(first, query.message, query.interval), _left(query.limit, first))
 
 
 @declare(contracts.SSE3)
@@ -113,6 +139,8 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     `?resumable=1`, or a composite Last-Event-ID (`echo:2,reverse_echo:1`) from an earlier
     resumable stream, gives composite ids. A plain numeric Last-Event-ID cannot say which source
     it belongs to, so it is ignored and the stream starts over, as the article's server does.
+    A composite id says how many events were sent (each source's number plus one, summed), which
+    `limit` counts with, as on /sse and /sse2.
     """
     raw = last_event_id(request)
     resume_from: dict[str, int] | None = {} if query.resumable else None
@@ -124,7 +152,8 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
                 raw, f"source:id pairs such as echo:2,reverse_echo:1, each id {WHOLE_ID_TEXT}"
             ) from None
     stream = streams.echo_and_reverse(query.message, query.interval, resume_from)
-    return EventStreamResponse(streams.take(stream, query.limit))
+    sent = sum(number + 1 for number in (resume_from or {}).values())
+    return _bounded(stream, _left(query.limit, sent))
 
 
 @ensure_csrf_cookie
@@ -140,8 +169,11 @@ async def live_page(request: HttpRequest) -> HttpResponseBase:
 @_resumable
 def htmx_sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     """`/htmx/sse`: each echo as an HTML card (`echo_card`), for htmx's SSE extension."""
-    stream = fragments.echo_cards.resume(_next_id(request), query.message, query.interval)
-    return EventStreamResponse(streams.take(stream, query.limit))
+    first = _next_id(request)
+    # As on /sse2: htmx's extension is an EventSource, stopped past the limit by the 204.
+    return _bounded(
+        fragments.echo_cards.resume(first, query.message, query.interval), _left(query.limit, first)
+    )
 
 
 async def htmx_page(request: HttpRequest) -> HttpResponseBase:
@@ -212,3 +244,21 @@ def tickets_page(request: HttpRequest) -> HttpResponseBase:
         issue_url = ""  # the site has not mounted echo.tickets.urls: no new tickets from the page
     config = {"origin": _stream_origin(request), "url": ticket.url, "channel": channel, "issue": issue_url}
     return TemplateResponse(request, "echo_demo/tickets.html", {"config": config})
+
+
+async def completion_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /completion/`: two pages' ways to read a stream that completes (/sse2 with a limit):
+    one closes its EventSource on `completed`, the other leaves it to the server's 204.
+    `?message=` names the streams' message (each test its own)."""
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    message = request.GET.get("message", "")[:100] or "hello"
+    streams = {
+        name: f"{reverse('echo_demo:sse2')}?{urlencode([('message', f'{message}-{name}'), *_SHORT])}"
+        for name in ("listening", "plain")
+    }
+    return TemplateResponse(request, "echo_demo/completion.html", {"streams": streams})
+
+
+# Five events, a fifth of a second apart: long enough to watch, short enough to end.
+_SHORT = (("limit", "5"), ("interval", "0.2"))

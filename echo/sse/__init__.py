@@ -15,7 +15,7 @@ from .glue.contract import StreamContract, UnknownEvent, declare
 from .glue.fragments import Fragment
 from .glue.http import json_error
 from .glue.middleware import EventStreamMiddleware
-from .glue.response import EventStreamResponse, StreamItem, current_response
+from .glue.response import EventStreamComplete, EventStreamResponse, StreamItem, current_response
 from .runtime.protocols import StreamObserver
 from .runtime.registry import add_observer, live_streams, remove_observer
 from .runtime.stream_info import StreamInfo
@@ -29,6 +29,7 @@ __all__ = [
     "BaseEvent",
     "EndReason",
     "EventSource",
+    "EventStreamComplete",
     "EventStreamError",
     "EventStreamMiddleware",
     "EventStreamResponse",

@@ -173,4 +173,4 @@ def test_connections_that_never_finish_their_headers_do_not_stop_others(live_ser
                 client, "GET", "/sse2", params={"message": uuid.uuid4().hex, "interval": 0, "limit": 3}
             ) as source,
         ):
-            assert [event.event for event in source.iter_sse()] == ["echo"] * 3
+            assert [event.event for event in source.iter_sse()] == ["echo"] * 3 + ["completed"]

@@ -28,7 +28,7 @@ def test_an_unreachable_redis_is_one_warning_and_streams_still_work(tmp_path: Pa
         assert f"Broadcast mode: Redis ({dead})" in log
         with httpx.Client(base_url=server.url, timeout=10) as client:
             with connect_sse(client, "GET", "/sse2", params={"message": "hi", "limit": 2}) as source:
-                assert [event.event for event in source.iter_sse()] == ["echo", "echo"]
+                assert [event.event for event in source.iter_sse()] == ["echo", "echo", "completed"]
             with connect_sse(client, "GET", "/events/demo/") as source:
                 assert next(source.iter_sse()).event == "stream-open"
         wait_for(lambda: "Lost Redis" in server.log(), what="the relay's warning")

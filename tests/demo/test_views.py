@@ -123,8 +123,9 @@ def test_get_streams_events_through_the_middleware(path: str) -> None:
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream; charset=utf-8"
-    assert body.count(b"\n\n") == 2
+    assert body.count(b"\n\n") == 3
     assert body.startswith(b"id: 0\nevent: echo\ndata: ")
+    assert body.endswith(b'\n\nevent: completed\ndata: {"reason":"completed"}\n\n')
 
 
 @pytest.mark.usefixtures("unrecorded")
@@ -141,3 +142,19 @@ def test_head_gets_stream_headers_and_no_body(path: str) -> None:
     assert response["Content-Type"] == "text/event-stream; charset=utf-8"
     assert response["Cache-Control"] == "no-cache"
     assert body == b""
+
+
+def test_the_completion_page_links_both_streams_with_the_message_escaped() -> None:
+    response = Client().get("/completion/", {"message": 'a"<b>&'})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for name in ("listening", "plain"):
+        assert f'data-url="/sse2?message=a%22%3Cb%3E%26-{name}&amp;limit=5&amp;interval=0.2"' in html
+
+
+def test_the_completion_page_refuses_a_put_with_a_json_405() -> None:
+    response = Client().put("/completion/")
+
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"

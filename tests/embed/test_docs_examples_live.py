@@ -51,7 +51,9 @@ def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def events(client: httpx.Client, url: str, **kwargs: object) -> list[tuple[str, str | None, dict]]:
     with connect_sse(client, "GET", url, **kwargs) as source:  # type: ignore[arg-type]
         assert source.response.status_code == 200
-        return [(e.event, e.id, json.loads(e.data)) for e in source.iter_sse()]
+        *read, last = ((e.event, e.id, json.loads(e.data)) for e in source.iter_sse())
+        assert last[::2] == ("completed", {"reason": "completed"})  # a finite stream's last event
+        return read
 
 
 def test_a_typed_stream_sends_its_events_named_and_numbered_then_ends(docs_server: Server) -> None:

@@ -32,9 +32,10 @@ def test_runserver_streams_typed_events(dev_server: Server) -> None:
         connect_sse(client, "GET", "/sse2", params=params) as source,
     ):
         assert source.response.headers["content-type"] == "text/event-stream; charset=utf-8"
-        events = list(source.iter_sse())
+        *events, last = source.iter_sse()
 
     assert [(e.event, e.id) for e in events] == [("echo", "0"), ("echo", "1"), ("echo", "2")]
+    assert last.event == "completed"
     assert [e.json()["message"] for e in events] == ["hi"] * 3
 
 

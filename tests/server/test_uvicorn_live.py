@@ -29,9 +29,10 @@ def test_sse2_and_sse3_stream_under_uvicorn(uvicorn_server) -> None:  # type: ig
             echo = [(event.id, event.event) for event in source.iter_sse()]
         with connect_sse(client, "GET", "/sse3", params={**params, "limit": 4}) as source:
             merged = [event.event for event in source.iter_sse()]
-    assert echo == [("0", "echo"), ("1", "echo"), ("2", "echo")]
-    assert sorted(set(merged)) == ["echo", "reverse_echo"]
-    assert len(merged) == 4
+    assert echo == [("0", "echo"), ("1", "echo"), ("2", "echo"), ("2", "completed")]
+    assert merged[-1] == "completed"
+    assert sorted(set(merged[:-1])) == ["echo", "reverse_echo"]
+    assert len(merged) == 5
 
 
 def test_bad_input_is_a_json_400_under_uvicorn(uvicorn_server) -> None:  # type: ignore[no-untyped-def]

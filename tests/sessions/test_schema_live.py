@@ -39,7 +39,7 @@ def test_a_server_on_an_unmigrated_database_logs_one_error_line_and_still_stream
                 client, "GET", "/sse2", params={"message": "hi", "limit": 3, "interval": 0}
             ) as source,
         ):
-            assert [event.id for event in source.iter_sse()] == ["0", "1", "2"]
+            assert [event.id for event in source.iter_sse()] == ["0", "1", "2", "2"]  # then `completed`
         # The writer's own line says the same, without a traceback, and does not wait as for an outage.
         wait_for(lambda: "change(s) dropped: no such table" in server.log(), what="the writer's line")
         assert server.log().count(LINE) == 1

@@ -25,6 +25,9 @@ from echo.sse.runtime.registry import registry
 from ..loops import run
 from ..servers import wait_for
 
+# What a stream whose source ran out sends last (issue 31): bytes, not an event of the stream's.
+DONE = b'event: completed\ndata: {"reason":"completed"}\n\n'
+
 
 @pytest.fixture
 def recorder(transactional_db: None) -> Iterator[SessionRecorder]:
@@ -123,7 +126,12 @@ def test_a_completed_stream_is_recorded_with_its_request_and_counters(recorder: 
     assert row.server == sessions.server_id()
     assert row.stream == "echo"
     assert row.events_sent == 3
-    assert row.bytes_sent == sum(len(chunk) for chunk in chunks) == sum(len(e.encode()) for e in sent)
+    # The bytes of the last event, `completed`, are counted too (as the toolkit's own events are).
+    assert (
+        row.bytes_sent
+        == sum(len(chunk) for chunk in chunks)
+        == sum(len(e.encode()) for e in sent) + len(DONE)
+    )
     assert row.last_event_id == "2"
     assert row.end_reason == EndReason.COMPLETED
     assert row.error == ""
@@ -164,7 +172,7 @@ def test_stream_name_of_a_stream_without_events_is_empty(recorder: SessionRecord
     run(consume(EventStreamResponse(events(), ping=None, request=request())))
 
     row = only_row(recorder)
-    assert (row.stream, row.events_sent, row.bytes_sent, row.last_event_id) == ("", 0, 0, "")
+    assert (row.stream, row.events_sent, row.bytes_sent, row.last_event_id) == ("", 0, len(DONE), "")
     assert row.end_reason == EndReason.COMPLETED
 
 
@@ -374,7 +382,7 @@ def test_an_idle_live_stream_is_still_seen(recorder: SessionRecorder) -> None:
                     wait_for, lambda: seen_twice(response.info.id), timeout=10, what="last_seen_at to move"
                 )
                 release.set()
-                assert [chunk async for chunk in body if chunk] == []
+                assert [chunk async for chunk in body if chunk] == [DONE]
         finally:
             response.close()
 
@@ -396,7 +404,8 @@ def test_many_concurrent_streams_make_one_row_each_with_exact_counts(recorder: S
     async def one(k: int) -> tuple[uuid.UUID, int, int]:
         response = EventStreamResponse(numbered(k), ping=None, request=request(f"/sse2/{k}"))
         chunks = await consume(response)
-        return response.info.id, len(chunks), sum(len(chunk) for chunk in chunks)
+        assert chunks[-1] == DONE
+        return response.info.id, len(chunks) - 1, sum(len(chunk) for chunk in chunks)
 
     async def main() -> list[tuple[uuid.UUID, int, int]]:
         return list(await asyncio.gather(*(one(k) for k in range(count))))
@@ -490,7 +499,7 @@ def test_a_live_stream_is_written_once_it_is_older_than_the_hold(recorder: Sessi
                     wait_for, lambda: live_row(response.info.id), timeout=10, what="the live row"
                 )
                 release.set()
-                assert [chunk async for chunk in body if chunk] == []
+                assert [chunk async for chunk in body if chunk] == [DONE]
         finally:
             response.close()
         return row
