@@ -9,4 +9,5 @@ urlpatterns = [
     path("sse", views.sse, name="sse"),
     path("sse2", views.sse2, name="sse2"),
     path("sse3", views.sse3, name="sse3"),
+    path("typed/", views.typed_page, name="typed"),
 ]

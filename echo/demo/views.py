@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
 from echo.sse import EventStreamResponse, LastEventIdError
@@ -25,7 +27,7 @@ from echo.sse.glue.http import (
 from . import contracts, streams
 from .query import EchoQuery, QueryError
 
-__all__ = ["live_page", "sse", "sse2", "sse3"]
+__all__ = ["live_page", "sse", "sse2", "sse3", "typed_page"]
 
 _ALLOWED = ("GET", "HEAD")
 
@@ -123,3 +125,27 @@ async def live_page(request: HttpRequest) -> HttpResponseBase:
     if request.method not in _ALLOWED:
         return method_not_allowed(request, _ALLOWED)
     return TemplateResponse(request, "echo_demo/live.html", {"channel": "demo"})
+
+
+@ensure_csrf_cookie
+async def typed_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /typed/`: `/sse2` and the `demo` channel read by the static module `TypedEventSource`.
+
+    The page's own query (`message`, `interval`, `limit`) is the stream's, validated here so that a
+    bad one is a JSON 400 rather than a page whose stream fails.
+    """
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    given = request.GET.copy()
+    given.setdefault("message", "hello")
+    try:
+        query = EchoQuery.from_query(given)
+    except QueryError as exc:
+        first = exc.errors[0]["parameter"]
+        return json_error(400, "invalid_parameter", str(exc), parameter=first, errors=exc.errors)
+    params: dict[str, object] = {"message": query.message, "interval": query.interval}
+    if query.limit is not None:
+        params["limit"] = query.limit
+    stream = f"{reverse('echo_demo:sse2')}?{urlencode(params)}"
+    config = {"stream": stream, "channel": reverse("echo_broadcast:events", args=["demo"])}
+    return TemplateResponse(request, "echo_demo/typed.html", {"config": config})

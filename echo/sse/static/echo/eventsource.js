@@ -16,6 +16,9 @@ const STORAGE_PREFIX = "echo-sse:last-event-id:";
 // Longer ids are not kept: storage is bounded, and no echo stream makes ids this long.
 const MAX_ID_LENGTH = 4096;
 const ALWAYS_TEXT = ["stream-open"];
+// Listened to for their ids alone (stream-open's is where a subscriber joined): the browser
+// reconnects by itself after each of the others.
+const REMEMBERED = ["stream-open", "shutdown", "error", "stream-error"];
 // Query parameters whose name, or a word of it, is one of these never reach the storage key,
 // since a page may put a credential in its stream URL. The server's own list
 // (echo.sse.glue.redact.SECRET_NAMES) plus the stream tickets' name.
@@ -84,6 +87,7 @@ export class TypedEventSource {
     this.#listen("terminated", (data) => this.#stop("terminated", data));
     this.#listen("completed", (data) => this.#stop("completed", data));
     this.#listen("stream-reset", (data) => options.onReset?.(data));
+    for (const name of REMEMBERED) this.#listen(name, () => undefined);
   }
 
   get url() {
@@ -124,6 +128,8 @@ export class TypedEventSource {
 
   #listen(name, listener) {
     const wrapped = (event) => {
+      // `error` is also the name of EventSource's own connection event, which is no message.
+      if (!(event instanceof MessageEvent)) return;
       this.#remember(event.lastEventId);
       let data = event.data;
       if (!this.#text.has(name)) {
