@@ -20,7 +20,9 @@ from echo.sse.glue.redact import SECRET_NAMES
 
 NODE_DIR = Path(__file__).parent / "node"
 EXAMPLE = NODE_DIR / "example"
-STATIC = Path(__file__).resolve().parents[2] / "echo" / "sse" / "static" / "echo"
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "echo" / "sse" / "static" / "echo"
+DOCS_PAGE = ROOT / "docs" / "browser" / "typed-module.md"
 NULL = {"type": "null"}
 TSC_MISSING = "node and `npm ci` in tests/contract/node (make node-deps) are needed for tsc"
 
@@ -37,6 +39,9 @@ def page_folder(tmp_path: Path) -> Path:
     for source in [*EXAMPLE.iterdir(), STATIC / "eventsource.js", STATIC / "eventsource.d.ts"]:
         shutil.copy(source, tmp_path / source.name)
     call_command("sse_schema", "--format", "typescript", "-o", str(tmp_path / "schema.d.ts"))
+    # The docs' TypeScript, as written there, is part of the page.
+    for n, block in enumerate(re.findall(r"```ts\n(.*?)```", DOCS_PAGE.read_text(), re.S)):
+        (tmp_path / f"docs_{n}.ts").write_text(f"{block}export {{}};\n")
     return tmp_path
 
 
@@ -56,6 +61,7 @@ def test_the_generated_declarations_type_check_the_example_page_under_strict(tmp
 
     # mistakes.ts is part of it: each of its expect-error lines must really be an error.
     assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "docs_0.ts").is_file()
 
 
 @pytest.mark.django_db

@@ -113,7 +113,8 @@ def test_a_terminate_from_the_admin_stops_the_pages_stream_and_the_page_says_why
 def test_a_reload_resumes_after_the_last_id_the_page_kept(page: Page, typed_server: Server) -> None:
     message = f"resume-{uuid.uuid4().hex[:8]}"
     page.goto(f"{typed_server.url}/typed/?message={message}&interval=0.05")
-    expect(page.locator("#echo-log strong").first).to_have_text("echo #3 ", timeout=10_000)
+    third = page.locator("#echo-log strong").filter(has_text=re.compile(r"^echo #3 $"))
+    expect(third).to_have_count(1, timeout=10_000)
     # Closed by the page, so that no event comes between the id read here and the reload.
     kept = page.evaluate("() => { window.typedPage.echo.close(); return window.typedPage.echo.lastEventId; }")
     assert int(kept) >= 3
@@ -145,3 +146,69 @@ def test_a_channel_that_cannot_resume_from_the_kept_id_calls_on_reset(
     reset = page.locator("#channel-log li").filter(has_text="reset")
     expect(reset).to_have_text("reset events may be missing on demo", timeout=10_000)
     expect(page.locator("#channel-state")).to_have_text("open")
+
+
+# In the page, with the module imported as a page would: resolves to what the stream did.
+READ_WITH_THE_MODULE = """async ([url, options, name]) => {
+    const { TypedEventSource } = await import("/static/echo/eventsource.js");
+    return await new Promise((resolve) => {
+        const source = new TypedEventSource(url, {
+            ...options,
+            onStop: (stop) => resolve({ stop, storage: { ...sessionStorage } }),
+        });
+        source.on(name, (data) => {
+            source.close();
+            resolve({ data, storage: { ...sessionStorage } });
+        });
+    });
+}"""
+
+
+def test_a_stream_url_with_credentials_keeps_them_out_of_storage(page: Page, typed_server: Server) -> None:
+    page.goto(f"{typed_server.url}/typed/?message=storage")
+    url = "/sse2?message=kept&interval=0&token=tok-secret&accessToken=at-secret&ticket=tk-secret"
+
+    read = page.evaluate(READ_WITH_THE_MODULE, [url, {"resume": "session"}, "echo"])
+
+    assert read["data"]["message"] == "kept"
+    key = f"echo-sse:last-event-id:{typed_server.url}/sse2?interval=0&message=kept"
+    assert read["storage"][key] == "0"
+    assert "secret" not in repr(read["storage"])
+
+
+def test_a_refused_stream_stops_as_closed_and_is_not_reopened(page: Page, typed_server: Server) -> None:
+    page.goto(f"{typed_server.url}/typed/?message=refused")
+    tag = uuid.uuid4().hex[:8]
+
+    read = page.evaluate(READ_WITH_THE_MODULE, [f"/sse2?message={tag}&limit=0", {}, "echo"])
+
+    assert read["stop"] == {"reason": "closed", "data": None}
+    assert opened(typed_server, tag) == 0  # a 400 opens no stream
+
+
+def test_an_event_named_as_text_reaches_its_listener_as_the_string_sent(
+    page: Page, typed_server: Server
+) -> None:
+    page.goto(f"{typed_server.url}/typed/?message=text")
+
+    read = page.evaluate(READ_WITH_THE_MODULE, ["/sse?message=hi&interval=0", {"text": ["echo"]}, "echo"])
+
+    assert read["data"].startswith("{'message': 'hi', ")  # a Python dict's text, not JSON
+
+
+def test_the_docs_template_snippet_runs_in_the_browser(page: Page, typed_server: Server) -> None:
+    from django.template import engines
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "browser" / "typed-module.md"
+    snippet = re.search(r"```html\n(.*?)```", docs.read_text(), re.S)
+    assert snippet is not None
+    html = engines["django"].from_string(snippet.group(1)).render()
+    # The page comes from the docs; the module and the stream from the real server.
+    page.route(
+        f"{typed_server.url}/docs-snippet/", lambda route: route.fulfill(body=html, content_type="text/html")
+    )
+
+    page.goto(f"{typed_server.url}/docs-snippet/")
+
+    expect(page.locator("#state")).to_have_text("open", timeout=10_000)
+    expect(page.locator("#log li").first).to_have_text("#0 hello", timeout=10_000)
