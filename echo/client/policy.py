@@ -7,6 +7,13 @@ as long as it says.
 - A terminal event (`echo.sse.wire.endings`, its reason's `then`): `shutdown`, `stream-error`: reconnect
   (after `retry:`, spread by the jitter); `error`: reconnect with backoff (a failed attempt);
   `terminated`: an operator ended the session, the stream ends, no reconnection.
+- `completed`: the stream has sent everything: it ends, no reconnection (a reconnect would get
+  204, which ends it too).
+- An event yielded once is not yielded again on the same stream: a server that replays after
+  `Last-Event-ID` (or ignores it) sends what was read already, and those events are dropped. An
+  event is known by its name and its own `id:` line (the article's /sse3 numbers each source from
+  0); events without one are never dropped. The last `SEEN_IDS` ids (at most `SEEN_ID_CHARS`
+  characters of them) are remembered.
 - `stream-reset`: a gap; yielded when the caller listed `StreamReset`, else only counted.
 - A body that ends, a network error, a 5xx, a 429/408: reconnect, failures backing off
   exponentially (`Reconnect`), `Retry-After` honoured up to `max_delay`. A 204 ends the stream;
@@ -31,6 +38,7 @@ import json
 import random
 import re
 import zlib
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +57,8 @@ from .exceptions import ClientError, EventTooLarge, NotAnEventStream, ReconnectF
 __all__ = [
     "ERROR_BODY_LIMIT",
     "MAX_EVENT_SIZE",
+    "SEEN_IDS",
+    "SEEN_ID_CHARS",
     "SSE_HEADERS",
     "Action",
     "ClientOptions",
@@ -56,6 +66,7 @@ __all__ = [
     "EventDecoder",
     "Inflater",
     "Reconnect",
+    "SeenIds",
     "Session",
     "StreamOptions",
     "StreamState",
@@ -69,6 +80,10 @@ H = TypeVar("H")  # the HTTP client a stream reads with
 
 MAX_EVENT_SIZE = 1024 * 1024
 ERROR_BODY_LIMIT = 64 * 1024
+# How many ids (and characters of them) a stream remembers to drop replayed events: far more than
+# a server replays after a reconnect, and bounded whatever ids it sends.
+SEEN_IDS = 10_000
+SEEN_ID_CHARS = 1024 * 1024
 # Only the codings `Inflater` reads (an httpx with brotli installed would offer `br` too).
 SSE_HEADERS = {
     "Accept": "text/event-stream",
@@ -190,6 +205,7 @@ class EventDecoder:
         self._name = b""
         self._data: list[bytes] = []
         self._id = ""
+        self._own_id = False  # the current event has an `id:` line of its own
         self._retry: int | None = None
 
     def feed(self, chunk: bytes) -> Iterator[ServerSentEvent]:
@@ -234,6 +250,7 @@ class EventDecoder:
         elif name == b"id":
             if b"\0" not in value:
                 self._id = value.decode("utf-8", "replace")
+                self._own_id = True
         elif name == b"retry" and value.isdigit():
             self._retry = int(value) if len(value) <= _RETRY_DIGITS else 10**_RETRY_DIGITS
         return None
@@ -242,14 +259,48 @@ class EventDecoder:
         self._size = 0
         if not (self._name or self._data or self._id or self._retry is not None):
             return None
-        event = ServerSentEvent(
+        event = DecodedEvent(
             event=self._name.decode("utf-8", "replace"),
             data=b"\n".join(self._data).decode("utf-8", "replace"),
             id=self._id,
             retry=self._retry,
         )
-        self._name, self._data, self._retry = b"", [], None
+        event.own_id = self._own_id
+        self._name, self._data, self._retry, self._own_id = b"", [], None, False
         return event
+
+
+class DecodedEvent(ServerSentEvent):
+    """An event as read, and whether its id came on a line of its own (the spec carries the last
+    id over to events that have none)."""
+
+    own_id = False
+
+
+class SeenIds:
+    """The (name, id) of events yielded so far, the oldest forgotten past `count` of them or
+    `chars` characters."""
+
+    def __init__(self, count: int = SEEN_IDS, chars: int = SEEN_ID_CHARS) -> None:
+        self.count = count
+        self.chars = chars
+        self._order: deque[tuple[str, str]] = deque()
+        self._seen: set[tuple[str, str]] = set()
+        self._size = 0
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._seen
+
+    def add(self, key: tuple[str, str]) -> None:
+        if key in self._seen:
+            return
+        self._order.append(key)
+        self._seen.add(key)
+        self._size += len(key[0]) + len(key[1])
+        while self._order and (len(self._order) > self.count or self._size > self.chars):
+            old = self._order.popleft()
+            self._seen.discard(old)
+            self._size -= len(old[0]) + len(old[1])
 
 
 @dataclass
@@ -318,7 +369,9 @@ class Session(Generic[E]):
         self.retry_ms: int | None = None
         self.failures = 0
         self.cause: BaseException | str = "no connection yet"  # of the last failure
-        self.ended_by: BaseEvent[Any] | None = None  # the `terminated` event that ended it
+        self.ended_by: BaseEvent[Any] | None = None  # the `terminated` or `completed` that ended it
+        self.seen = SeenIds()
+        self.replayed = 0  # events dropped as already yielded
         self.gaps = 0  # `stream-reset` events seen
         self.connections = 0
         self._now = _Connection(EventDecoder(max_event_size))  # the connection being read
@@ -375,7 +428,8 @@ class Session(Generic[E]):
         Stops early when an event ends the connection (`action`)."""
         for piece in self._now.inflater.pieces(chunk):
             for sse in self._now.decoder.feed(piece):
-                action, item = self.receive(sse.event, sse.data, sse.id, sse.retry)
+                own_id = isinstance(sse, DecodedEvent) and sse.own_id
+                action, item = self.receive(sse.event, sse.data, sse.id, sse.retry, own_id=own_id)
                 if item is not None and action is not Action.SKIP:
                     yield item
                 if action in (Action.STOP, Action.RECONNECT):
@@ -397,10 +451,18 @@ class Session(Generic[E]):
 
     # What each part means.
 
-    def receive(self, name: str, data: str, event_id: str, retry: int | None) -> tuple[Action, Any]:
-        """What to do with one event read from the wire."""
+    def receive(
+        self, name: str, data: str, event_id: str, retry: int | None, *, own_id: bool = True
+    ) -> tuple[Action, Any]:
+        """What to do with one event read from the wire; `own_id`: its id came on its own `id:`
+        line (else it is the one the last event set)."""
         if retry is not None and retry >= 0:
             self.retry_ms = retry
+        key = (name, event_id) if own_id and event_id and name not in _CONTROL else None
+        if key is not None and key in self.seen:
+            # Read already: the position stays where it was (further on, most likely).
+            self.replayed += 1
+            return Action.SKIP, None
         self.last_event_id = event_id
         if name == "message" and data == "" and name not in self.by_name:
             return Action.SKIP, None  # a block with only `retry:` or `id:`
@@ -413,9 +475,10 @@ class Session(Generic[E]):
         mine = self.by_name.get(name)
         control = _CONTROL.get(name)
         if control is None:
-            if mine is None:
-                return Action.YIELD, UnknownEvent(name, data, event_id or None)
-            return Action.YIELD, mine.from_data(data)
+            item = UnknownEvent(name, data, event_id or None) if mine is None else mine.from_data(data)
+            if key is not None:
+                self.seen.add(key)
+            return Action.YIELD, item
         event: BaseEvent[Any] = (mine or control).from_data(data)
         after = self._control(control, end)
         if mine is not None and after is Action.SKIP:
@@ -485,8 +548,8 @@ def error_body(text: str) -> Any:
 
 class StreamState(Generic[E, H]):
     """What both clients' streams hold (their HTTP client `H`, the request) and show of their
-    `Session`: where the stream is, what ended it, the gaps it was told of, the connections it
-    opened."""
+    `Session`: where the stream is, what ended it, the gaps it was told of, the events it dropped
+    as read already, the connections it opened."""
 
     def __init__(
         self,
@@ -513,6 +576,10 @@ class StreamState(Generic[E, H]):
     @property
     def gaps(self) -> int:
         return self._session.gaps
+
+    @property
+    def replayed(self) -> int:
+        return self._session.replayed
 
     @property
     def connections(self) -> int:

@@ -23,9 +23,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
 
 class EventStream(StreamState[E, httpx.Client]):
     """One stream, read across as many connections as it takes. Iterate it for `E | UnknownEvent`;
-    `last_event_id` is where it is, `ended_by` the `terminated` event that ended it (if one did),
-    `gaps` how many `stream-reset` events said events may be missing, `connections` how many
-    connections it opened."""
+    it ends on `completed` (the stream sent everything), on `terminated` and on a 204.
+    `last_event_id` is where it is, `ended_by` the `completed` or `terminated` event that ended it
+    (if one did), `gaps` how many `stream-reset` events said events may be missing, `replayed` how
+    many events it dropped as yielded already, `connections` how many connections it opened."""
 
     _events: Generator[E | UnknownEvent] | None = None
 

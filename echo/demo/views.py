@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 
-from echo.sse import EventStreamResponse, LastEventIdError
+from echo.sse import EventStreamComplete, EventStreamResponse, LastEventIdError, ServerSentEvent
 from echo.sse.glue.asgi import stream_view
 from echo.sse.glue.contract import declare
 from echo.sse.glue.http import (
@@ -80,20 +80,36 @@ def _resumable(view: Callable[[HttpRequest, EchoQuery], HttpResponseBase]) -> An
     return wrapper
 
 
+def _left(limit: int | None, sent: int) -> int | None:
+    """Events still to send when the client has `sent` of them: `limit` counts the whole stream,
+    however many connections it takes (None: no end)."""
+    return None if limit is None else max(0, limit - sent)
+
+
+def _bounded(stream: AsyncIterator[ServerSentEvent], left: int | None) -> HttpResponseBase:
+    if left == 0:
+        # Nothing more to send: 204 stops the browser's EventSource, where a stream would end at
+        # once and be reopened by it for ever.
+        return EventStreamComplete()
+    return EventStreamResponse(streams.take(stream, left))
+
+
 @declare(contracts.SSE)
 @_echo_endpoint
 @_resumable
 def sse(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
-    stream = streams.echo_untyped(query.message, query.interval, first_id=_next_id(request))
-    return EventStreamResponse(streams.take(stream, query.limit))
+    first = _next_id(request)
+    return _bounded(
+        streams.echo_untyped(query.message, query.interval, first_id=first), _left(query.limit, first)
+    )
 
 
 @declare(contracts.SSE2)
 @_echo_endpoint
 @_resumable
 def sse2(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
-    stream = streams.echo.resume(_next_id(request), query.message, query.interval)
-    return EventStreamResponse(streams.take(stream, query.limit))
+    first = _next_id(request)
+    return _bounded(streams.echo.resume(first, query.message, query.interval), _left(query.limit, first))
 
 
 @declare(contracts.SSE3)
@@ -105,6 +121,8 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
     `?resumable=1`, or a composite Last-Event-ID (`echo:2,reverse_echo:1`) from an earlier
     resumable stream, gives composite ids. A plain numeric Last-Event-ID cannot say which source
     it belongs to, so it is ignored and the stream starts over, as the article's server does.
+    A composite id says how many events were sent (each source's number plus one, summed), which
+    `limit` counts with, as on /sse and /sse2.
     """
     raw = last_event_id(request)
     resume_from: dict[str, int] | None = {} if query.resumable else None
@@ -116,7 +134,8 @@ def sse3(request: HttpRequest, query: EchoQuery) -> HttpResponseBase:
                 raw, f"source:id pairs such as echo:2,reverse_echo:1, each id {WHOLE_ID_TEXT}"
             ) from None
     stream = streams.echo_and_reverse(query.message, query.interval, resume_from)
-    return EventStreamResponse(streams.take(stream, query.limit))
+    sent = sum(number + 1 for number in (resume_from or {}).values())
+    return _bounded(stream, _left(query.limit, sent))
 
 
 @ensure_csrf_cookie

@@ -14,7 +14,7 @@ from .exceptions import EventStreamError, FieldError, LastEventIdError, StreamTy
 from .glue.contract import StreamContract, UnknownEvent, declare
 from .glue.http import json_error
 from .glue.middleware import EventStreamMiddleware
-from .glue.response import EventStreamResponse, StreamItem, current_response
+from .glue.response import EventStreamComplete, EventStreamResponse, StreamItem, current_response
 from .runtime.protocols import StreamObserver
 from .runtime.registry import add_observer, live_streams, remove_observer
 from .runtime.stream_info import StreamInfo
@@ -28,6 +28,7 @@ __all__ = [
     "BaseEvent",
     "EndReason",
     "EventSource",
+    "EventStreamComplete",
     "EventStreamError",
     "EventStreamMiddleware",
     "EventStreamResponse",

@@ -104,7 +104,7 @@ def test_the_document_names_every_demo_event_and_control_event() -> None:
 
     assert messages == {
         "echo", "reverse_echo", "chat_message",
-        "shutdown", "terminated", "error", "slow_client",
+        "completed", "shutdown", "terminated", "error", "slow_client",
         "stream-open", "stream-reset", "stream-error",
     }  # fmt: skip
     assert set(document["channels"]) == {

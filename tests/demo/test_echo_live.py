@@ -35,12 +35,13 @@ AWKWARD_MESSAGE = "say \"hi\" 'there' \\ & = ? # % +\nline two\r\nthree\rfour \x
 
 
 def read_stream(server: Server, path: str, params: Any) -> tuple[httpx.Response, list[ServerSentEvent]]:
-    """Read a (finite) stream to its end."""
+    """Read a (finite) stream to its end: its events, without the `completed` it ends with."""
     with (
         httpx.Client(base_url=server.url, timeout=10) as client,
         connect_sse(client, "GET", path, params=params) as source,
     ):
-        events = list(source.iter_sse())
+        *events, last = source.iter_sse()
+        assert (last.event, last.data) == ("completed", '{"reason":"completed"}')
         return source.response, events
 
 

@@ -123,8 +123,9 @@ def test_get_streams_events_through_the_middleware(path: str) -> None:
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream; charset=utf-8"
-    assert body.count(b"\n\n") == 2
+    assert body.count(b"\n\n") == 3
     assert body.startswith(b"id: 0\nevent: echo\ndata: ")
+    assert body.endswith(b'\n\nevent: completed\ndata: {"reason":"completed"}\n\n')
 
 
 @pytest.mark.usefixtures("unrecorded")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from echo.sse import ServerSentEvent
 from echo.sse.glue.contract import StreamContract, UnknownEvent, contract_of, declare
 from echo.sse.glue.testing import open_stream, read_events
-from echo.sse.wire.control import EndPayload, Shutdown, StreamOpen
+from echo.sse.wire.control import Completed, EndPayload, Shutdown, StreamOpen
 from echo.sse.wire.endings import EndReason
 
 from ..loops import run
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.s
 
 def test_a_contract_names_its_events_and_the_control_events() -> None:
     assert TICKS.events == (Tick,)
-    assert TICKS.names == {"tick", "shutdown", "terminated", "error", "slow_client"}
+    assert TICKS.names == {"tick", "completed", "shutdown", "terminated", "error", "slow_client"}
     assert TICKS.event_type("shutdown") is Shutdown
     assert repr(TICKS) == "StreamContract(Tick, ids='plain')"
 
@@ -80,7 +80,10 @@ def test_the_reader_gives_a_refusal_as_json_and_a_short_stream_as_it_ends() -> N
             assert (refused.status, refused.json()["error"]) == (400, "invalid_parameter")
             assert await refused.read(1) == []
         async with open_stream("/async-ticks") as short:
-            assert await short.read_typed(5) == [Tick(data=7)]
+            assert await short.read_typed(5) == [
+                Tick(data=7),
+                Completed(data=EndPayload(reason=EndReason.COMPLETED)),
+            ]
             assert short.ended
 
     run(scenario())

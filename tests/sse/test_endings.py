@@ -9,7 +9,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from echo.sse.wire.control import CONTROL_EVENTS, Error, Shutdown, SlowClient, StreamFailed, Terminated
+from echo.sse.wire.control import (
+    CONTROL_EVENTS,
+    Completed,
+    Error,
+    Shutdown,
+    SlowClient,
+    StreamFailed,
+    Terminated,
+)
 from echo.sse.wire.endings import EndReason, Retry, Then, decide_end
 
 R = EndReason
@@ -56,6 +64,7 @@ class FinalRetry:
 @pytest.mark.parametrize(
     ("reason", "encoded"),
     [
+        (R.COMPLETED, b'event: completed\ndata: {"reason":"completed"}\n\n'),
         (R.SERVER_SHUTDOWN, b'event: shutdown\ndata: {"reason":"server_shutdown"}\nretry: 1000\n\n'),
         (R.TERMINATED, b'event: terminated\ndata: {"reason":"terminated"}\nretry: 1000\n\n'),
         (R.ERROR, b'event: error\ndata: {"reason":"error"}\n\n'),
@@ -68,7 +77,7 @@ def test_a_reason_writes_its_own_final_event_with_its_retry(reason: EndReason, e
     assert event.encode() == encoded
 
 
-@pytest.mark.parametrize("reason", [R.COMPLETED, R.CLIENT_DISCONNECTED, R.FELL_BEHIND])
+@pytest.mark.parametrize("reason", [R.CLIENT_DISCONNECTED, R.FELL_BEHIND])
 def test_a_reason_without_an_end_payload_event_has_no_final_event_of_its_own(reason: EndReason) -> None:
     # fell_behind's `stream-error` carries what only its source knows: the source writes it.
     assert reason.final_event(FinalRetry()) is None
@@ -97,7 +106,7 @@ def test_the_rows_keep_their_values_labels_events_and_client_actions() -> None:
     # Values and labels are in the sessions model's migrations; new rows come after these.
     rows = [(r.value, r.label, r.event, r.then) for r in EndReason]
     assert rows[:7] == [
-        ("completed", "completed", None, Then.RECONNECT),
+        ("completed", "completed", Completed, Then.STOP),
         ("client_disconnected", "client disconnected", None, Then.RECONNECT),
         ("server_shutdown", "server shutdown", Shutdown, Then.RECONNECT),
         ("terminated", "terminated", Terminated, Then.STOP),
@@ -110,7 +119,19 @@ def test_the_rows_keep_their_values_labels_events_and_client_actions() -> None:
 def test_control_events_are_the_table_s_events_any_stream_may_end_with() -> None:
     listed = tuple(r.event for r in EndReason if r.event is not None and r.any_stream)
     assert listed == CONTROL_EVENTS
-    assert listed[:4] == (Shutdown, Terminated, Error, SlowClient)
+    assert listed[:5] == (Completed, Shutdown, Terminated, Error, SlowClient)
+
+
+def test_a_completed_stream_tells_its_client_to_stop_and_carries_no_retry() -> None:
+    # A client that obeys stops on the event; a browser, which does not know it, comes back once
+    # at its own pace and is answered 204 (`EventStreamComplete`).
+    assert R.COMPLETED.event is Completed
+    assert Completed.event_name == "completed"
+    assert R.COMPLETED.then is Then.STOP
+    assert R.COMPLETED.retry_policy is Retry.NONE
+    event = R.COMPLETED.final_event(FinalRetry())
+    assert event is not None
+    assert (event.event, event.id, event.retry) == ("completed", None, None)
 
 
 def test_the_table_imports_without_django_settings() -> None:

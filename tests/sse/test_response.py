@@ -35,6 +35,8 @@ from echo.sse.wire.endings import StreamEnd
 from ..loops import run
 
 T = TypeVar("T")
+# What a stream whose source ran out sends last (issue 31).
+DONE = b'event: completed\ndata: {"reason":"completed"}\n\n'
 
 PING = b": ping\n\n"
 
@@ -140,6 +142,7 @@ def test_response_encodes_each_item_as_one_chunk(responses: Callable[..., EventS
         b'event: greeted\ndata: {"text":"hey"}\n\n',
         b"data: plain text\n\n",
         b"data: two\ndata: lines\n\n",
+        DONE,
     ]
     assert source.closed
 
@@ -147,7 +150,7 @@ def test_response_encodes_each_item_as_one_chunk(responses: Callable[..., EventS
 def test_response_sends_retry_before_the_first_event(responses: Callable[..., EventStreamResponse]) -> None:
     response = responses(Recorder().items(["x"]), ping=None, retry=2500)
 
-    assert run(chunks_of(response)) == [b"retry: 2500\n\n", b"data: x\n\n"]
+    assert run(chunks_of(response)) == [b"retry: 2500\n\n", b"data: x\n\n", DONE]
 
 
 def test_response_pings_while_the_source_is_idle(responses: Callable[..., EventStreamResponse]) -> None:
@@ -169,7 +172,7 @@ def test_response_pings_while_the_source_is_idle(responses: Callable[..., EventS
 
     assert head == [b"data: first\n\n", PING]
     # More pings before "second" would need the loop to stall for 0.05 s: allowed, not required.
-    assert [chunk for chunk in rest if chunk != PING] == [b"data: second\n\n"]
+    assert [chunk for chunk in rest if chunk != PING] == [b"data: second\n\n", DONE]
 
 
 def test_response_sends_no_ping_while_items_keep_coming(
@@ -182,7 +185,7 @@ def test_response_sends_no_ping_while_items_keep_coming(
 
     chunks = run(chunks_of(response))
 
-    assert chunks == [f"data: n{n}\n\n".encode() for n in range(50)]
+    assert chunks == [*(f"data: n{n}\n\n".encode() for n in range(50)), DONE]
 
 
 class DirectSender(DirectSend):
@@ -397,9 +400,9 @@ FAILED = StreamFailed(data=StreamErrorPayload(condition="overflow", text="behind
             b'event: stream-error\ndata: {"condition":"overflow","text":"behind"}\n\n',
         ),
         (StreamEnd(EndReason.ERROR), ERROR_EVENT),
-        (StreamEnd(EndReason.COMPLETED), None),
+        (StreamEnd(EndReason.COMPLETED), DONE),
     ],
-    ids=["own-final", "reason-s-final", "no-final"],
+    ids=["own-final", "reason-s-final", "completed"],
 )
 def test_a_source_ends_its_stream_with_a_reason_of_its_own(
     responses: Callable[..., EventStreamResponse], mode: str, end: StreamEnd, last: bytes | None
@@ -507,7 +510,7 @@ def test_get_request_streams_as_usual(responses: Callable[..., EventStreamRespon
     response = responses(source.items(["x"]), ping=None, retry=None)
     response.bind(RequestFactory().get("/sse2?message=hi"))
 
-    assert run(chunks_of(response)) == [b"data: x\n\n"]
+    assert run(chunks_of(response)) == [b"data: x\n\n", DONE]
     assert source.started
 
 
@@ -519,7 +522,7 @@ def test_response_sets_event_stream_headers(responses: Callable[..., EventStream
     assert response["Content-Type"] == "text/event-stream; charset=utf-8"
     assert response["Cache-Control"] == "no-cache"
     assert response["X-Accel-Buffering"] == "no"
-    assert run(chunks_of(response)) == []
+    assert run(chunks_of(response)) == [DONE]
 
 
 def test_response_adds_headers_given_by_the_caller(responses: Callable[..., EventStreamResponse]) -> None:
@@ -534,4 +537,4 @@ def test_response_adds_headers_given_by_the_caller(responses: Callable[..., Even
     assert response["Access-Control-Allow-Origin"] == "*"
     assert response["Content-Type"] == "text/event-stream; charset=utf-8"
     assert response["Cache-Control"] == "no-cache"
-    assert run(chunks_of(response)) == []
+    assert run(chunks_of(response)) == [DONE]

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
 from django.conf import settings
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from ..conf import app_settings
 from ..exceptions import StreamTypeError
@@ -43,7 +43,15 @@ from ..wire.typed_events import BaseEvent
 from .django_internals import resource_closers, streaming_iterator
 from .http import client_address
 
-__all__ = ["DEFAULT", "ERROR_EVENT", "EventStreamResponse", "StreamItem", "current_response"]
+__all__ = [
+    "COMPLETED_EVENT",
+    "DEFAULT",
+    "ERROR_EVENT",
+    "EventStreamComplete",
+    "EventStreamResponse",
+    "StreamItem",
+    "current_response",
+]
 
 logger = logging.getLogger("echo.sse")
 
@@ -52,6 +60,9 @@ StreamItem: TypeAlias = ServerSentEvent | BaseEvent[Any] | str | StreamEnd
 
 # The final event of a stream whose source raised: no details (they are in the server's log).
 ERROR_EVENT: Final = (EndReason.ERROR.final_event() or ServerSentEvent()).encode()
+# The last event of a stream whose source ran out: without it a client cannot tell the end from a
+# dropped connection, and comes back for ever.
+COMPLETED_EVENT: Final = EndReason.COMPLETED.final_event() or ServerSentEvent()
 
 _HEADERS: Final = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -203,8 +214,8 @@ class EventStreamResponse(StreamingHttpResponse):
                         yield PING
                         continue
                     if item is END:
-                        outcome.reason = EndReason.COMPLETED
-                        return
+                        run.source_ended(EndReason.COMPLETED, COMPLETED_EVENT)
+                        continue
                     if isinstance(item, StreamEnd):
                         run.source_ended(item.reason, _final_of(item))
                         continue
@@ -234,6 +245,19 @@ class EventStreamResponse(StreamingHttpResponse):
         # let the request (META, session, resolver match...) go instead of keeping it alive.
         request, self.request = self.request, None
         _close_request(self, request)
+
+
+class EventStreamComplete(HttpResponse):
+    """What a view answers a client that comes back to a stream with nothing more to send (it
+    read the `completed` event, or resumes after the last id): 204 No Content, the answer that
+    stops a browser's `EventSource` for good (WHATWG HTML, "fail the connection"), and
+    `echo.client`. No stream starts, so none is registered or recorded."""
+
+    status_code = 204
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self["Content-Type"]  # no body to describe
 
 
 def _close_request(response: EventStreamResponse, request: object) -> None:

@@ -1,9 +1,12 @@
 """The control events: what the toolkit and its features send besides a stream's own events.
 
 Typed like any other event, so the schema documents them and a client reads them by name. The
-terminal ones (`shutdown`, `terminated`, `error`, `slow_client`, `stream-error`) are the end
-reasons' events, defined with their table in `echo.sse.wire.endings` and named here too:
+terminal ones (`completed`, `shutdown`, `terminated`, `error`, `slow_client`, `stream-error`) are
+the end reasons' events, defined with their table in `echo.sse.wire.endings` and named here too:
 
+- `completed`: the stream's source ran out, everything is sent; the client should not reconnect
+  (a browser's `EventSource` does, and a reconnect of a stream with nothing more to send is
+  answered 204 No Content, which stops it).
 - `shutdown`: the server is stopping; reconnect after the `retry:` it carries (same ids).
 - `terminated`: an operator ended this session (`echo.sessions`); the client should not reconnect
   on its own.
@@ -24,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .endings import (
+    Completed,
     EndPayload,
     EndReason,
     Error,
@@ -37,6 +41,7 @@ from .typed_events import BaseEvent
 
 __all__ = [
     "CONTROL_EVENTS",
+    "Completed",
     "EndPayload",
     "Error",
     "ResetPayload",

@@ -26,6 +26,7 @@ from .encode import ServerSentEvent
 from .typed_events import BaseEvent
 
 __all__ = [
+    "Completed",
     "EndPayload",
     "EndReason",
     "Ending",
@@ -44,6 +45,10 @@ __all__ = [
 
 class EndPayload(BaseModel):
     reason: EndReason
+
+
+class Completed(BaseEvent[EndPayload]):
+    """The stream has sent everything it has: do not reconnect (a reconnect is answered 204)."""
 
 
 class Shutdown(BaseEvent[EndPayload]):
@@ -140,7 +145,7 @@ class EndReason(enum.StrEnum):
         member.any_stream = row.any_stream
         return member
 
-    COMPLETED = Ending("completed", "completed", 2)
+    COMPLETED = Ending("completed", "completed", 2, Completed, then=Then.STOP)
     CLIENT_DISCONNECTED = Ending("client_disconnected", "client disconnected", 0)
     SERVER_SHUTDOWN = Ending("server_shutdown", "server shutdown", 1, Shutdown, Retry.SPREAD)
     TERMINATED = Ending("terminated", "terminated", 2, Terminated, Retry.FINAL, Then.STOP)
