@@ -59,6 +59,13 @@ def opened(server: Server, message: str) -> int:
     return len(streams(server, message))
 
 
+def requests(server: Server, message: str) -> list[tuple[str, str]]:
+    """The `/sse2` requests for `message` in the server's access log: what followed the page's
+    own query, and the status."""
+    line = re.compile(rf'"GET /sse2\?message={re.escape(message)}&interval=0\.0&limit=3(\S*)" (\d+) ')
+    return line.findall(server.log())
+
+
 def test_typed_events_arrive_parsed_from_the_stream_and_the_channel(
     page: Page, typed_server: Server, tmp_path: Path
 ) -> None:
@@ -146,6 +153,32 @@ def test_a_channel_that_cannot_resume_from_the_kept_id_calls_on_reset(
     reset = page.locator("#channel-log li").filter(has_text="reset")
     expect(reset).to_have_text("reset events may be missing on demo", timeout=10_000)
     expect(page.locator("#channel-state")).to_have_text("open")
+
+
+def test_a_completed_stream_is_not_reopened_and_a_reload_gets_nothing_more(
+    page: Page, typed_server: Server
+) -> None:
+    message = f"done-{uuid.uuid4().hex[:8]}"
+    page.goto(f"{typed_server.url}/typed/?message={message}&limit=3&interval=0")
+
+    state = page.locator("#echo-state")
+    expect(state).to_have_text("stopped: completed (the stream sent everything it had)", timeout=10_000)
+    assert page.locator("#echo-log strong").all_text_contents() == ["echo #2 ", "echo #1 ", "echo #0 "]
+    assert page.evaluate("() => window.typedPage.echo.readyState") == CLOSED
+    wait_for(lambda: opened(typed_server, message) == 1, what="the stream's row")
+    wait_for(lambda: requests(typed_server, message) == [("", "200")], what="the access log's line")
+
+    # The kept id is the last one: the server answers 204, which ends an EventSource for good.
+    page.reload()
+
+    expect(state).to_have_text("stopped: closed (the server has nothing (more) to send)", timeout=10_000)
+    expect(page.locator("#echo-log li")).to_have_count(0)
+    assert page.evaluate("() => window.typedPage.echo.url").endswith("&lastEventId=2")
+    # Two requests in all, whatever the browser might have tried in between: the stream, then
+    # the reload's resume (a 204 opens no stream, so it is in the access log, not in the rows).
+    wait_for(lambda: len(requests(typed_server, message)) == 2, what="the reload's line")
+    assert requests(typed_server, message) == [("", "200"), ("&lastEventId=2", "204")]
+    assert opened(typed_server, message) == 1
 
 
 # In the page, with the module imported as a page would: resolves to what the stream did.
