@@ -14,4 +14,5 @@ urlpatterns = [
     path("channel/", views.channel_page, name="channel"),
     path("tickets", views.tickets_page, name="tickets"),
     path("completion/", views.completion_page, name="completion"),
+    path("typed/", views.typed_page, name="typed"),
 ]

@@ -45,6 +45,7 @@ __all__ = [
     "sse2",
     "sse3",
     "tickets_page",
+    "typed_page",
 ]
 
 _ALLOWED = ("GET", "HEAD")
@@ -262,3 +263,27 @@ async def completion_page(request: HttpRequest) -> HttpResponseBase:
 
 # Five events, a fifth of a second apart: long enough to watch, short enough to end.
 _SHORT = (("limit", "5"), ("interval", "0.2"))
+
+
+@ensure_csrf_cookie
+async def typed_page(request: HttpRequest) -> HttpResponseBase:
+    """`GET /typed/`: `/sse2` and the `demo` channel read by the static module `TypedEventSource`.
+
+    The page's own query (`message`, `interval`, `limit`) is the stream's, validated here so that a
+    bad one is a JSON 400 rather than a page whose stream fails.
+    """
+    if request.method not in _ALLOWED:
+        return method_not_allowed(request, _ALLOWED)
+    given = request.GET.copy()
+    given.setdefault("message", "hello")
+    try:
+        query = EchoQuery.from_query(given)
+    except QueryError as exc:
+        first = exc.errors[0]["parameter"]
+        return json_error(400, "invalid_parameter", str(exc), parameter=first, errors=exc.errors)
+    params: dict[str, object] = {"message": query.message, "interval": query.interval}
+    if query.limit is not None:
+        params["limit"] = query.limit
+    stream = f"{reverse('echo_demo:sse2')}?{urlencode(params)}"
+    config = {"stream": stream, "channel": reverse("echo_broadcast:events", args=["demo"])}
+    return TemplateResponse(request, "echo_demo/typed.html", {"config": config})
