@@ -281,9 +281,9 @@ async def typed_page(request: HttpRequest) -> HttpResponseBase:
     except QueryError as exc:
         first = exc.errors[0]["parameter"]
         return json_error(400, "invalid_parameter", str(exc), parameter=first, errors=exc.errors)
-    params: dict[str, object] = {"message": query.message, "interval": query.interval}
+    params = {"message": query.message, "interval": str(query.interval)}
     if query.limit is not None:
-        params["limit"] = query.limit
+        params["limit"] = str(query.limit)
     stream = f"{reverse('echo_demo:sse2')}?{urlencode(params)}"
     config = {"stream": stream, "channel": reverse("echo_broadcast:events", args=["demo"])}
     return TemplateResponse(request, "echo_demo/typed.html", {"config": config})
