@@ -1,0 +1,238 @@
+"""What a publish costs and what it keeps (issue 30): one or two statements for an event or a whole
+batch, stored as django-eventstream's own `Event.save()` stores it (its readers, `Last-Event-ID`
+replay and its own `send_event` go on working), bounded by retention, announced only once
+committed. Run on SQLite by `make test` and on PostgreSQL by `make test-postgres`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django_eventstream.models import Event as StoredEvent
+from django_eventstream.models import EventCounter
+from django_eventstream.storage import DjangoModelStorage
+from pytest_django import Settings
+
+from echo.broadcast import notify, retention
+from echo.broadcast.eventstream import ModelStorage
+from echo.broadcast.exceptions import UndeclaredEvent
+from echo.broadcast.publish import apublish_many, publish, publish_many
+from echo.broadcast.storage import get_storage
+from echo.demo.messages import ChatMessage, MessagePayload
+from echo.sse import BaseEvent, ServerSentEvent
+
+from ..loops import run
+from .test_broadcast import subscribed, take
+
+
+class ServerNotice(BaseEvent[str]):
+    """An event type no channel declares."""
+
+
+def chat(text: str) -> ChatMessage:
+    return ChatMessage.create(MessagePayload(text=text))
+
+
+def chats(prefix: str, count: int) -> list[ChatMessage]:
+    return [chat(f"{prefix}{n}") for n in range(1, count + 1)]
+
+
+def texts(channel: str, after: int = 0) -> list[tuple[int, str]]:
+    storage = get_storage()
+    assert storage is not None
+    return [(e.id, json.loads(e.data)["text"]) for e in storage.get_events(channel, after, limit=10_000)]
+
+
+def expected_statements() -> int:
+    """SQLite: the counter, then the events. PostgreSQL: both in one statement, then the NOTIFY
+    when notifications carry events."""
+    if connection.vendor == "postgresql":
+        return 2 if notify.enabled() else 1
+    return 2
+
+
+@pytest.fixture
+def no_poll(settings: Settings) -> None:
+    """Only what is published here reaches the subscriber: no storage poll, no notifications."""
+    settings.ECHO = {"BROADCAST_POLL_INTERVAL": None, "BROADCAST_NOTIFY": False}
+
+
+@pytest.fixture(autouse=True)
+def age_trimmed_just_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The age trim (once a minute per process) is not due while the test counts statements."""
+    monkeypatch.setattr(retention, "_last_age_trim", time.monotonic())
+
+
+def statements(queries: CaptureQueriesContext) -> list[str]:
+    # Transaction control is not a statement of the publish's own (SQLite logs its BEGIN).
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].upper().startswith(control)]
+
+
+# -- cost ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_publish_is_one_or_two_statements_on_a_new_channel_and_after() -> None:
+    with CaptureQueriesContext(connection) as first:
+        assert publish("costs", chat("first")) == 1
+    with CaptureQueriesContext(connection) as second:
+        assert publish("costs", chat("second")) == 2
+
+    assert len(statements(first)) == len(statements(second)) == expected_statements()
+
+
+@pytest.mark.django_db
+def test_publish_many_stores_a_batch_in_as_many_statements_as_one_event() -> None:
+    with CaptureQueriesContext(connection) as new_channel:
+        assert publish_many("batches", chats("a", 300)) == list(range(1, 301))
+    with CaptureQueriesContext(connection) as existing:
+        assert publish_many("batches", chats("b", 300)) == list(range(301, 601))
+
+    assert len(statements(new_channel)) == len(statements(existing)) == expected_statements()
+    assert texts("batches") == [(n, f"a{n}") for n in range(1, 301)] + [
+        (n, f"b{n - 300}") for n in range(301, 601)
+    ]
+
+
+@pytest.mark.django_db
+def test_publish_many_of_nothing_stores_nothing() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        assert publish_many("nothing", []) == []
+
+    assert queries.captured_queries == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_apublish_many_stores_from_async_code() -> None:
+    assert run(apublish_many("async-batch", chats("m", 3))) == [1, 2, 3]
+    assert texts("async-batch") == [(1, "m1"), (2, "m2"), (3, "m3")]
+
+
+# -- what is stored -------------------------------------------------------------------------------------
+
+
+def rows(channel: str) -> list[tuple[int, str, str]]:
+    return list(
+        StoredEvent.objects.filter(channel=channel).order_by("eid").values_list("eid", "type", "data")
+    )
+
+
+@pytest.mark.django_db
+def test_an_append_stores_what_django_eventstreams_own_save_stores() -> None:
+    """Pins echo.broadcast.eventstream's detail 8 (docs/upstream.md): the same rows, counter and
+    reads as `Event.save()`, placeholder event 0 included."""
+    payloads: list[Any] = [{"n": 1, "text": 'é\n"x"'}, "plain", [1, 2]]
+    for data in payloads:
+        DjangoModelStorage().append_event("theirs", "note", data)
+    ModelStorage().append_events("ours", [("note", data) for data in payloads])
+
+    assert rows("ours") == rows("theirs")
+    assert rows("ours")[0] == (0, "", "")
+    assert EventCounter.objects.get(name="ours").value == EventCounter.objects.get(name="theirs").value == 3
+    assert StoredEvent.objects.filter(channel="ours", created__isnull=True).count() == 0
+    upstream = DjangoModelStorage()
+    read = [(e.id, e.type, e.data) for e in upstream.get_events("ours", 0)]
+    assert read == [(e.id, e.type, e.data) for e in upstream.get_events("theirs", 0)]
+    assert read == [(1, "note", payloads[0]), (2, "note", "plain"), (3, "note", [1, 2])]
+    assert upstream.get_current_id("ours") == 3
+
+
+@pytest.mark.django_db
+def test_ids_go_on_from_django_eventstreams_own_appends_and_back() -> None:
+    theirs = DjangoModelStorage()
+    ours = ModelStorage()
+    got = [
+        theirs.append_event("shared", "note", {}).id,
+        *ours.append_events("shared", [("note", {}), ("note", {})]),
+        theirs.append_event("shared", "note", {}).id,
+        ours.append_event("shared", "note", {}).id,
+    ]
+
+    assert got == [1, 2, 3, 4, 5]
+    assert [eid for eid, _, _ in rows("shared")] == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.django_db
+def test_a_reader_resumes_inside_a_batch_from_any_of_its_ids() -> None:
+    publish_many("resumable", chats("m", 10))
+
+    assert texts("resumable", 4) == [(n, f"m{n}") for n in range(5, 11)]
+    assert texts("resumable", 10) == []
+
+
+@pytest.mark.django_db
+def test_a_batch_with_an_undeclared_event_type_stores_nothing() -> None:
+    with pytest.raises(UndeclaredEvent):
+        publish_many("refused", [chat("fine"), ServerNotice.create("not on this channel")])  # type: ignore[list-item]
+
+    assert not StoredEvent.objects.filter(channel="refused").exists()
+    assert not EventCounter.objects.filter(name="refused").exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_to_a_bad_channel_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="invalid channel name"):
+        publish_many("a b", [chat("x")])
+
+
+@pytest.mark.django_db
+def test_batches_are_bounded_by_the_retention_count_as_single_events_are() -> None:
+    with override_settings(ECHO={"BROADCAST_KEEP_EVENTS": 20}):
+        for _ in range(10):
+            publish_many("bounded", chats("m", 7))
+
+    kept = [eid for eid, _, _ in rows("bounded")]
+    # Trimmed whenever a batch passes a tenth of the bound: never more than a batch over it.
+    assert kept[-1] == 70
+    assert kept == list(range(kept[0], 71))
+    assert 20 <= len(kept) <= 20 + 7
+
+
+# -- transactions -------------------------------------------------------------------------------------
+
+
+def rolled_back_batch(channel: str) -> list[int | None]:
+    class Abandoned(Exception):
+        pass
+
+    ids: list[int | None] = []
+    try:
+        with transaction.atomic():
+            ids = publish_many(channel, chats("phantom", 3))
+            raise Abandoned
+    except Abandoned:
+        pass
+    return ids
+
+
+def committed_batch(channel: str) -> list[int | None]:
+    with transaction.atomic():
+        return publish_many(channel, chats("kept", 2))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_poll")
+def test_a_rolled_back_batch_reaches_no_one_and_frees_its_ids_for_the_next() -> None:
+    async def main() -> tuple[list[int | None], list[int | None], list[ServerSentEvent]]:
+        async with subscribed(["txn-batch"], {}) as stream:
+            await take(stream, 1)  # stream-open
+            phantom = await sync_to_async(rolled_back_batch)("txn-batch")
+            kept = await sync_to_async(committed_batch)("txn-batch")
+            return phantom, kept, await take(stream, 2)
+
+    phantom, kept, received = run(main())
+    assert phantom == [*kept, 3]  # the rollback gave its ids back: the committed batch took them
+    assert [(event.id, json.loads(event.data or "")["text"]) for event in received] == [
+        ("txn-batch:1", "kept1"),
+        ("txn-batch:2", "kept2"),
+    ]
+    assert texts("txn-batch") == [(1, "kept1"), (2, "kept2")]
+    assert get_storage().get_current_id("txn-batch") == 2  # type: ignore[union-attr]
