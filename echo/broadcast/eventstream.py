@@ -53,6 +53,7 @@ __all__ = [
     "EventDoesNotExist",
     "EventStorage",
     "ModelStorage",
+    "Notices",
     "StoredEvent",
     "counter_model",
     "event_model",
@@ -63,6 +64,10 @@ __all__ = [
     "storage_alias",
     "stored_events",
 ]
+
+
+# A NOTIFY per stored event: PostgreSQL's channel, and each payload's text before and after the id.
+Notices = tuple[str, Sequence[tuple[str, str]]]
 
 
 class StoredEvent(Protocol):
@@ -100,17 +105,28 @@ class ModelStorage(DjangoModelStorage):  # type: ignore[misc]  # django-eventstr
         return UpstreamEvent(channel, event_type, data, id=event_id)
 
     def append_events(
-        self, channel: str, events: Sequence[tuple[str, Any]], *, using: str | None = None
+        self,
+        channel: str,
+        events: Sequence[tuple[str, Any]],
+        *,
+        using: str | None = None,
+        notices: Notices | None = None,
     ) -> Sequence[int]:
         """Store `events` (type, data) on `channel` as `Event.save()` would, one after the other,
-        in one or two statements; their ids. In the caller's transaction when there is one."""
+        in one or two statements; their ids. In the caller's transaction when there is one.
+
+        `notices` (PostgreSQL only): a `NOTIFY` per event, sent by the same statement, each payload
+        the event's `(head, tail)` with its id between.
+        """
         if not events:
             return ()
         connection = connections[using or storage_alias()]
+        if notices is not None and connection.vendor != "postgresql":
+            raise ValueError("notifications are sent by PostgreSQL only")
         rows = [(event_type, json.dumps(data, cls=DjangoJSONEncoder)) for event_type, data in events]
         ids: Sequence[int]
         if connection.vendor == "postgresql":
-            ids = _numbered(_append_postgresql(connection, channel, rows), len(rows))
+            ids = _numbered(_append_postgresql(connection, channel, rows, notices), len(rows))
         elif _sqlite_can_upsert(connection):
             ids = _numbered(_append_sqlite(connection, channel, rows), len(rows))
         else:  # another database: django-eventstream's own way, an event at a time (it trims)
@@ -161,6 +177,16 @@ def _names(connection: Any) -> dict[str, str]:
     return names
 
 
+def _notifying(notices: Notices | None) -> str:
+    """The select list's NOTIFYs, one per event in order, each payload with the event's id spliced in."""
+    if notices is None:
+        return ""
+    return (
+        ", (SELECT count(pg_notify(%s, x.head || (counter.{counter_value} - %s + x.n) || x.tail))"
+        " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS x(head, tail, n))"
+    )
+
+
 # Advances the channel's counter by the number of events and says where it ends; creates the
 # counter when the channel has none. Its row lock, held to the end of the transaction, is what
 # keeps two writers' ids apart.
@@ -194,22 +220,33 @@ def _append_sqlite(connection: Any, channel: str, rows: list[tuple[str, str]]) -
     return last
 
 
-def _append_postgresql(connection: Any, channel: str, rows: list[tuple[str, str]]) -> int:
+def _append_postgresql(
+    connection: Any, channel: str, rows: list[tuple[str, str]], notices: Notices | None
+) -> int:
     names = _names(connection)
     now = datetime_adapter(connection)(timezone.now())
+    count = len(rows)
+    values: list[Any]
+    if count == 1:  # plain values: dumping arrays costs a single event a third more
+        source, values = "(SELECT %s AS type, %s AS data, 1 AS n)", list(rows[0])
+    else:
+        source = "unnest(%s::text[], %s::text[]) WITH ORDINALITY"
+        values = [[event_type for event_type, _ in rows], [data for _, data in rows]]
     # One statement, so one transaction even outside the caller's: the counter, then the events
-    # numbered from where it ends, with the placeholder when the counter was new.
+    # numbered from where it ends, with the placeholder when the counter was new; the NOTIFYs go
+    # with it, so PostgreSQL sends them when the rows they announce are committed.
     sql = (
         "WITH counter AS (" + _COUNTER_SQL + "),"
         " stored AS (INSERT INTO {events} ({channel}, {type}, {data}, {eid}, {created})"
         " SELECT %s, r.type, r.data, counter.{counter_value} - %s + r.n, %s"
-        " FROM counter, unnest(%s::text[], %s::text[]) WITH ORDINALITY AS r(type, data, n)"
+        " FROM counter, " + source + " AS r(type, data, n)"
         " UNION ALL SELECT %s, '', '', 0, %s FROM counter WHERE counter.{counter_value} = %s)"
-        " SELECT {counter_value} FROM counter"
+        " SELECT {counter_value}" + _notifying(notices) + " FROM counter"
     ).format(**names)
-    types = [event_type for event_type, _ in rows]
-    datas = [data for _, data in rows]
-    params = [channel, len(rows), now, channel, len(rows), now, types, datas, channel, now, len(rows)]
+    params = [channel, count, now, channel, count, now, *values, channel, now, count]
+    if notices is not None:
+        pg_channel, parts = notices
+        params += [pg_channel, count, [head for head, _ in parts], [tail for _, tail in parts]]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.fetchone()[0])

@@ -50,6 +50,7 @@ logger = logging.getLogger("echo.broadcast.notify")
 CHANNEL = "echo_broadcast"
 # PostgreSQL refuses a payload of 8000 bytes or more.
 MAX_PAYLOAD = 7999
+_ID_DIGITS = 20  # the most an id (a bigint) adds to a payload split around it
 _RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
@@ -91,6 +92,15 @@ def send_many(items: Sequence[Published], using: str) -> None:
             "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i",
             [CHANNEL, payloads],
         )
+
+
+def payload_around_id(item: Published) -> tuple[str, str]:
+    """`item`'s notification as the text before and after its id, for the statement that stores
+    the event and learns its id (`echo.broadcast.eventstream.ModelStorage.append_events`)."""
+    head, tail = item.to_json_around_id()
+    if len(head.encode()) + len(tail.encode()) + _ID_DIGITS > MAX_PAYLOAD:
+        head, tail = f'{{"channel": {json.dumps(item.channel)}, "id": ', "}"
+    return head, tail
 
 
 def _payload(item: Published) -> str:

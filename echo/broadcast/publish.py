@@ -123,15 +123,21 @@ def _ids(items: list[Published]) -> str:
 
 def _store(storage: eventstream.EventStorage, items: list[Published], alias: str) -> None:
     channel = items[0].channel
+    notifying = notify.enabled()
     if isinstance(storage, eventstream.ModelStorage):
-        ids: Sequence[int] = storage.append_events(channel, [(i.event, i.data) for i in items], using=alias)
+        # The NOTIFYs ride in the storing statement: sent by PostgreSQL when its rows commit.
+        notices = (notify.CHANNEL, [notify.payload_around_id(item) for item in items]) if notifying else None
+        rows = [(item.event, item.data) for item in items]
+        ids: Sequence[int] = storage.append_events(channel, rows, using=alias, notices=notices)
+        notifying = False
     else:  # a site's own storage: its interface stores one event at a time
         ids = [int(storage.append_event(channel, item.event, item.data).id) for item in items]
     for item, event_id in zip(items, ids, strict=True):
         item.id = event_id
-    if notify.enabled():
-        # Sent by PostgreSQL when the storing transaction commits; outside a caller's transaction
-        # the events are committed by then, so a notification never names a row not yet readable.
+    if notifying:
+        # Not in one transaction with the appends: django-eventstream creates a channel's counter
+        # by catching an IntegrityError, which would break an enclosing transaction. A caller's
+        # own transaction holds both, and PostgreSQL sends a NOTIFY only when it commits.
         notify.send_many(items, alias)
 
 

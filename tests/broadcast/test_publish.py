@@ -24,6 +24,7 @@ from echo.broadcast import notify, retention
 from echo.broadcast.eventstream import ModelStorage
 from echo.broadcast.exceptions import UndeclaredEvent
 from echo.broadcast.publish import apublish_many, publish, publish_many
+from echo.broadcast.published import Published
 from echo.broadcast.storage import get_storage
 from echo.demo.messages import ChatMessage, MessagePayload
 from echo.sse import BaseEvent, ServerSentEvent
@@ -51,11 +52,8 @@ def texts(channel: str, after: int = 0) -> list[tuple[int, str]]:
 
 
 def expected_statements() -> int:
-    """SQLite: the counter, then the events. PostgreSQL: both in one statement, then the NOTIFY
-    when notifications carry events."""
-    if connection.vendor == "postgresql":
-        return 2 if notify.enabled() else 1
-    return 2
+    """SQLite: the counter, then the events. PostgreSQL: one statement, the NOTIFYs included."""
+    return 1 if connection.vendor == "postgresql" else 2
 
 
 @pytest.fixture
@@ -236,3 +234,66 @@ def test_a_rolled_back_batch_reaches_no_one_and_frees_its_ids_for_the_next() -> 
     ]
     assert texts("txn-batch") == [(1, "kept1"), (2, "kept2")]
     assert get_storage().get_current_id("txn-batch") == 2  # type: ignore[union-attr]
+
+
+# -- notifications (PostgreSQL) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        Published("news", 7, "chat_message", '{"text":"hi"}'),
+        Published("a.b-c_d", 123456789012, "x", '"é \\" \\n"', at=1.5),
+        Published("n", 1, "e", ""),
+    ],
+)
+def test_the_json_split_around_the_id_is_the_events_json(item: Published) -> None:
+    head, tail = item.to_json_around_id()
+
+    assert head + str(item.id) + tail == item.to_json()
+
+
+def test_a_notification_too_large_to_carry_its_event_carries_its_channel_and_id() -> None:
+    small = Published("news", None, "chat_message", '"x"')
+    large = Published("news", None, "chat_message", json.dumps("x" * notify.MAX_PAYLOAD))
+
+    head, tail = notify.payload_around_id(small)
+    assert Published.from_json(head + "41" + tail) == Published("news", 41, "chat_message", '"x"')
+    head, tail = notify.payload_around_id(large)
+    assert json.loads(head + "9223372036854775807" + tail) == {"channel": "news", "id": 2**63 - 1}
+
+
+def listening() -> Any:
+    import psycopg
+
+    from echo.sse.glue.django_internals import connection_params
+
+    params = {k: v for k, v in connection_params("default").items() if k not in ("context", "cursor_factory")}
+    db = psycopg.connect(autocommit=True, **params)
+    db.execute(f"LISTEN {notify.CHANNEL}")
+    return db
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_storing_statement_notifies_each_event_once_committed_in_order() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's (make test-postgres)")
+    assert notify.enabled()
+    long = "y" * 1000
+    with listening() as db:
+        with transaction.atomic():
+            publish_many("notified", chats("m", 3))
+            publish("notified", ChatMessage.create(MessagePayload(text="z" * 100)))
+            assert list(db.notifies(timeout=0.2, stop_after=1)) == []  # nothing before the commit
+        publish_many("notified", [chat(long), chat("after")])
+        payloads = [json.loads(note.payload) for note in db.notifies(timeout=10, stop_after=6)]
+
+    assert [(body["id"], json.loads(body["data"])["text"]) for body in payloads] == [
+        (1, "m1"),
+        (2, "m2"),
+        (3, "m3"),
+        (4, "z" * 100),
+        (5, long),
+        (6, "after"),
+    ]
+    assert {body["channel"] for body in payloads} == {"notified"}
