@@ -177,16 +177,6 @@ def _names(connection: Any) -> dict[str, str]:
     return names
 
 
-def _notifying(notices: Notices | None) -> str:
-    """The select list's NOTIFYs, one per event in order, each payload with the event's id spliced in."""
-    if notices is None:
-        return ""
-    return (
-        ", (SELECT count(pg_notify(%s, x.head || (counter.{counter_value} - %s + x.n) || x.tail))"
-        " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS x(head, tail, n))"
-    )
-
-
 # Advances the channel's counter by the number of events and says where it ends; creates the
 # counter when the channel has none. Its row lock, held to the end of the transaction, is what
 # keeps two writers' ids apart.
@@ -223,33 +213,48 @@ def _append_sqlite(connection: Any, channel: str, rows: list[tuple[str, str]]) -
 def _append_postgresql(
     connection: Any, channel: str, rows: list[tuple[str, str]], notices: Notices | None
 ) -> int:
-    names = _names(connection)
     now = datetime_adapter(connection)(timezone.now())
-    count = len(rows)
-    values: list[Any]
-    if count == 1:  # plain values: dumping arrays costs a single event a third more
-        source, values = "(SELECT %s AS type, %s AS data, 1 AS n)", list(rows[0])
+    params: list[Any] = [channel, len(rows), now]
+    if len(rows) == 1:  # plain values: quoting arrays costs a single event a third more
+        source = "(SELECT %s AS type, %s AS data, 1 AS n)"
+        params += rows[0]
     else:
         source = "unnest(%s::text[], %s::text[]) WITH ORDINALITY"
-        values = [[event_type for event_type, _ in rows], [data for _, data in rows]]
+        params += [[event_type for event_type, _ in rows], [data for _, data in rows]]
+    notifying, notify_params = _notifying(notices)
     # One statement, so one transaction even outside the caller's: the counter, then the events
-    # numbered from where it ends, with the placeholder when the counter was new; the NOTIFYs go
-    # with it, so PostgreSQL sends them when the rows they announce are committed.
+    # numbered from where it ends (the placeholder first when the counter is new); the NOTIFYs
+    # ride with it, so PostgreSQL sends them once the rows they announce are committed.
     sql = (
-        "WITH counter AS (" + _COUNTER_SQL + "),"
+        "WITH args AS (SELECT %s::text AS channel, %s::bigint AS n, %s::timestamptz AS at),"
+        " counter AS (INSERT INTO {counters} ({counter_name}, {counter_value}, {counter_updated})"
+        " SELECT channel, n, at FROM args ON CONFLICT ({counter_name}) DO UPDATE SET"
+        " {counter_value} = {counters}.{counter_value} + excluded.{counter_value},"
+        " {counter_updated} = excluded.{counter_updated} RETURNING {counter_value} AS newest),"
         " stored AS (INSERT INTO {events} ({channel}, {type}, {data}, {eid}, {created})"
-        " SELECT %s, r.type, r.data, counter.{counter_value} - %s + r.n, %s"
-        " FROM counter, " + source + " AS r(type, data, n)"
-        " UNION ALL SELECT %s, '', '', 0, %s FROM counter WHERE counter.{counter_value} = %s)"
-        " SELECT {counter_value}" + _notifying(notices) + " FROM counter"
-    ).format(**names)
-    params = [channel, count, now, channel, count, now, *values, channel, now, count]
-    if notices is not None:
-        pg_channel, parts = notices
-        params += [pg_channel, count, [head for head, _ in parts], [tail for _, tail in parts]]
+        " SELECT args.channel, r.type, r.data, newest - args.n + r.n, args.at"
+        " FROM args, counter, " + source + " AS r(type, data, n)"
+        " UNION ALL SELECT args.channel, '', '', 0, args.at FROM args, counter WHERE newest = args.n)"
+        " SELECT newest" + notifying + " FROM counter"
+    ).format(**_names(connection))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params + notify_params)
         return int(cursor.fetchone()[0])
+
+
+def _notifying(notices: Notices | None) -> tuple[str, list[Any]]:
+    """The select list's NOTIFYs, one per event in order, each payload with its id spliced in;
+    and their parameters."""
+    if notices is None:
+        return "", []
+    pg_channel, parts = notices
+    if len(parts) == 1:
+        return ", pg_notify(%s, %s || newest || %s)", [pg_channel, *parts[0]]
+    return (
+        ", (SELECT count(pg_notify(%s, x.head || (newest - args.n + x.n) || x.tail))"
+        " FROM args, unnest(%s::text[], %s::text[]) WITH ORDINALITY AS x(head, tail, n))",
+        [pg_channel, [head for head, _ in parts], [tail for _, tail in parts]],
+    )
 
 
 def event_model() -> type[models.Model]:
