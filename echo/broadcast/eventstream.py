@@ -157,11 +157,8 @@ def _numbered(last: int, count: int) -> range:
 
 
 def _sqlite_can_upsert(connection: Any) -> bool:
-    # RETURNING came with SQLite 3.35; the rows travel as one JSON array (JSON1, which Django's
-    # JSONField needs too).
-    if connection.vendor != "sqlite" or sqlite3.sqlite_version_info < (3, 35):
-        return False
-    return sqlite3.sqlite_version_info >= (3, 38) or bool(connection.features.supports_json_field)
+    # RETURNING came with SQLite 3.35, and JSON (the rows travel as one array) built in with 3.38.
+    return bool(connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 38))
 
 
 def _names(connection: Any) -> dict[str, str]:
