@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from echo.demo.messages import ChatMessage, MessagePayload
 from echo.sse import BaseEvent, ServerSentEvent
 
 from ..loops import run
+from ..services import redis_server
 from .test_broadcast import subscribed, take
 
 
@@ -297,3 +299,36 @@ def test_the_storing_statement_notifies_each_event_once_committed_in_order() -> 
         (6, "after"),
     ]
     assert {body["channel"] for body in payloads} == {"notified"}
+
+
+# -- the Redis relay ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_batch_reaches_redis_in_one_pipeline_in_order(tmp_path: Path, settings: Settings) -> None:
+    import redis
+
+    from echo.broadcast import relay
+
+    with redis_server(tmp_path) as url:
+        settings.ECHO = {"REDIS_URL": url}
+        listener = redis.Redis.from_url(url)
+        pubsub = listener.pubsub()
+        try:
+            pubsub.subscribe(relay.CHANNEL)
+            assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+            ids = publish_many("relayed", chats("m", 5))
+            heard = []
+            deadline = time.monotonic() + 10
+            while len(heard) < 5 and time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=1)
+                if message is not None:
+                    heard.append(Published.from_json(message["data"]))
+        finally:
+            pubsub.close()
+            listener.close()
+            relay.relay.reset()
+
+    assert ids == [1, 2, 3, 4, 5]
+    assert [(item.id, json.loads(item.data)["text"]) for item in heard] == [(n, f"m{n}") for n in ids]
+    assert {item.channel for item in heard} == {"relayed"}
