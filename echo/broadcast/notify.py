@@ -21,30 +21,37 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, connections
 
 from echo.sse.glue.django_internals import connection_params
 
 from .conf import app_settings
-from .eventstream import DjangoModelStorage, event_model
+from .eventstream import DjangoModelStorage, storage_alias
 from .poll import Polled, catch_up
 from .published import Published
 
-__all__ = ["CHANNEL", "MAX_PAYLOAD", "Notified", "enabled", "listen", "problem", "send", "storage_alias"]
+__all__ = [
+    "CHANNEL",
+    "MAX_PAYLOAD",
+    "Notified",
+    "enabled",
+    "listen",
+    "problem",
+    "send",
+    "send_many",
+    "storage_alias",
+]
 
 logger = logging.getLogger("echo.broadcast.notify")
 
 CHANNEL = "echo_broadcast"
 # PostgreSQL refuses a payload of 8000 bytes or more.
 MAX_PAYLOAD = 7999
+_ID_DIGITS = 20  # the most an id (a bigint) adds to a payload split around it
 _RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
-
-
-def storage_alias() -> str:
-    """The database django-eventstream's model storage writes events to."""
-    return router.db_for_write(event_model()) or "default"
 
 
 def problem() -> str | None:
@@ -74,11 +81,33 @@ def enabled() -> bool:
 
 def send(item: Published, using: str) -> None:
     """Notify the other processes of `item`, in the current transaction on `using`."""
+    send_many([item], using)
+
+
+def send_many(items: Sequence[Published], using: str) -> None:
+    """Notify the other processes of `items`, in order, in one statement on `using`."""
+    payloads = [_payload(item) for item in items]
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY AS n(p, i) ORDER BY i",
+            [CHANNEL, payloads],
+        )
+
+
+def payload_around_id(item: Published) -> tuple[str, str]:
+    """`item`'s notification as the text before and after its id, for the statement that stores
+    the event and learns its id (`echo.broadcast.eventstream.ModelStorage.append_events`)."""
+    head, tail = item.to_json_around_id()
+    if len(head.encode()) + len(tail.encode()) + _ID_DIGITS > MAX_PAYLOAD:
+        head, tail = f'{{"channel": {json.dumps(item.channel)}, "id": ', "}"
+    return head, tail
+
+
+def _payload(item: Published) -> str:
     payload = item.to_json()
     if len(payload.encode()) > MAX_PAYLOAD:
         payload = json.dumps({"channel": item.channel, "id": item.id})
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+    return payload
 
 
 def _connect_params(alias: str) -> dict[str, Any]:

@@ -28,6 +28,13 @@ class Published:
             {"channel": self.channel, "id": self.id, "event": self.event, "data": self.data, "at": self.at}
         )
 
+    def to_json_around_id(self) -> tuple[str, str]:
+        """`to_json()` as the text before and after the id, for a statement that numbers the
+        event itself (`head + str(id) + tail` is what `to_json()` gives once it has that id)."""
+        head = f'{{"channel": {json.dumps(self.channel)}, "id": '
+        at = json.dumps(self.at)
+        return head, f', "event": {json.dumps(self.event)}, "data": {json.dumps(self.data)}, "at": {at}}}'
+
     @classmethod
     def from_json(cls, raw: str | bytes) -> Published:
         body = json.loads(raw)

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .conf import app_settings
 from .exceptions import RelayUnavailable
 from .published import Published
 
-__all__ = ["CHANNEL", "MISSING_PACKAGE", "Relay", "listen", "publish", "redis_installed", "relay"]
+__all__ = [
+    "CHANNEL",
+    "MISSING_PACKAGE",
+    "Relay",
+    "listen",
+    "publish",
+    "publish_many",
+    "redis_installed",
+    "relay",
+]
 
 logger = logging.getLogger("echo.broadcast.relay")
 
@@ -42,8 +51,12 @@ class Relay:
 
     def publish(self, item: Published) -> None:
         """Tell the other processes; `RelayUnavailable` when Redis cannot be reached."""
+        self.publish_many([item])
+
+    def publish_many(self, items: Sequence[Published]) -> None:
+        """`publish` for each of `items`, in order, in one round trip (a pipeline)."""
         url = app_settings.REDIS_URL
-        if not url:
+        if not url or not items:
             return
         try:
             import redis
@@ -55,7 +68,13 @@ class Relay:
             self._client = redis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT)
             self._url = url
         try:
-            self._client.publish(CHANNEL, item.to_json())
+            if len(items) == 1:
+                self._client.publish(CHANNEL, items[0].to_json())
+                return
+            with self._client.pipeline(transaction=False) as pipe:
+                for item in items:
+                    pipe.publish(CHANNEL, item.to_json())
+                pipe.execute()
         except redis.RedisError as exc:
             raise RelayUnavailable(f"could not reach Redis at {url}: {exc}") from None
 
@@ -70,6 +89,7 @@ def redis_installed() -> bool:
 
 relay = Relay()
 publish = relay.publish
+publish_many = relay.publish_many
 
 
 def _received(message: dict[str, Any], deliver: Callable[[Published], None]) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from django.utils import timezone
 
@@ -61,12 +61,13 @@ def _age_trim_due() -> bool:
 class RetainingModelStorage(ModelStorage):
     """django-eventstream's model storage with echo's retention (see the module)."""
 
-    def append_event(self, channel: str, event_type: str, data: Any) -> Any:
-        event = super().append_event(channel, event_type, data)
+    def stored(self, channel: str, ids: Sequence[int]) -> None:
         keep = app_settings.BROADCAST_KEEP_EVENTS
-        if keep is not None and int(event.id) % max(1, keep // 10) == 0:
-            trim_channel(channel, int(event.id))
-        return event
+        if keep is None or not ids:
+            return
+        step = max(1, keep // 10)
+        if any(event_id % step == 0 for event_id in ids):  # a tenth of the bound was passed
+            trim_channel(channel, max(ids))
 
     def expire(self) -> None:
         # Called by the parent on every append; the age is trimmed here, now and then.
