@@ -1,11 +1,13 @@
 """PostgreSQL `LISTEN`/`NOTIFY` between processes, for a site whose events are stored in PostgreSQL
 and which has no Redis.
 
-`publish()` stores an event, then sends `NOTIFY echo_broadcast` on the same connection: inside a
-caller's transaction both wait for its commit (and vanish with its rollback), so a notification
-never announces a row the other processes cannot read yet. A publisher that dies between the two
-leaves its event unannounced: the next event on the channel (a gap the hub fills from storage)
-or the resting poll delivers it. The payload is the event itself (`Published.to_json()`) when
+`publish()` sends `NOTIFY echo_broadcast` in the very statement that stores the event (with
+echo's model storage; with a site's own storage class, a statement after it on the same
+connection): it leaves with the commit of the event's row (the caller's transaction, if any) and
+vanishes with its rollback, so a notification never announces a row the other processes cannot
+read yet. An event stored by a site's own storage whose publisher dies before its NOTIFY is left
+unannounced: the next event on the channel (a gap the hub fills from storage) or the resting
+poll delivers it. The payload is the event itself (`Published.to_json()`) when
 it fits PostgreSQL's 8000-byte limit, else only its channel and id, and the listener reads the
 event from storage.
 
@@ -39,6 +41,7 @@ __all__ = [
     "Notified",
     "enabled",
     "listen",
+    "payload_around_id",
     "problem",
     "send",
     "send_many",

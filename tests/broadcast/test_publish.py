@@ -304,7 +304,7 @@ def test_the_storing_statement_notifies_each_event_once_committed_in_order() -> 
 # -- the Redis relay ----------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_batch_reaches_redis_in_one_pipeline_in_order(tmp_path: Path, settings: Settings) -> None:
     import redis
 
