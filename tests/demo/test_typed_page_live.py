@@ -199,7 +199,7 @@ READ_WITH_THE_MODULE = """async ([url, options, name]) => {
 
 def test_a_stream_url_with_credentials_keeps_them_out_of_storage(page: Page, typed_server: Server) -> None:
     page.goto(f"{typed_server.url}/typed/?message=storage")
-    url = "/sse2?message=kept&interval=0&token=tok-secret&accessToken=at-secret&ticket=tk-secret"
+    url = "/sse2?message=kept&interval=0&token=tok-secret&accessToken=at-secret&apiKey=ak-secret"
 
     read = page.evaluate(READ_WITH_THE_MODULE, [url, {"resume": "session"}, "echo"])
 
