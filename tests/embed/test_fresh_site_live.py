@@ -30,7 +30,7 @@ from ..servers import admin_login, free_port, wait_for
 from .site import README, build_wheel, new_venv, run, site_env, start_project
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Route
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -348,7 +348,7 @@ def test_in_chromium_the_product_page_follows_the_admin_and_the_users_page_its_n
         try:
             product = shopper.new_page()
             product.goto(f"{url}/products/1/")
-            product.wait_for_function("() => prices.readyState === EventSource.OPEN")
+            product.wait_for_function("() => document.getElementById('live').textContent === 'live'")
             # The page's subscription is open before the save: it must get the price live.
 
             page = staff.new_page()
@@ -380,6 +380,42 @@ def test_in_chromium_the_product_page_follows_the_admin_and_the_users_page_its_n
             shopper.close()
             staff.close()
     assert "Traceback" not in log.read_text()
+
+
+def test_in_chromium_a_price_saved_between_the_render_and_the_connection_reaches_the_page(
+    site: Site, browser: Browser, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "chromium.log"
+    with serving(site, echo_server_command(site, port), port, log) as url:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            held: list[str] = []
+
+            def save_then_connect(route: Route) -> None:
+                # The page is rendered and its stream not yet open: the save's event must not be lost.
+                if not held:
+                    held.append(route.request.url)
+                    site.manage("shell", "-c", SAVE_PRICE.format(price="42.00"))
+                route.continue_()
+
+            page.route("**/events/prices/**", save_then_connect)
+            page.goto(f"{url}/products/1/")
+            page.wait_for_function("() => document.getElementById('price').textContent === '42.00'")
+            page.wait_for_function("() => document.getElementById('live').textContent === 'live'")
+            assert "lastEventId=" in held[0], held  # the position the view read before the product
+        finally:
+            context.close()
+    assert "Traceback" not in log.read_text()
+
+
+SAVE_PRICE = """
+from shop.models import Product
+product = Product.objects.get(pk=1)
+product.price = "{price}"
+product.save()
+"""
 
 
 def test_under_runserver_a_subscription_streams_and_static_files_are_served(
