@@ -198,18 +198,26 @@ class Supervisor:
         while any(process.poll() is None for process in live):
             left = deadline - time.monotonic()
             if left <= 0:
-                for process in live:
-                    if process.poll() is None:
-                        logger.error("Worker %d did not stop in %.0f s: killed", process.pid, _STOP_TIMEOUT)
-                        process.kill()
-                        process.wait()
+                _kill(live)
                 return 1
             for again in self._wait(min(left, 0.5)):
                 if again in STOP_SIGNALS:  # a second signal: the workers stop at once
-                    for process in live:
-                        if process.poll() is None:
-                            process.send_signal(again)
+                    _signal(live, again)
         return 0
+
+
+def _signal(processes: list[subprocess.Popen[bytes]], signum: int) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signum)
+
+
+def _kill(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            logger.error("Worker %d did not stop in %.0f s: killed", process.pid, _STOP_TIMEOUT)
+            process.kill()
+            process.wait()
 
 
 def _noop(signum: int, frame: object) -> None:
