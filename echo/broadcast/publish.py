@@ -80,7 +80,9 @@ def _publish(channel: str, events: Sequence[BaseEvent[Any]], *, strict: bool) ->
     if not events:
         return []
     patterns = [require_declared(channel, event).pattern for event in events]
-    items = [Published(channel, None, event.event_name, event.data_json()) for event in events]
+    # Stamped before storing: the notification the storing statement sends carries it (lag).
+    now = time.time()
+    items = [Published(channel, None, event.event_name, event.data_json(), now) for event in events]
     storage = get_storage()
     alias = notify.storage_alias()
     if storage is not None and channel_manager().is_channel_reliable(channel):

@@ -167,7 +167,7 @@ def test_after_a_terminate_the_ticket_no_longer_opens_a_stream(server: Server, u
 
 
 def assert_kept_nowhere(server: Server, values: list[str]) -> None:
-    rows = session_rows(server, "path LIKE '/events/user-%'")
+    rows = session_rows(server, "path LIKE ?", ("/events/user-%",))
     assert rows
     assert all("ticket=[redacted]" in row["query"] for row in rows if "ticket" in row["query"])
     assert "GET /events/user-" in server.log()
@@ -181,7 +181,7 @@ def test_a_ticket_is_in_no_session_row_and_no_access_log_line(server: Server, us
     with signed_in(server, "owner") as owner:
         ticket = issue(owner, f"user-{users['owner']}")
     assert opening(server, ticket["url"])[0] == 200
-    poll(lambda: session_rows(server, "query LIKE 'ticket=%'"), what="the ticket's session row")
+    poll(lambda: session_rows(server, "query LIKE ?", ("ticket=%",)), what="the ticket's session row")
     assert_kept_nowhere(server, [ticket["ticket"]])
 
 
