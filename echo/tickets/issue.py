@@ -68,7 +68,7 @@ class Claims:
 
 def _auth_digest(user: AbstractBaseUser) -> str:
     # A digest of the session hash, not the hash itself: the page can read the ticket's payload.
-    return salted_hmac(SALT, user.get_session_auth_hash()).hexdigest()[:20]
+    return salted_hmac(SALT, user.get_session_auth_hash(), algorithm="sha256").hexdigest()[:20]
 
 
 def is_stream_path(path: str) -> bool:
