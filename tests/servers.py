@@ -48,6 +48,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def live_processes() -> Iterator[tuple[int, list[str]]]:
+    """Each live (not zombie) process as its pid and the fields of /proc/<pid>/stat after its
+    command name (state, ppid, pgrp, session...): the name may hold spaces and ')'."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z":
+            yield int(entry), fields
+
+
 def postgres_mode() -> bool:
     """The suite runs against PostgreSQL (`make test-postgres`): each server's database is a
     PostgreSQL database named after its SQLite path, so the tests need not know which it is."""

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from ..servers import ROOT, free_port, wait_for
+from ..servers import ROOT, free_port, live_processes, wait_for
 from ..services import require
 
 PUSHPIN_MISSING = "pushpin is not installed (apt-get install pushpin)"
@@ -153,19 +153,7 @@ def pushpin(
 
 def _session_members(session: int) -> list[int]:
     """Live (not zombie) processes whose session id is `session`, read from /proc."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp session ...: comm may hold spaces, so split after its last ')'.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[3]) == session:
-            members.append(int(entry))
-    return members
+    return [pid for pid, fields in live_processes() if int(fields[3]) == session]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

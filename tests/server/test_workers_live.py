@@ -27,6 +27,7 @@ from ..servers import (
     Server,
     daphne_command,
     free_port,
+    live_processes,
     manage,
     migrate,
     run_python,
@@ -45,18 +46,7 @@ ATTEMPTS = 40  # streams opened at most to find one served by a given worker
 
 def children(pid: int) -> set[int]:
     """The live processes whose parent is `pid` (from /proc)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry))
-    return found
+    return {child for child, fields in live_processes() if int(fields[1]) == pid}
 
 
 def alive(pid: int) -> bool:
