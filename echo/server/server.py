@@ -13,8 +13,12 @@ application called with `scope=`, `receive=`, `send=`; Daphne's request puts its
 it returns and tests it with `if self.application_queue:`, hence `DaphneInbox`; the scope is a
 fresh dict per request, so the inbox is named in its `extensions`, `echo.sse.runtime.inbox.offer`),
 `listen_success(port)` (called with each port as it opens, before the reactor runs) and
-`log_action(protocol, action, details)` (the access log, `details["path"]` the request's target);
-`tcp.Port.transport` (the class of the connections a port accepts, read per accept); `run`
+`log_action(protocol, action, details)` (the access log, `details["path"]` the request's target;
+`action_logger`, None without one);
+`tcp.Port.transport` (the class of the connections a port accepts, read per accept);
+`http_factory` and `verbosity` (Daphne sends Twisted's log nowhere at 1 or less), Twisted's
+`HTTPFactory.logFile` set to None (its `log` then writes nothing; the factory has started, so
+`startFactory` will not set it again); `run`
 (public) sends `echo.sse.runtime.startup.application_ready` first."""
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class Server(DaphneServer):  # type: ignore[misc]
         super().run()
 
     def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        if not self.action_logger:
+            return  # no access log (`-v 0`): nothing to redact either
         # The access log (Daphne's, and runserver's) shows a request's query without credentials,
         # as the session rows keep it (SECRET_QUERY_PARAMETERS).
         path = details.get("path")
@@ -61,6 +67,12 @@ class Server(DaphneServer):  # type: ignore[misc]
         super().log_action(protocol, action, details)
 
     def listen_success(self, port: Any) -> None:
+        factory = getattr(port, "factory", None)
+        if self.verbosity <= 1 and factory is not None and factory is self.http_factory:
+            # Twisted formats a combined-log line for every request and hands it to its log, which
+            # Daphne sends nowhere at this verbosity: a factory with no log file formats nothing.
+            # The access log people read is Daphne's own (`log_action`), unaffected.
+            factory.logFile = None
         # A port's `transport` is the class of the connections it accepts; set on this port only.
         if app_settings.DAPHNE_DIRECT_WRITES and type(port) is tcp.Port and port.transport is tcp.Server:
             # An instance attribute of this port (Twisted reads `self.transport` per accept); the

@@ -11,10 +11,11 @@ import socket
 
 import pytest
 from daphne.cli import CommandLineInterface as DaphneCLI
-from daphne.http_protocol import WebRequest
+from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.management.commands.runserver import Command as DaphneRunserver
 from daphne.server import Server as DaphneServer
 from twisted.internet import tcp
+from twisted.web.http import HTTPFactory as TwistedHTTPFactory
 from twisted.web.http import Request
 
 from echo.server.cli import CommandLineInterface
@@ -139,6 +140,9 @@ def test_daphnes_access_log_goes_through_log_action_with_the_target_as_path() ->
     source = inspect.getsource(WebRequest)
     assert "self.server.log_action(" in source
     assert '"path": uri' in source
+    # With no action logger (`-v 0`) Daphne logs nothing, so echo's Server skips the redaction too.
+    assert "if self.action_logger:" in inspect.getsource(DaphneServer.log_action)
+    assert DaphneServer(application=None, endpoints=["tcp:port=0"], verbosity=0).action_logger is None
 
 
 def test_daphnes_request_writes_with_twisteds_own_write() -> None:
@@ -178,3 +182,46 @@ def test_daphnes_fd_endpoint_adopts_an_inherited_ipv4_socket() -> None:
     assert (endpoint.fileno, endpoint.addressFamily) == (7, socket.AF_INET)
     assert parser.parseStreamServer(None, fileno="7", domain="INET6").addressFamily == "INET6"
     assert "endpoints=endpoints" in inspect.getsource(DaphneCLI.run)
+
+
+def test_daphne_sends_twisteds_log_nowhere_below_verbosity_two() -> None:
+    source = inspect.getsource(DaphneServer.run)
+    assert "if self.verbosity <= 1:" in source
+    assert "[lambda _: None]" in source
+    assert "self.http_factory = HTTPFactory(self)" in source
+    assert "ep.listen(self.http_factory)" in source
+
+
+def test_a_twisted_http_factory_with_no_log_file_formats_no_line() -> None:
+    formatted: list[object] = []
+    factory = TwistedHTTPFactory(logFormatter=lambda timestamp, request: formatted.append(request) or "line")
+    factory.startFactory()
+    try:
+        factory.log(object())  # type: ignore[arg-type]
+        assert len(formatted) == 1  # started, it logs to Twisted's log
+        factory.logFile = None  # type: ignore[assignment]
+        factory.log(object())  # type: ignore[arg-type]
+        assert len(formatted) == 1
+    finally:
+        factory.stopFactory()
+
+
+@pytest.mark.parametrize(("verbosity", "kept"), [(0, False), (1, False), (2, True)])
+def test_the_server_drops_twisteds_combined_log_line_only_where_it_goes_nowhere(
+    verbosity: int, kept: bool
+) -> None:
+    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"], verbosity=verbosity)
+    server.http_factory = HTTPFactory(server)
+    server.http_factory.startFactory()  # as a port's start does, before listen_success
+    try:
+        server.listen_success(_ListeningPort(server.http_factory))
+        assert (server.http_factory._logFile is not None) is kept
+    finally:
+        server.http_factory.stopFactory()
+
+
+class _ListeningPort:
+    """What `listen_success` reads of a port that is not TCP's (a unix socket's, say)."""
+
+    def __init__(self, factory: object) -> None:
+        self.factory = factory
