@@ -8,12 +8,13 @@ after it. `interval=0` never sleeps: it yields to the event loop every `_BURST` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import itertools
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -85,7 +86,7 @@ class Start:
 
 async def ticks(
     interval: float, *, delay: float = 0.0, start: float | Start | None = None
-) -> AsyncIterator[int]:
+) -> AsyncGenerator[int, None]:
     """0, 1, 2, ... the n-th at `start + delay + (n + 1) * interval` (loop time; start: now)."""
     if interval == 0:
         for n in itertools.count():
@@ -125,15 +126,19 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 async def echo_untyped(message: str, interval: float, first_id: int = 0) -> AsyncIterator[ServerSentEvent]:
     """`/sse`: the article's untyped stream, a dict's repr with a float timestamp as data."""
-    async for n in ticks(interval):
-        data = {"message": message, "created_at": time.time()}
-        yield ServerSentEvent(id=first_id + n, event="echo", data=str(data))
+    # Each `ticks` is closed here when its stream is: a generator left to the garbage collector
+    # is closed by a task the event loop makes for it, one more task and wake-up per stream.
+    async with contextlib.aclosing(ticks(interval)) as beats:
+        async for n in beats:
+            data = {"message": message, "created_at": time.time()}
+            yield ServerSentEvent(id=first_id + n, event="echo", data=str(data))
 
 
 @event_source
 async def echo(message: str, interval: float, start: float | Start | None = None) -> AsyncIterator[Echo]:
-    async for _ in ticks(interval, start=start):
-        yield Echo.create(EchoPayload(message=message))
+    async with contextlib.aclosing(ticks(interval, start=start)) as beats:
+        async for _ in beats:
+            yield Echo.create(EchoPayload(message=message))
 
 
 @event_source
@@ -141,8 +146,10 @@ async def reverse_echo(
     message: str, interval: float, start: float | Start | None = None
 ) -> AsyncIterator[ReverseEcho]:
     """Starts one interval after `echo`, as in the article; on a tie with `echo`, just after it."""
-    async for _ in ticks(interval, delay=interval + _TIE_BREAK if interval else 0.0, start=start):
-        yield ReverseEcho.create(EchoPayload(message=message[::-1]))
+    delay = interval + _TIE_BREAK if interval else 0.0
+    async with contextlib.aclosing(ticks(interval, delay=delay, start=start)) as beats:
+        async for _ in beats:
+            yield ReverseEcho.create(EchoPayload(message=message[::-1]))
 
 
 def echo_and_reverse(
