@@ -60,12 +60,12 @@ turns = Turns()
 class DirectWriteServer(tcp.Server):
     """A TCP server connection whose first write in a loop turn goes to the socket at once."""
 
-    _direct_turn = -1
-
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         # Twisted pauses the connection's producer past this many queued bytes (back-pressure).
         self.bufferSize = app_settings.SEND_HIGH_WATER
+        # Set here with the others: an attribute first set later grows every connection's dict.
+        self._direct_turn = -1
 
     def _send_now(self, data: bytes) -> bytes:
         """Send what the kernel takes now; return the part Twisted still has to queue."""

@@ -212,6 +212,8 @@ class ASGIHandler(DjangoASGIHandler):
         # frame until the last byte, is let go once the headers are out: a stream keeps its
         # response open for hours, and that list is paid once per open stream.
         await self._send_start(response, send)
+        if isinstance(response, EventStreamResponse):
+            response.headers_sent()
         parts = aiter(cast(AsyncIterable[bytes], response))
         async with contextlib.aclosing(cast(AsyncGenerator[bytes, None], parts)) as content:
             async for part in content:

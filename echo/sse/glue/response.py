@@ -28,6 +28,7 @@ from typing import Any, Final, TypeAlias
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import ResponseHeaders
 
 from ..conf import app_settings
 from ..exceptions import StreamTypeError
@@ -156,6 +157,11 @@ class EventStreamResponse(StreamingHttpResponse):
     def attach_sender(self, send: Send) -> None:
         """Called by `echo.sse.glue.asgi.ASGIHandler`: stream without a pump task (`echo.sse.runtime.run`)."""
         self._run.attach(send)
+
+    def headers_sent(self) -> None:
+        """Called by `echo.sse.glue.asgi.ASGIHandler` once the server has the response's start: the
+        headers are not read again, and a stream is kept open for hours."""
+        self.headers = ResponseHeaders({})
 
     def write_now(self, event: ServerSentEvent) -> bool:
         """Send `event` at once (its source only; see `StreamRun.write_now`); False: not sent."""
