@@ -24,6 +24,7 @@ from bench.report import write  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SSE2 = ["project", "reference"]
+FANOUT = ["project-bench", "eventstream"]
 WORKERS = ["project-w1", "project-w2", "uvicorn-w1", "uvicorn-w2"]
 # name: (module, its arguments, the variants, what it answers)
 SCENARIOS: dict[str, tuple[str, list[str], list[str], str]] = {
@@ -48,9 +49,10 @@ SCENARIOS: dict[str, tuple[str, list[str], list[str], str]] = {
         "target 4: 10,000 streams",
     ),
     "capacity20k": ("capacity", ["--streams", "20000"], ["project"], "target 4: 20,000 in one process"),
-    "publish": ("publish", [], ["sqlite", "pg"], "target 5: one publish, stored and announced"),
-    "fanout1k": ("fanout", ["--subscribers", "1000"], ["project-bench", "eventstream"], "target 5: fan-out"),
-    "fanout10k": ("fanout", ["--subscribers", "10000"], ["project-bench", "eventstream"], "target 5"),
+    "publish": ("publish", [], ["sqlite", "pg", "pg-durable"], "target 5: one publish, stored and announced"),
+    "fanout1k": ("fanout", ["--subscribers", "1000"], FANOUT, "target 5: fan-out, one event at a time"),
+    "fanout1k-burst": ("fanout", ["--subscribers", "1000", "--shape", "burst"], FANOUT, "target 5: a burst"),
+    "fanout10k": ("fanout", ["--subscribers", "10000"], FANOUT, "target 5: 10,000 subscribers"),
     "storm": ("storm", ["--clients", "10000"], SSE2, "target 6: a reconnect storm"),
     "workers-churn": ("churn", ["--shape", "end"], WORKERS, "target 1: churn, N workers"),
     "workers-throughput20": ("throughput", ["--streams", "20"], WORKERS, "target 1: 20 streams"),

@@ -9,14 +9,12 @@
 - `eventstream`: django-eventstream's stock set-up in its own process under Daphne
   (bench/django_bench/stock.py: its documented `DjangoModelStorage` on).
 - `project-wN` / `uvicorn-wN`: N worker processes (`echo.server --workers N`, the reference under
-  `uvicorn --workers N`); these are not pinned, and their CPU is the whole process tree's.
-"""
+  `uvicorn --workers N`); these are not pinned, and their CPU is the whole process tree's."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -24,6 +22,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.client import raise_nofile
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -36,13 +36,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
-
-
-def has_workers_option() -> bool:
-    found = subprocess.run(
-        [str(BIN / "python"), "-m", "echo.server", "--help"], cwd=ROOT, capture_output=True, text=True
-    )
-    return "--workers" in found.stdout
 
 
 def _env(settings: str, folder: Path, database_url: str = "", **extra: str) -> dict[str, str]:
@@ -156,10 +149,7 @@ class Server:
 
 
 def _limits_and_core(pin: bool) -> None:
-    # In the child before exec: every thread and worker inherits both.
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    soft = 1 << 16 if hard == resource.RLIM_INFINITY else hard
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    raise_nofile(1 << 16)  # in the child before exec: every thread and worker inherits both
     if pin:
         os.sched_setaffinity(0, {SERVER_CORE})
 

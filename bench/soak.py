@@ -79,20 +79,12 @@ async def slow_reader(port: int) -> None:
 async def sample(
     server: Server, http: httpx.AsyncClient, started: float, rows: list[dict[str, float]]
 ) -> None:
-    metrics = await http.get("/metrics", headers={"Authorization": "Bearer bench-metrics"})
-    queue = [
-        line.split()[-1]
-        for line in metrics.text.splitlines()
-        if line.startswith("echo_sessions_queue_depth ")
-    ]
-    fds = server.fds()
-    row = {"t": asyncio.get_running_loop().time() - started, "rss_mb": server.status("VmRSS") / 1024}
-    row |= {
-        "fds": len(fds),
-        "threads": server.status("Threads"),
-        "queue_depth": float(queue[0] if queue else 0),
-    }
-    row["db_connections"] = sum(fd == server.env["ECHO_SQLITE_PATH"] for fd in fds)
+    text = (await http.get("/metrics", headers={"Authorization": "Bearer bench-metrics"})).text
+    depth = [line.split()[-1] for line in text.splitlines() if line.startswith("echo_sessions_queue_depth ")]
+    fds, t = server.fds(), asyncio.get_running_loop().time() - started
+    row = {"t": t, "rss_mb": server.status("VmRSS") / 1024, "fds": len(fds),
+           "threads": server.status("Threads"), "queue_depth": float(depth[0] if depth else 0),
+           "db_connections": sum(fd == server.env["ECHO_SQLITE_PATH"] for fd in fds)}  # fmt: skip
     rows.append(row)
     print(json.dumps({key: round(value, 1) for key, value in row.items()}), flush=True)
 

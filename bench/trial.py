@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.client import connect, cpu_seconds, raise_nofile, target
-from bench.servers import LOAD_CORE, ROOT, Server, cpu_probe, has_workers_option, start
+from bench.servers import LOAD_CORE, ROOT, Server, cpu_probe, start
 
 Measure = Callable[[Server, argparse.Namespace], Awaitable[dict[str, Any]]]
 
@@ -55,14 +55,14 @@ async def check_contract(port: int, path: str = "/sse2") -> None:
 
 
 @contextlib.contextmanager
-def postgres(wanted: bool) -> Iterator[str]:
+def postgres(wanted: bool, *, durable: bool = False) -> Iterator[str]:
     if not wanted:
         yield ""
         return
     sys.path.insert(0, str(ROOT))
     from tests.postgres import postgres_server
 
-    with postgres_server() as server:
+    with postgres_server(durable=durable) as server:
         yield server.url()
 
 
@@ -74,9 +74,6 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 def run_trial(args: argparse.Namespace, measure: Measure, *, serves_sse2: bool = True) -> None:
-    if "-w" in args.variant and args.variant.startswith("project") and not has_workers_option():
-        print(json.dumps({"skipped": "python -m echo.server has no --workers option in this tree"}))
-        return
     if "-w" not in args.variant:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {LOAD_CORE})

@@ -2,7 +2,7 @@
 
 `POST /bench/publish?channel=c&n=200`: publishes `n` events back to back, each
 carrying its sequence number and the wall-clock time of its publish (for the subscribers'
-latency), through echo.broadcast's public API (`publish_many` when this tree has it); answers the
+latency), through echo.broadcast's public `apublish_many`; answers the
 seconds the publishing took (django-eventstream's twin: stock.py).
 `GET /bench/bare?interval=0&limit=1`: the bare-Django-view floor, `/sse2`'s bytes from a plain
 async `StreamingHttpResponse`. `POST /bench/terminate?n=K`: the admin's terminate on K sessions.
@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
@@ -36,17 +35,12 @@ class BenchTick(BaseEvent[TickPayload]):
 
 @csrf_exempt
 async def publish(request: HttpRequest) -> JsonResponse:
-    from echo.broadcast import publish as module
+    from echo.broadcast.publish import apublish_many
 
     began, channel, count = time.perf_counter(), request.GET["channel"], int(request.GET["n"])
-    # Issue 30's batched publish, once merged; its name and argument order are a guess until then.
-    many = getattr(module, "apublish_many", None)
-    if many is None and hasattr(module, "publish_many"):
-        many = sync_to_async(module.publish_many)
-    if many is not None:
-        await many(channel, [BenchTick.create(TickPayload(seq=n, sent=time.time())) for n in range(count)])
-    for n in range(0 if many else count):
-        await module.apublish(channel, BenchTick.create(TickPayload(seq=n, sent=time.time())))
+    await apublish_many(
+        channel, [BenchTick.create(TickPayload(seq=n, sent=time.time())) for n in range(count)]
+    )
     return JsonResponse({"published": count, "seconds": time.perf_counter() - began})
 
 
