@@ -8,7 +8,6 @@ after it. `interval=0` never sleeps: it yields to the event loop every `_BURST` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import dataclasses
 import itertools
@@ -104,19 +103,17 @@ async def ticks(
     # waiting stream for the garbage collector to walk.
     context = contextvars.Context()
     for n in itertools.count():
-        await _sleep_until(loop, origin + (n + 1) * interval, context)
+        # An absolute deadline (call_at), not `sleep(when - now)`: two sources that share a start
+        # wake in the order of their deadlines, whatever the time spent between computing them.
+        # Awaited here, not in a helper coroutine: its frame would be held by every waiting stream.
+        waiter = loop.create_future()
+        handle = loop.call_at(origin + (n + 1) * interval, _wake, waiter, context=context)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+        del waiter, handle
         yield n
-
-
-async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float, context: contextvars.Context) -> None:
-    # An absolute deadline (call_at), not `sleep(when - now)`: two sources that share a start
-    # wake in the order of their deadlines, whatever the time spent between computing them.
-    waiter = loop.create_future()
-    handle = loop.call_at(when, _wake, waiter, context=context)
-    try:
-        await waiter
-    finally:
-        handle.cancel()
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -128,17 +125,24 @@ async def echo_untyped(message: str, interval: float, first_id: int = 0) -> Asyn
     """`/sse`: the article's untyped stream, a dict's repr with a float timestamp as data."""
     # Each `ticks` is closed here when its stream is: a generator left to the garbage collector
     # is closed by a task the event loop makes for it, one more task and wake-up per stream.
-    async with contextlib.aclosing(ticks(interval)) as beats:
+    # (`try`/`finally` rather than `aclosing()`: no object more per held stream.)
+    beats = ticks(interval)
+    try:
         async for n in beats:
             data = {"message": message, "created_at": time.time()}
             yield ServerSentEvent(id=first_id + n, event="echo", data=str(data))
+    finally:
+        await beats.aclose()
 
 
 @event_source
 async def echo(message: str, interval: float, start: float | Start | None = None) -> AsyncIterator[Echo]:
-    async with contextlib.aclosing(ticks(interval, start=start)) as beats:
+    beats = ticks(interval, start=start)
+    try:
         async for _ in beats:
             yield Echo.create(EchoPayload(message=message))
+    finally:
+        await beats.aclose()
 
 
 @event_source
@@ -146,10 +150,12 @@ async def reverse_echo(
     message: str, interval: float, start: float | Start | None = None
 ) -> AsyncIterator[ReverseEcho]:
     """Starts one interval after `echo`, as in the article; on a tie with `echo`, just after it."""
-    delay = interval + _TIE_BREAK if interval else 0.0
-    async with contextlib.aclosing(ticks(interval, delay=delay, start=start)) as beats:
+    beats = ticks(interval, delay=interval + _TIE_BREAK if interval else 0.0, start=start)
+    try:
         async for _ in beats:
             yield ReverseEcho.create(EchoPayload(message=message[::-1]))
+    finally:
+        await beats.aclose()
 
 
 def echo_and_reverse(

@@ -149,6 +149,8 @@ class ASGIHandler(DjangoASGIHandler):
                 try:
                     async with watcher:
                         response = await self._respond(scope, body_file)
+                    # Not needed again, and this frame is held as long as a stream is open.
+                    del scope, receive
                     if response.streaming:
                         # The request's worker thread is released here; only the body remains to
                         # be sent. (Any other response is sent and closed inside the phase, as
