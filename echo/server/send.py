@@ -10,7 +10,9 @@ tested by `tests/server/test_upstream.py`): `WebRequest._response_started`, `Req
 `Request._disconnected`, `Request.channel`, `Request.channel.transport`, `Server.connections`
 and its per-connection `"disconnected"` key (set when the client goes), `Server.handle_reply`
 (a coroutine), and Twisted's `Request.write` called unbound (Daphne's `WebRequest` does not
-override it); public: `Request.registerProducer`, `unregisterProducer`, `Request.code`,
+override it), and what it does with a part of a body whose headers are out (`startedWriting`):
+`sentLength` counts it and, with `chunked` set, it goes to the channel's transport framed as one
+chunk (else as it is); public: `Request.registerProducer`, `unregisterProducer`, `Request.code`,
 `Request.startedWriting`, `Request.setResponseCode`, `twisted.web.http.RESPONSES` (read only),
 `ITCPTransport.abortConnection`.
 """
@@ -122,7 +124,13 @@ class DirectSend(FlowSend, DirectSendContract):
     (`echo.sse.runtime.protocols.DirectSend` is the contract); it refuses while the connection is full.
     """
 
-    __slots__ = ()
+    __slots__ = ("_state",)
+
+    def __init__(self, server: Any, protocol: Any) -> None:
+        super().__init__(server, protocol)
+        # Daphne's record of the connection, made with the request and kept until it has gone
+        # (it is where "disconnected" is set): looked up once, not once per event written.
+        self._state: dict[str, Any] = server.connections.get(protocol) or {"disconnected": True}
 
     def write_now(self, body: bytes) -> bool:
         """Write a middle part of the body now, as Daphne would; False when Daphne would not, or
@@ -137,10 +145,15 @@ class DirectSend(FlowSend, DirectSendContract):
             or protocol.channel is None
         ):
             return False
-        state = self._server.connections.get(protocol)
-        if state is None or state.get("disconnected"):
+        if "disconnected" in self._state:
             return False
-        _TwistedRequest.write(protocol, body)  # type: ignore[no-untyped-call]
+        if not protocol.startedWriting or not body:
+            _TwistedRequest.write(protocol, body)  # type: ignore[no-untyped-call]
+            return True
+        # What Twisted's `Request.write` does with a later part of a started body (its checks are
+        # the ones above), without its three calls: a fan-out makes one of these per subscriber.
+        protocol.sentLength += len(body)
+        protocol.channel.transport.write(b"%x\r\n%b\r\n" % (len(body), body) if protocol.chunked else body)
         return True
 
     async def __call__(self, message: Message) -> None:

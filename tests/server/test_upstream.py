@@ -15,6 +15,7 @@ from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.management.commands.runserver import Command as DaphneRunserver
 from daphne.server import Server as DaphneServer
 from twisted.internet import tcp
+from twisted.internet.address import IPv4Address
 from twisted.web.http import HTTPFactory as TwistedHTTPFactory
 from twisted.web.http import Request
 
@@ -225,3 +226,37 @@ class _ListeningPort:
 
     def __init__(self, factory: object) -> None:
         self.factory = factory
+
+
+class _RecordingChannel:
+    """What a Twisted request reads of its channel to be made and to write a started body."""
+
+    def __init__(self) -> None:
+        self.transport = self
+        self.sent: list[bytes] = []
+
+    def getPeer(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 40000)
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 8000)
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.sent.append(b"".join(data))
+
+
+@pytest.mark.parametrize("chunked", [1, 0])
+def test_twisteds_write_of_a_started_body_is_what_direct_send_does_in_its_place(chunked: int) -> None:
+    # DirectSend.write_now writes a later part of a started body itself: counted in `sentLength`,
+    # one chunk on the channel's transport (HTTP/1.1), or the bytes as they are.
+    request = Request(_RecordingChannel())
+    request.startedWriting, request.chunked, request.sentLength = 1, chunked, 10
+    body = b"event: echo\ndata: hi\n\n"
+    Request.write(request, body)
+    assert request.sentLength == 10 + len(body)
+    assert request.channel.sent == [b"%x\r\n%b\r\n" % (len(body), body) if chunked else body]
+    Request.write(request, b"")
+    assert request.channel.sent == [b"%x\r\n%b\r\n" % (len(body), body) if chunked else body]
