@@ -2,14 +2,14 @@
 
 - `project`: `python -m echo.server -e tcp:...:backlog=4096 sse_project.asgi:application`, as
   `make run` serves it: DEBUG off, session recording on, every middleware of the project on, its
-  own migrated SQLite file (`project-pg`: PostgreSQL). `project-bench` adds bench/django_bench's
+  own migrated SQLite file (`-pg` at the end: PostgreSQL). `project-bench` adds bench/django_bench's
   URLs (an in-process publish view, the bare-Django-view floor) to the same settings.
 - `reference`: bench/reference_app.py (FastAPI + sse-starlette, its defaults, the ping task too)
   under `uvicorn[standard]` (uvloop, httptools); `reference-noping` the same with `ping=0`.
 - `eventstream`: django-eventstream's stock set-up in its own process under Daphne
   (bench/django_bench/stock.py: its documented `DjangoModelStorage` on).
-- `project-wN` / `uvicorn-wN`: N worker processes (`echo.server --workers N`, the reference under
-  `uvicorn --workers N`); these are not pinned, and their CPU is the whole process tree's."""
+- `project-wN`, `project-bench-wN` / `uvicorn-wN`: N worker processes (`echo.server --workers N`,
+  the reference under `uvicorn --workers N`); not pinned, their CPU the whole process tree's."""
 
 from __future__ import annotations
 
@@ -70,15 +70,12 @@ def _echo_server(port: int, workers: int = 0) -> list[str]:
 
 def command_and_env(variant: str, port: int, folder: Path, pg: str) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of a variant (see the module's docstring)."""
-    project = "sse_project.settings"
-    if variant in ("project", "project-pg"):
-        return _echo_server(port), _env(project, folder, pg if variant == "project-pg" else "")
-    if variant in ("project-bench", "floor"):
-        return _echo_server(port), _env("bench.django_bench.settings", folder)
-    if variant.startswith("project-w"):
-        return _echo_server(port, int(variant[-1])), _env(project, folder)
+    project, bench = "sse_project.settings", "bench.django_bench.settings"
+    workers = int(variant.split("-w")[1][0]) if "-w" in variant else 0  # project-bench-w2-pg: 2
+    if variant.startswith(("project", "floor")):
+        settings = bench if variant.startswith(("project-bench", "floor")) else project
+        return _echo_server(port, workers), _env(settings, folder, pg)
     if variant.startswith(("reference", "uvicorn-w")):
-        workers = int(variant[-1]) if variant.startswith("uvicorn-w") else 0
         ping = "0" if variant == "reference-noping" else ""
         return _uvicorn("reference_app:app", port, workers), _env(project, folder, REFERENCE_PING=ping)
     if variant == "eventstream":
