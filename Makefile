@@ -85,10 +85,10 @@ pushpin:
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
 
-# The bench (bench/README.md): about 25 minutes on 2 cores, results in bench/RESULTS.md. The
-# workers comparison: make bench BENCH_ARGS="workers-churn workers-throughput20 workers-capacity"
+# The bench (bench/README.md): about 30 minutes on 2 cores, results in bench/RESULTS.md. The
+# workers comparison: make bench BENCH_ARGS="workers-churn workers-throughput20 workers-capacity workers-fanout"
 bench: install
-	@echo "make bench: about 25 minutes; results in bench/RESULTS.md"
+	@echo "make bench: about 30 minutes; results in bench/RESULTS.md"
 	$(BIN)/pip install -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
