@@ -1,13 +1,12 @@
 """The servers under test, each a real process on a free loopback port, stopped by its pid.
 
-- `project`: `python -m echo.server -e tcp:...:backlog=4096 sse_project.asgi:application`, as
-  `make run` serves it: DEBUG off, session recording on, every middleware of the project on, its
-  own migrated SQLite file (`-pg` at the end: PostgreSQL). `project-bench` adds bench/django_bench's
-  URLs (an in-process publish view, the bare-Django-view floor) to the same settings.
+- `project`: `python -m echo.server -e tcp:...:backlog=4096 sse_project.asgi:application`, as `make
+  run` serves it: DEBUG off, session recording and every middleware on, its own migrated SQLite file
+  (`-pg` at the end: PostgreSQL). `project-bench` adds bench/django_bench's URLs (in-process publish,
+  the bare-Django-view floor).
 - `reference`: bench/reference_app.py (FastAPI + sse-starlette, its defaults, the ping task too)
   under `uvicorn[standard]` (uvloop, httptools); `reference-noping` the same with `ping=0`.
-- `eventstream`: django-eventstream's stock set-up in its own process under Daphne
-  (bench/django_bench/stock.py: its documented `DjangoModelStorage` on).
+- `eventstream`: django-eventstream's stock set-up in its own process under Daphne (stock.py).
 - `project-wN`, `project-bench-wN` / `uvicorn-wN`: N worker processes (`echo.server --workers N`,
   the reference under `uvicorn --workers N`); not pinned, their CPU the whole process tree's."""
 
@@ -155,10 +154,11 @@ def start(variant: str, folder: Path, *, pg: str = "", port: int = 0, timeout: f
     """Start `variant` and return once it answers HTTP; `port` 0 picks a free one."""
     port = port or free_port()
     command, env = command_and_env(variant, port, folder, pg)
-    if variant.startswith(("project", "floor", "eventstream")) and not (folder / f"migrated-{pg}").exists():
+    marker = folder / ("migrated-pg" if pg else "migrated")
+    if variant.startswith(("project", "floor", "eventstream")) and not marker.exists():
         migrate = [str(BIN / "python"), "-m", "django", "migrate", "--noinput", "-v0"]
         subprocess.run(migrate, cwd=ROOT, env=env, check=True, timeout=300)
-        (folder / f"migrated-{pg}").touch()
+        marker.touch()
     log = folder / f"{variant}-{port}.log"
     pin = "-w" not in variant
     with log.open("ab") as out:
