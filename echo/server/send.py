@@ -10,11 +10,11 @@ tested by `tests/server/test_upstream.py`): `WebRequest._response_started`, `Req
 `Request._disconnected`, `Request.channel`, `Request.channel.transport`, `Server.connections`
 and its per-connection `"disconnected"` key (set when the client goes), `Server.handle_reply`
 (a coroutine), and Twisted's `Request.write` called unbound (Daphne's `WebRequest` does not
-override it), and what it does with a part of a body whose headers are out (`startedWriting`):
-`sentLength` counts it and, with `chunked` set, it goes to the channel's transport framed as one
-chunk (else as it is); public: `Request.registerProducer`, `unregisterProducer`, `Request.code`,
-`Request.startedWriting`, `Request.setResponseCode`, `twisted.web.http.RESPONSES` (read only),
-`ITCPTransport.abortConnection`.
+override it), and what it does with a part of a body whose headers are out (`startedWriting`) on
+an HTTP/1.1 `HTTPChannel`: `sentLength` counts it and, with `chunked` set, it goes to the
+channel's transport framed as one chunk (else as it is); public: `Request.registerProducer`,
+`unregisterProducer`, `Request.code`, `Request.startedWriting`, `Request.setResponseCode`,
+`twisted.web.http.RESPONSES` (read only), `ITCPTransport.abortConnection`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import asyncio
 from http import HTTPStatus
 from typing import Any
 
-from twisted.web.http import RESPONSES
+from twisted.web.http import RESPONSES, HTTPChannel
 from twisted.web.http import Request as _TwistedRequest
 
 from echo.sse.runtime.protocols import DirectSend as DirectSendContract
@@ -130,7 +130,8 @@ class DirectSend(FlowSend, DirectSendContract):
         super().__init__(server, protocol)
         # Daphne's record of the connection, made with the request and kept until it has gone
         # (it is where "disconnected" is set): looked up once, not once per event written.
-        self._state: dict[str, Any] = server.connections.get(protocol) or {"disconnected": True}
+        state = server.connections.get(protocol)
+        self._state: dict[str, Any] = {"disconnected": True} if state is None else state
 
     def write_now(self, body: bytes) -> bool:
         """Write a middle part of the body now, as Daphne would; False when Daphne would not, or
@@ -147,13 +148,16 @@ class DirectSend(FlowSend, DirectSendContract):
             return False
         if "disconnected" in self._state:
             return False
-        if not protocol.startedWriting or not body:
+        channel = protocol.channel
+        if not protocol.startedWriting or not body or type(channel) is not HTTPChannel:
+            # The headers, an empty part, or a channel that is not HTTP/1.1's (HTTP/2's streams
+            # have no transport of their own): Twisted's own write.
             _TwistedRequest.write(protocol, body)  # type: ignore[no-untyped-call]
             return True
         # What Twisted's `Request.write` does with a later part of a started body (its checks are
         # the ones above), without its three calls: a fan-out makes one of these per subscriber.
         protocol.sentLength += len(body)
-        protocol.channel.transport.write(b"%x\r\n%b\r\n" % (len(body), body) if protocol.chunked else body)
+        channel.transport.write(b"%x\r\n%b\r\n" % (len(body), body) if protocol.chunked else body)
         return True
 
     async def __call__(self, message: Message) -> None:

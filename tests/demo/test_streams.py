@@ -65,12 +65,13 @@ def _left_to_the_loop(make: Callable[[], AsyncIterator[ServerSentEvent]]) -> lis
     [
         lambda: streams.echo_untyped("hello", 0.0),
         lambda: streams.echo("hello", 0.0),
+        lambda: streams.echo("hello", 0.01),  # ticks' timer path
         lambda: streams.reverse_echo("hello", 0.0),
         lambda: streams.take(streams.echo("hello", 0.0), 1),
         lambda: streams.echo_and_reverse("hello", 0.0),
         lambda: streams.echo_and_reverse("hello", 0.0, {"echo": 3, "reverse_echo": 2}),
     ],
-    ids=["sse", "echo", "reverse_echo", "limited", "sse3", "sse3-resumed"],
+    ids=["sse", "echo", "echo-timed", "reverse_echo", "limited", "sse3", "sse3-resumed"],
 )
 def test_a_closed_demo_stream_leaves_no_generator_for_the_loop_to_close(
     make: Callable[[], AsyncIterator[ServerSentEvent]],

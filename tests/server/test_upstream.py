@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import socket
+from types import SimpleNamespace
 
 import pytest
 from daphne.cli import CommandLineInterface as DaphneCLI
@@ -15,12 +16,14 @@ from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.management.commands.runserver import Command as DaphneRunserver
 from daphne.server import Server as DaphneServer
 from twisted.internet import tcp
-from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.web.http import HTTPChannel, Request
 from twisted.web.http import HTTPFactory as TwistedHTTPFactory
-from twisted.web.http import Request
 
 from echo.server.cli import CommandLineInterface
+from echo.server.flow import FlowControl
 from echo.server.management.commands.runserver import Command
+from echo.server.send import DirectSend
 from echo.server.server import DaphneInbox, Server
 from echo.server.transport import DirectWriteServer
 
@@ -228,35 +231,36 @@ class _ListeningPort:
         self.factory = factory
 
 
-class _RecordingChannel:
-    """What a Twisted request reads of its channel to be made and to write a started body."""
-
-    def __init__(self) -> None:
-        self.transport = self
-        self.sent: list[bytes] = []
-
-    def getPeer(self) -> IPv4Address:
-        return IPv4Address("TCP", "127.0.0.1", 40000)
-
-    def getHost(self) -> IPv4Address:
-        return IPv4Address("TCP", "127.0.0.1", 8000)
-
-    def write(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    def writeSequence(self, data: list[bytes]) -> None:
-        self.sent.append(b"".join(data))
+def _started_request(chunked: int) -> Request:
+    """A Twisted request on an HTTP/1.1 channel whose headers are written, its bytes kept."""
+    channel = HTTPChannel()
+    channel.makeConnection(StringTransport())
+    request = Request(channel)
+    request.startedWriting, request.chunked, request.sentLength = 1, chunked, 10
+    return request
 
 
 @pytest.mark.parametrize("chunked", [1, 0])
-def test_twisteds_write_of_a_started_body_is_what_direct_send_does_in_its_place(chunked: int) -> None:
-    # DirectSend.write_now writes a later part of a started body itself: counted in `sentLength`,
-    # one chunk on the channel's transport (HTTP/1.1), or the bytes as they are.
-    request = Request(_RecordingChannel())
-    request.startedWriting, request.chunked, request.sentLength = 1, chunked, 10
+def test_direct_send_writes_a_started_body_as_twisteds_request_write_does(chunked: int) -> None:
+    # DirectSend.write_now writes a later part of a started body itself: the same bytes on the
+    # channel's transport and the same `sentLength` as Twisted's own `Request.write`.
     body = b"event: echo\ndata: hi\n\n"
-    Request.write(request, body)
-    assert request.sentLength == 10 + len(body)
-    assert request.channel.sent == [b"%x\r\n%b\r\n" % (len(body), body) if chunked else body]
-    Request.write(request, b"")
-    assert request.channel.sent == [b"%x\r\n%b\r\n" % (len(body), body) if chunked else body]
+    twisted, echo = _started_request(chunked), _started_request(chunked)
+    Request.write(twisted, body)
+    send = DirectSend(SimpleNamespace(connections={echo: {}}), echo)
+    send._flow = FlowControl()  # as after the response's start (`FlowSend._register`)
+    assert send.write_now(body)
+    assert send.write_now(b"")
+    assert echo.channel.transport.value() == twisted.channel.transport.value() != b""
+    assert echo.sentLength == twisted.sentLength == 10 + len(body)
+
+
+def test_direct_send_leaves_a_channel_that_is_not_http_1_1s_to_twisteds_write() -> None:
+    # HTTP/2's streams are not `HTTPChannel`s and have no transport of their own.
+    request = _started_request(1)
+    written: list[bytes] = []
+    request.channel = SimpleNamespace(writeSequence=lambda data: written.append(b"".join(data)))
+    send = DirectSend(SimpleNamespace(connections={request: {}}), request)
+    send._flow = FlowControl()
+    assert send.write_now(b"data: x\n\n")
+    assert written == [b"9\r\ndata: x\n\n\r\n"]
