@@ -157,7 +157,8 @@ class DirectSend(FlowSend, DirectSendContract):
         # What Twisted's `Request.write` does with a later part of a started body (its checks are
         # the ones above), without its three calls: a fan-out makes one of these per subscriber.
         protocol.sentLength += len(body)
-        channel.transport.write(b"%x\r\n%b\r\n" % (len(body), body) if protocol.chunked else body)
+        transport: Any = channel.transport  # the connection (Twisted types it as an optional interface)
+        transport.write(b"%x\r\n%b\r\n" % (len(body), body) if protocol.chunked else body)
         return True
 
     async def __call__(self, message: Message) -> None:
